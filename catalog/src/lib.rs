@@ -1,1 +1,31 @@
+//! dyntag's catalog: datasets, tag groups, versions and scores on an object store, and
+//! their presentation to DataFusion as the `dyntag` catalog.
+//!
+//! ```text
+//! store/        the object store and revision logs (create-if-absent commits)
+//! dataset/      dataset manifests and table schemas
+//! import/       importing embeddings, shots, transcripts and metadata into a dataset
+//! tags/         tag groups: definitions, versions, naming rules, the service layer
+//! scoring/      compiling tags into heads, the scoring kernel, materialising dt_ tables
+//! provider/     DataFusion catalog, schema and table providers
+//! statements/   the tag statements (parsed with sqlparser before DataFusion sees them)
+//! ```
 
+pub mod applications;
+pub mod cache;
+mod catalog;
+pub mod dataset;
+mod error;
+pub mod fault;
+pub mod import;
+mod modality;
+pub mod provider;
+pub mod scoring;
+pub mod snapshot;
+pub mod statements;
+pub mod store;
+pub mod tags;
+
+pub use catalog::{Catalog, CatalogConfig, default_cache_bytes, default_models_dir};
+pub use error::{CatalogError, Result};
+pub use modality::Modality;

@@ -1,1 +1,12 @@
+//! Integration tests: the real engine, the real models through ONNX Runtime, real files in
+//! a temporary data folder, and the real `dyntag` binary where a process is needed.
 
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod concurrency;
+mod crash;
+mod e2e_topics;
+mod import_errors;
+mod util;

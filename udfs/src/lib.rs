@@ -1,1 +1,106 @@
+//! dyntag's SQL functions, one per file, each documented through `documentation()` so that
+//! `SHOW FUNCTIONS` and the console list them:
+//!
+//! | function | file |
+//! |---|---|
+//! | `dt_score(embedding, ['group',] 'tag')` | [`dt_score`] |
+//! | `threshold_decision(score, threshold)`, `threshold_decision(score, ['group',] 'tag')` | [`threshold_decision`] |
+//! | `embed_text('text' [, 'model'])` | [`embed_text`] |
+//! | `cosine_similarity(a, b)` | [`cosine_similarity`] |
+//!
+//! The functions that look up tags resolve them for the session's current dataset, held
+//! in a [`SessionDataset`] shared with the session that registers them.
 
+pub mod cosine_similarity;
+pub mod dt_score;
+pub mod embed_text;
+pub mod threshold_decision;
+
+use std::sync::{Arc, RwLock};
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::logical_expr::{DocSection, ScalarUDF};
+use dyntag_catalog::Catalog;
+
+/// The documentation section of dyntag's functions.
+pub const DOC_SECTION: DocSection = DocSection {
+    include: true,
+    label: "dyntag functions",
+    description: Some("Scores, thresholds and embeddings of dynamic tags"),
+};
+
+/// The dataset a session works in; functions resolve tags against it.
+#[derive(Debug, Clone)]
+pub struct SessionDataset(Arc<RwLock<String>>);
+
+impl SessionDataset {
+    /// Starts in `dataset`.
+    pub fn new(dataset: impl Into<String>) -> Self {
+        Self(Arc::new(RwLock::new(dataset.into())))
+    }
+
+    /// The current dataset.
+    pub fn get(&self) -> String {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Switches to `dataset`.
+    pub fn set(&self, dataset: impl Into<String>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = dataset.into();
+    }
+}
+
+/// What the functions need: the catalog and the session's dataset.
+#[derive(Debug, Clone)]
+pub struct FunctionContext {
+    pub catalog: Arc<Catalog>,
+    pub dataset: SessionDataset,
+}
+
+impl PartialEq for FunctionContext {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.catalog, &other.catalog) && Arc::ptr_eq(&self.dataset.0, &other.dataset.0)
+    }
+}
+
+impl Eq for FunctionContext {}
+
+impl std::hash::Hash for FunctionContext {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.catalog) as usize).hash(state);
+    }
+}
+
+/// All of dyntag's scalar functions, bound to `ctx`.
+pub fn functions(ctx: FunctionContext) -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::new_from_impl(dt_score::DtScore::new(ctx.clone())),
+        ScalarUDF::new_from_impl(threshold_decision::ThresholdDecision::new(ctx.clone())),
+        ScalarUDF::new_from_impl(embed_text::EmbedText::new(ctx)),
+        ScalarUDF::new_from_impl(cosine_similarity::CosineSimilarity::new()),
+    ]
+}
+
+/// A constant string argument, or a plan error naming the function and argument.
+pub(crate) fn literal_string(
+    function: &str,
+    what: &str,
+    value: Option<&ScalarValue>,
+) -> Result<String> {
+    match value {
+        Some(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+        ) => Ok(s.clone()),
+        _ => plan_err!(
+            "{function}: the {what} must be a constant string (a literal such as 'goal keeper'), not a column or expression"
+        ),
+    }
+}
+
+/// Whether a type is a string type.
+pub(crate) fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+}

@@ -1,0 +1,244 @@
+//! [`Catalog`]: the handle every front end holds — the store, the models, the current
+//! snapshot, compiled tag heads and the resident table cache.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use dyntag_models::{Model, ModelRegistry};
+
+use crate::cache::TableCache;
+use crate::scoring::head::{CompiledHeads, compile};
+use crate::snapshot::{Definition, Snapshot, list_or_none};
+use crate::store::Store;
+use crate::tags::VersionTag;
+use crate::{CatalogError, Modality, Result};
+
+/// How to open a catalog. Every field documents its default.
+#[derive(Debug, Clone)]
+pub struct CatalogConfig {
+    /// Data root: a directory or an `s3://`, `gs://`, `az://` URL. Default `./dyntag-data`.
+    pub data: String,
+    /// Model directories, or folders of model directories. Default: the embedded
+    /// `sample-data/models`.
+    pub models: Vec<PathBuf>,
+    /// Memory for resident embedding tables, in bytes. Default: half of physical memory.
+    pub cache_bytes: usize,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            data: "dyntag-data".into(),
+            models: vec![default_models_dir()],
+            cache_bytes: default_cache_bytes(),
+        }
+    }
+}
+
+/// The embedded default models: `sample-data/models` of this source tree.
+pub fn default_models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sample-data/models")
+}
+
+/// Half of physical memory (4 GiB if it cannot be read).
+pub fn default_cache_bytes() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+        })
+        .map_or(4 << 30, |kib| kib * 1024 / 2)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct HeadKey {
+    group: String,
+    version: Option<u32>,
+    revision: u64,
+    modality: Modality,
+    model: String,
+    tag: Option<String>,
+}
+
+/// The catalog handle. Cheap to share (`Arc<Catalog>`).
+#[derive(Debug)]
+pub struct Catalog {
+    store: Store,
+    models: Arc<ModelRegistry>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    heads: Mutex<HashMap<HeadKey, Arc<CompiledHeads>>>,
+    cache: Arc<TableCache>,
+}
+
+impl Catalog {
+    /// Opens the store and the model registry and loads the first snapshot.
+    pub async fn open(config: CatalogConfig) -> Result<Arc<Self>> {
+        let store = Store::open(&config.data)?;
+        let models = Arc::new(ModelRegistry::new(config.models)?);
+        let catalog = Arc::new(Self {
+            store,
+            models,
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            heads: Mutex::new(HashMap::new()),
+            cache: Arc::new(TableCache::new(config.cache_bytes)),
+        });
+        catalog.refresh().await?;
+        Ok(catalog)
+    }
+
+    /// The object store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The model registry.
+    pub fn models(&self) -> &Arc<ModelRegistry> {
+        &self.models
+    }
+
+    /// The resident table cache.
+    pub fn table_cache(&self) -> &Arc<TableCache> {
+        &self.cache
+    }
+
+    /// The current snapshot (never waits on the store).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshot.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Re-reads what changed on the store and publishes a new snapshot.
+    pub async fn refresh(&self) -> Result<Arc<Snapshot>> {
+        let previous = self.snapshot();
+        let next = Arc::new(Snapshot::load(&self.store, &previous).await?);
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&next);
+        Ok(next)
+    }
+
+    /// The model that embedded `modality` in `dataset`, with a clear error when the
+    /// dataset has no such embeddings or the model directory is unknown.
+    pub fn model_for(
+        &self,
+        snapshot: &Snapshot,
+        dataset: &str,
+        modality: Modality,
+    ) -> Result<Arc<Model>> {
+        let manifest = snapshot.dataset(dataset)?;
+        let m = manifest.models.get(&modality).ok_or_else(|| {
+            CatalogError::State(format!("dataset '{dataset}' has no {modality} embeddings"))
+        })?;
+        self.model(&m.id)
+    }
+
+    /// The model with this id, with a hint on how to add one.
+    pub fn model(&self, id: &str) -> Result<Arc<Model>> {
+        self.models.get(id).map_err(|_| {
+            CatalogError::State(format!(
+                "no model directory with id '{id}' is known (known: {}); start dyntag with --models DIR pointing at it",
+                list_or_none(self.models.ids().map(str::to_string).collect::<Vec<_>>().iter())
+            ))
+        })
+    }
+
+    /// The compiled heads of `definition` for `modality` in the space of `model`: all its
+    /// tags in order, or only `tag`. Compiled once and kept.
+    pub fn heads(
+        &self,
+        definition: &Definition,
+        modality: Modality,
+        model: &str,
+        tag: Option<&str>,
+    ) -> Result<Arc<CompiledHeads>> {
+        let key = HeadKey {
+            group: definition.group.clone(),
+            version: definition.version,
+            revision: if definition.version.is_some() {
+                0
+            } else {
+                definition.revision
+            },
+            modality,
+            model: model.to_string(),
+            tag: tag.map(str::to_string),
+        };
+        if let Some(h) = self
+            .heads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(Arc::clone(h));
+        }
+        let tags: Vec<VersionTag> = match tag {
+            Some(t) => definition
+                .tags
+                .iter()
+                .filter(|v| v.name.eq_ignore_ascii_case(t))
+                .cloned()
+                .collect(),
+            None => definition.tags.clone(),
+        };
+        let compiled = Arc::new(compile(&self.model(model)?, modality, &tags)?);
+        self.heads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Arc::clone(&compiled));
+        Ok(compiled)
+    }
+
+    /// Finds `tag` for `dataset`: in `group` if given, else in every group the dataset
+    /// sees. Unknown and ambiguous tags are errors that say what to write instead.
+    pub fn resolve_tag(
+        &self,
+        snapshot: &Snapshot,
+        dataset: &str,
+        group: Option<&str>,
+        tag: &str,
+    ) -> Result<(Definition, String)> {
+        let candidates = match group {
+            Some(g) => {
+                let found = snapshot.group(g).ok().filter(|v| {
+                    snapshot
+                        .groups_of(dataset)
+                        .iter()
+                        .any(|s| s.doc.slug == v.doc.slug)
+                });
+                vec![found.ok_or_else(|| CatalogError::NotFound {
+                    kind: "tag group",
+                    name: g.to_string(),
+                    hint: format!(" on dataset '{dataset}'"),
+                })?]
+            }
+            None => snapshot.groups_of(dataset),
+        };
+        let mut hits = Vec::new();
+        for g in candidates {
+            let def = snapshot.definition(dataset, g)?;
+            if let Some(t) = def.tags.iter().find(|t| t.name.eq_ignore_ascii_case(tag)) {
+                let name = t.name.clone();
+                hits.push((def, name));
+            }
+        }
+        match hits.len() {
+            1 => Ok(hits.pop().expect("one hit")),
+            0 => Err(CatalogError::NotFound {
+                kind: "tag",
+                name: tag.to_string(),
+                hint: match group {
+                    Some(g) => format!(" in tag group '{g}'"),
+                    None => format!(" in the tag groups of dataset '{dataset}'"),
+                },
+            }),
+            _ => Err(CatalogError::Invalid(format!(
+                "tag '{tag}' is ambiguous: it is in tag groups {}; name the group, e.g. dt_score(embedding, '{}', '{tag}')",
+                hits.iter()
+                    .map(|(d, _)| format!("'{}'", d.group))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                hits[0].0.group
+            ))),
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! User metadata (e.g. `SeriesName`, `EpisodeName`) keyed by `coactive_video_id` or
+//! `coactive_image_id`. A metadata import merges into the table: new ids are added, and
+//! for known ids the file's columns replace the stored values. Column types are inferred
+//! (whole numbers, decimals, true/false, else text).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+
+use super::read::{InputFile, import_err};
+use super::{Staging, read_columns};
+use crate::Result;
+use crate::dataset::schema::{col, reserved_column};
+use crate::dataset::{ColumnSpec, TableKind, new_file_path};
+use crate::provider::metadata_schema;
+use crate::store::parquet::write_file;
+
+type Rows = BTreeMap<String, BTreeMap<String, Option<String>>>;
+
+/// Imports a metadata file; returns the rows in it.
+pub(crate) async fn import(st: &mut Staging<'_>, path: &Path) -> Result<u64> {
+    let mut input = InputFile::open(path)?;
+    let file = input.name.clone();
+    let has = |c: &str| input.schema.index_of(c).is_ok();
+    let (kind, key_col) = match (has(col::VIDEO_ID), has(col::IMAGE_ID)) {
+        (true, false) => (TableKind::VideoMetadata, col::VIDEO_ID),
+        (false, true) => (TableKind::ImageMetadata, col::IMAGE_ID),
+        (true, true) => {
+            return Err(import_err(
+                &file,
+                format!(
+                    "a metadata file is keyed by one column: it has both '{}' and '{}'",
+                    col::VIDEO_ID,
+                    col::IMAGE_ID
+                ),
+            ));
+        }
+        (false, false) => {
+            return Err(import_err(
+                &file,
+                format!(
+                    "missing required column: a metadata file needs '{}' or '{}'",
+                    col::VIDEO_ID,
+                    col::IMAGE_ID
+                ),
+            ));
+        }
+    };
+    let columns: Vec<String> = input
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| n != key_col)
+        .collect();
+    if columns.is_empty() {
+        return Err(import_err(&file, "no metadata columns besides the key"));
+    }
+    if let Some(bad) = columns.iter().find(|c| reserved_column(c)) {
+        return Err(import_err(
+            &file,
+            format!("column '{bad}' would shadow a dataset column; rename it"),
+        ));
+    }
+    let mut incoming: Rows = BTreeMap::new();
+    let mut first_row: BTreeMap<String, usize> = BTreeMap::new();
+    let mut types: BTreeMap<String, &'static str> = BTreeMap::new();
+    while let Some(next) = input.next_batch() {
+        let (first, batch) = next?;
+        let key = text(&batch, key_col)?;
+        for c in &columns {
+            let dt = batch
+                .column(batch.schema().index_of(c).expect("listed"))
+                .data_type()
+                .clone();
+            if dt != DataType::Utf8 {
+                types.insert(c.clone(), ColumnSpec::type_name(&dt));
+            }
+        }
+        let values: Vec<StringArray> = columns
+            .iter()
+            .map(|c| text(&batch, c))
+            .collect::<Result<_>>()?;
+        for i in 0..batch.num_rows() {
+            if key.is_null(i) || key.value(i).trim().is_empty() {
+                return Err(import_err(
+                    &file,
+                    format!("row {}, column '{key_col}': missing id", first + i),
+                ));
+            }
+            let k = key.value(i).trim().to_string();
+            if let Some(prev) = first_row.insert(k.clone(), first + i) {
+                return Err(import_err(
+                    &file,
+                    format!(
+                        "row {}: duplicate id '{k}' (first on row {prev})",
+                        first + i
+                    ),
+                ));
+            }
+            let row = incoming.entry(k).or_default();
+            for (c, v) in columns.iter().zip(&values) {
+                let val = (v.is_valid(i) && !v.value(i).trim().is_empty())
+                    .then(|| v.value(i).trim().to_string());
+                row.insert(c.clone(), val);
+            }
+        }
+    }
+    let rows = incoming.len() as u64;
+    if rows == 0 {
+        return Err(import_err(&file, "no rows"));
+    }
+    // Merge with what is stored.
+    let old_specs = st
+        .manifest
+        .metadata_columns
+        .get(&kind)
+        .cloned()
+        .unwrap_or_default();
+    let mut merged: Rows = BTreeMap::new();
+    let old_names: Vec<&str> = std::iter::once(key_col)
+        .chain(old_specs.iter().map(|s| s.name.as_str()))
+        .collect();
+    for f in st.manifest.files(kind).to_vec() {
+        for batch in read_columns(st.catalog, &f, &old_names).await? {
+            let key = text(&batch, key_col)?;
+            let vals: Vec<StringArray> = old_specs
+                .iter()
+                .map(|s| text(&batch, &s.name))
+                .collect::<Result<_>>()?;
+            for i in 0..batch.num_rows() {
+                let row = merged.entry(key.value(i).to_string()).or_default();
+                for (s, v) in old_specs.iter().zip(&vals) {
+                    row.insert(
+                        s.name.clone(),
+                        v.is_valid(i).then(|| v.value(i).to_string()),
+                    );
+                }
+            }
+        }
+    }
+    for (k, row) in incoming {
+        merged.entry(k).or_default().extend(row);
+    }
+    let mut names: Vec<String> = old_specs.iter().map(|s| s.name.clone()).collect();
+    for c in &columns {
+        if !names.contains(c) {
+            names.push(c.clone());
+        }
+    }
+    let specs: Vec<ColumnSpec> = names
+        .iter()
+        .map(|n| ColumnSpec {
+            name: n.clone(),
+            data_type: types
+                .get(n)
+                .copied()
+                .unwrap_or_else(|| infer(merged.values().filter_map(|r| r.get(n)?.as_deref())))
+                .to_string(),
+        })
+        .collect();
+    let schema = metadata_schema(kind, Some(&specs));
+    let keys: Vec<&str> = merged.keys().map(String::as_str).collect();
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(StringArray::from(keys))];
+    for s in &specs {
+        let vals: Vec<Option<&str>> = merged
+            .values()
+            .map(|r| r.get(&s.name).and_then(|v| v.as_deref()))
+            .collect();
+        arrays.push(
+            typed(&vals, &s.arrow_type())
+                .map_err(|m| import_err(&file, format!("column '{}': {m}", s.name)))?,
+        );
+    }
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)
+        .map_err(|e| import_err(&file, e.to_string()))?;
+    let path = new_file_path(st.dataset(), kind);
+    st.written.push(path.clone());
+    let data = write_file(st.catalog.store(), path, schema, &[batch]).await?;
+    st.manifest.tables.insert(kind, vec![data]);
+    st.manifest.metadata_columns.insert(kind, specs);
+    Ok(rows)
+}
+
+fn text(batch: &RecordBatch, name: &str) -> Result<StringArray> {
+    let a = batch.column(
+        batch
+            .schema()
+            .index_of(name)
+            .map_err(|e| crate::CatalogError::engine("metadata", e))?,
+    );
+    let s = cast(a, &DataType::Utf8).map_err(|e| crate::CatalogError::engine("metadata", e))?;
+    Ok(s.as_string::<i32>().clone())
+}
+
+/// The narrowest simple type all values parse as.
+fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> &'static str {
+    if values.clone().all(|v| v.parse::<i64>().is_ok()) {
+        "int64"
+    } else if values.clone().all(|v| v.parse::<f64>().is_ok()) {
+        "float64"
+    } else if values
+        .clone()
+        .all(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "false"))
+    {
+        "boolean"
+    } else {
+        "utf8"
+    }
+}
+
+fn typed(vals: &[Option<&str>], dt: &DataType) -> std::result::Result<ArrayRef, String> {
+    let bad = |v: &str| format!("'{v}' is not a {dt} value");
+    Ok(match dt {
+        DataType::Int64 => Arc::new(Int64Array::from(
+            vals.iter()
+                .map(|v| v.map(|s| s.parse::<i64>().map_err(|_| bad(s))).transpose())
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        )),
+        DataType::Float64 => Arc::new(Float64Array::from(
+            vals.iter()
+                .map(|v| v.map(|s| s.parse::<f64>().map_err(|_| bad(s))).transpose())
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        )),
+        DataType::Boolean => Arc::new(BooleanArray::from(
+            vals.iter()
+                .map(|v| {
+                    v.map(|s| match s.to_ascii_lowercase().as_str() {
+                        "true" => Ok(true),
+                        "false" => Ok(false),
+                        _ => Err(bad(s)),
+                    })
+                    .transpose()
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        )),
+        _ => Arc::new(StringArray::from(vals.to_vec())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infers_the_narrowest_type() {
+        assert_eq!(infer(["1", "22"].into_iter()), "int64");
+        assert_eq!(infer(["1", "2.5"].into_iter()), "float64");
+        assert_eq!(infer(["true", "False"].into_iter()), "boolean");
+        assert_eq!(infer(["S01", "2"].into_iter()), "utf8");
+    }
+}

@@ -1,0 +1,119 @@
+//! Compiling tags into heads: prompt embeddings → centroid, negatives, logit scale.
+
+use std::sync::Arc;
+
+use dyntag_models::{Model, l2_normalize};
+
+use super::kernel::{HeadSpec, Scorer};
+use crate::tags::{Polarity, VersionTag};
+use crate::{CatalogError, Modality, Result};
+
+/// Generic prompts every tag of a modality is contrasted with, so that a score of 0.5
+/// means "as close to the tag as to everything it is not". The transcript set is ordinary
+/// speech; it was chosen on the transcript fixture, where it puts the best F1 threshold of
+/// six topic tags near 0.5 (see `sample-data/transcripts/README.md`).
+pub fn background_prompts(modality: Modality) -> &'static [&'static str] {
+    match modality {
+        Modality::Visual => &[
+            "a photo.",
+            "a picture.",
+            "an image of something.",
+            "a blurry photo.",
+            "a photo of an object.",
+            "a frame of a video.",
+        ],
+        Modality::Transcript => &[
+            "Thank you very much.",
+            "Let's take a look at this.",
+            "I think that is right.",
+            "Here we go, this is it.",
+            "And now for something else.",
+            "That was a good one.",
+        ],
+    }
+}
+
+/// The compiled heads of a set of tags for one modality and model.
+#[derive(Debug)]
+pub struct CompiledHeads {
+    /// The model whose embedding space the heads live in.
+    pub model: String,
+    pub modality: Modality,
+    /// Tag names, in output column order.
+    pub tags: Vec<String>,
+    pub scorer: Scorer,
+}
+
+/// Compiles `tags` for `modality` with `model`'s text tower: the positive prompts of each
+/// tag (its name when it has none for this modality) are embedded and averaged into a unit
+/// centroid; its negative prompts and the modality's background prompts are the
+/// alternatives of the softmax; τ is the model's logit scale.
+pub fn compile(
+    model: &Arc<Model>,
+    modality: Modality,
+    tags: &[VersionTag],
+) -> Result<CompiledHeads> {
+    let text = model.text()?;
+    let scale = model.manifest().logit_scale;
+    let mut prompts: Vec<&str> = background_prompts(modality).to_vec();
+    for tag in tags {
+        prompts.extend(prompt_texts(tag, modality, Polarity::Positive));
+        prompts.extend(prompt_texts(tag, modality, Polarity::Negative));
+    }
+    let vectors = text.embed_many_cached(&prompts)?;
+    let lookup = |p: &str| -> Result<&[f32]> {
+        let i = prompts
+            .iter()
+            .position(|q| *q == p)
+            .ok_or_else(|| CatalogError::State(format!("prompt '{p}' was not embedded")))?;
+        Ok(&vectors[i])
+    };
+    let backgrounds: Vec<Vec<f32>> = background_prompts(modality)
+        .iter()
+        .map(|p| lookup(p).map(<[f32]>::to_vec))
+        .collect::<Result<_>>()?;
+    let dim = text.dim();
+    let mut heads = Vec::with_capacity(tags.len());
+    for tag in tags {
+        let mut centroid = vec![0f32; dim];
+        let positives = prompt_texts(tag, modality, Polarity::Positive);
+        for p in &positives {
+            centroid
+                .iter_mut()
+                .zip(lookup(p)?)
+                .for_each(|(c, v)| *c += v);
+        }
+        l2_normalize(&mut centroid);
+        let negatives = prompt_texts(tag, modality, Polarity::Negative)
+            .iter()
+            .map(|p| lookup(p).map(<[f32]>::to_vec))
+            .collect::<Result<Vec<_>>>()?;
+        heads.push(HeadSpec::Softmax {
+            centroid,
+            negatives,
+            scale,
+        });
+    }
+    Ok(CompiledHeads {
+        model: model.id().to_string(),
+        modality,
+        tags: tags.iter().map(|t| t.name.clone()).collect(),
+        scorer: Scorer::new(dim, &backgrounds, scale, &heads),
+    })
+}
+
+/// The prompt texts of a tag for a modality; a tag without positive prompts for the
+/// modality falls back to its name.
+fn prompt_texts(tag: &VersionTag, modality: Modality, polarity: Polarity) -> Vec<&str> {
+    let texts: Vec<&str> = tag
+        .prompts
+        .iter()
+        .filter(|p| p.polarity == polarity && p.modality.covers(modality))
+        .map(|p| p.text.as_str())
+        .collect();
+    if texts.is_empty() && polarity == Polarity::Positive {
+        vec![tag.name.as_str()]
+    } else {
+        texts
+    }
+}

@@ -1,0 +1,572 @@
+//! Parsing the tag statements with sqlparser's tokenizer, before DataFusion sees the text.
+//!
+//! ```text
+//! CREATE TAG GROUP <group> ON DATASET <dataset> TAGS ('<tag>', ...) [WITH (<option> = '<value>', ...)]
+//! ALTER TAG GROUP <group> ADD TAG '<tag>'
+//! ALTER TAG GROUP <group> DROP TAG '<tag>'
+//! ALTER TAG GROUP <group> RENAME TAG '<tag>' TO '<new name>'
+//! ALTER TAG GROUP <group> SET <option> = '<value>'
+//! ALTER TAG '<tag>' IN GROUP <group> ADD [POSITIVE | NEGATIVE] PROMPT '<text>' [FOR VISUAL | TRANSCRIPT | BOTH]
+//! ALTER TAG '<tag>' IN GROUP <group> DROP [POSITIVE | NEGATIVE] PROMPT '<text>' [FOR VISUAL | TRANSCRIPT | BOTH]
+//! ALTER TAG '<tag>' IN GROUP <group> SET THRESHOLD <0..1>
+//! ALTER TAG '<tag>' IN GROUP <group> RENAME TO '<new name>'
+//! PUBLISH TAG GROUP <group> [VISIBILITY SECRET | SHAREABLE]
+//! DROP TAG GROUP <group>
+//! SHOW TAG GROUPS [ON DATASET <dataset>]
+//! SHOW TAGS IN GROUP <group>
+//! USE [DATASET] <dataset>
+//! ```
+//!
+//! `<group>` is an identifier or a quoted name; options are `shot_aggregation` and
+//! `video_aggregation`.
+
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::tags::{GroupEdit, Polarity, Prompt, PromptModality, Visibility};
+use crate::{CatalogError, Result};
+
+/// A tag statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TagStatement {
+    CreateGroup {
+        name: String,
+        dataset: String,
+        tags: Vec<String>,
+        options: Vec<(String, String)>,
+    },
+    Edit {
+        group: String,
+        edit: GroupEdit,
+    },
+    Publish {
+        group: String,
+        visibility: Option<Visibility>,
+    },
+    DropGroup {
+        group: String,
+    },
+    ShowGroups {
+        dataset: Option<String>,
+    },
+    ShowTags {
+        group: String,
+    },
+    Use {
+        dataset: String,
+    },
+}
+
+/// The grammar, shown with syntax errors.
+pub const GRAMMAR: &str = "CREATE TAG GROUP <group> ON DATASET <dataset> TAGS ('<tag>', ...) [WITH (<option> = '<value>', ...)] | \
+ALTER TAG GROUP <group> ADD TAG '<tag>' | DROP TAG '<tag>' | RENAME TAG '<tag>' TO '<name>' | SET <option> = '<value>' | \
+ALTER TAG '<tag>' IN GROUP <group> ADD|DROP [POSITIVE|NEGATIVE] PROMPT '<text>' [FOR VISUAL|TRANSCRIPT|BOTH] | SET THRESHOLD <0..1> | RENAME TO '<name>' | \
+PUBLISH TAG GROUP <group> [VISIBILITY SECRET|SHAREABLE] | DROP TAG GROUP <group> | SHOW TAG GROUPS [ON DATASET <dataset>] | \
+SHOW TAGS IN GROUP <group> | USE <dataset>";
+
+/// Parses `sql` if it is a tag statement; `Ok(None)` means it is for DataFusion.
+pub fn parse(sql: &str) -> Result<Option<TagStatement>> {
+    let dialect = GenericDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
+        return Ok(None);
+    };
+    let tokens: Vec<Token> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let mut p = Cursor { tokens, pos: 0 };
+    let first = p.peek_word();
+    let second = p.peek_word_at(1);
+    let ours = matches!(
+        (first.as_deref(), second.as_deref()),
+        (Some("CREATE" | "ALTER" | "DROP"), Some("TAG"))
+            | (Some("PUBLISH"), _)
+            | (Some("SHOW"), Some("TAG" | "TAGS"))
+            | (Some("USE"), _)
+    );
+    if !ours {
+        return Ok(None);
+    }
+    let stmt = p.statement()?;
+    p.eat(&Token::SemiColon);
+    if !p.at_end() {
+        return Err(p.error("end of statement"));
+    }
+    Ok(Some(stmt))
+}
+
+struct Cursor {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Cursor {
+    fn peek(&self) -> &Token {
+        self.tokens.get(self.pos).unwrap_or(&Token::EOF)
+    }
+
+    fn peek_word_at(&self, k: usize) -> Option<String> {
+        match self.tokens.get(self.pos + k) {
+            Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        }
+    }
+
+    fn peek_word(&self) -> Option<String> {
+        self.peek_word_at(0)
+    }
+
+    fn at_end(&self) -> bool {
+        matches!(self.peek(), Token::EOF)
+    }
+
+    fn eat(&mut self, t: &Token) -> bool {
+        if self.peek() == t {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_word(&mut self, w: &str) -> bool {
+        if self.peek_word().as_deref() == Some(w) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn error(&self, expected: &str) -> CatalogError {
+        let found = match self.peek() {
+            Token::EOF => "end of statement".to_string(),
+            t => format!("'{t}'"),
+        };
+        CatalogError::Invalid(format!(
+            "syntax error: expected {expected}, found {found}. Tag statements: {GRAMMAR}"
+        ))
+    }
+
+    fn expect_word(&mut self, w: &str) -> Result<()> {
+        if self.eat_word(w) {
+            Ok(())
+        } else {
+            Err(self.error(w))
+        }
+    }
+
+    fn expect(&mut self, t: Token, what: &str) -> Result<()> {
+        if self.eat(&t) {
+            Ok(())
+        } else {
+            Err(self.error(what))
+        }
+    }
+
+    /// A name: identifier (possibly quoted) or string literal.
+    fn name(&mut self, what: &str) -> Result<String> {
+        let v = match self.peek() {
+            Token::Word(w) => w.value.clone(),
+            Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => s.clone(),
+            _ => return Err(self.error(what)),
+        };
+        self.pos += 1;
+        Ok(v)
+    }
+
+    fn string(&mut self, what: &str) -> Result<String> {
+        match self.peek() {
+            Token::SingleQuotedString(s) => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(s)
+            }
+            _ => Err(self.error(what)),
+        }
+    }
+
+    fn number(&mut self, what: &str) -> Result<f64> {
+        match self.peek() {
+            Token::Number(n, _) => {
+                let v = n.parse::<f64>().map_err(|_| self.error(what))?;
+                self.pos += 1;
+                Ok(v)
+            }
+            _ => Err(self.error(what)),
+        }
+    }
+
+    /// `key = 'value'` pairs separated by commas.
+    fn options(&mut self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        loop {
+            let key = self.name("an option name")?;
+            self.expect(Token::Eq, "'='")?;
+            let value = match self.peek() {
+                Token::Number(n, _) => {
+                    let n = n.clone();
+                    self.pos += 1;
+                    n
+                }
+                _ => self.name("an option value")?,
+            };
+            out.push((key, value));
+            if !self.eat(&Token::Comma) {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn statement(&mut self) -> Result<TagStatement> {
+        match self.peek_word().as_deref() {
+            Some("CREATE") => {
+                self.pos += 1;
+                self.expect_word("TAG")?;
+                self.expect_word("GROUP")?;
+                let name = self.name("a group name")?;
+                self.expect_word("ON")?;
+                self.eat_word("DATASET");
+                let dataset = self.name("a dataset name")?;
+                self.expect_word("TAGS")?;
+                self.expect(Token::LParen, "'(' and a list of tags")?;
+                let mut tags = Vec::new();
+                loop {
+                    tags.push(self.string("a tag name in quotes")?);
+                    if !self.eat(&Token::Comma) {
+                        break;
+                    }
+                }
+                self.expect(Token::RParen, "')'")?;
+                let options = if self.eat_word("WITH") {
+                    self.expect(Token::LParen, "'('")?;
+                    let o = self.options()?;
+                    self.expect(Token::RParen, "')'")?;
+                    o
+                } else {
+                    Vec::new()
+                };
+                Ok(TagStatement::CreateGroup {
+                    name,
+                    dataset,
+                    tags,
+                    options,
+                })
+            }
+            Some("ALTER") => {
+                self.pos += 1;
+                self.expect_word("TAG")?;
+                if self.eat_word("GROUP") {
+                    let group = self.name("a group name")?;
+                    let edit = self.group_edit()?;
+                    Ok(TagStatement::Edit { group, edit })
+                } else {
+                    let tag = self.name("a tag name or GROUP")?;
+                    self.expect_word("IN")?;
+                    self.eat_word("TAG");
+                    self.expect_word("GROUP")?;
+                    let group = self.name("a group name")?;
+                    let edit = self.tag_edit(tag)?;
+                    Ok(TagStatement::Edit { group, edit })
+                }
+            }
+            Some("PUBLISH") => {
+                self.pos += 1;
+                self.expect_word("TAG")?;
+                self.expect_word("GROUP")?;
+                let group = self.name("a group name")?;
+                let visibility = if self.eat_word("VISIBILITY") {
+                    Some(if self.eat_word("SECRET") {
+                        Visibility::Secret
+                    } else if self.eat_word("SHAREABLE") {
+                        Visibility::Shareable
+                    } else {
+                        return Err(self.error("SECRET or SHAREABLE"));
+                    })
+                } else {
+                    None
+                };
+                Ok(TagStatement::Publish { group, visibility })
+            }
+            Some("DROP") => {
+                self.pos += 1;
+                self.expect_word("TAG")?;
+                self.expect_word("GROUP")?;
+                Ok(TagStatement::DropGroup {
+                    group: self.name("a group name")?,
+                })
+            }
+            Some("SHOW") => {
+                self.pos += 1;
+                if self.eat_word("TAGS") {
+                    self.expect_word("IN")?;
+                    self.eat_word("TAG");
+                    self.expect_word("GROUP")?;
+                    Ok(TagStatement::ShowTags {
+                        group: self.name("a group name")?,
+                    })
+                } else {
+                    self.expect_word("TAG")?;
+                    self.expect_word("GROUPS")?;
+                    let dataset = if self.eat_word("ON") {
+                        self.eat_word("DATASET");
+                        Some(self.name("a dataset name")?)
+                    } else {
+                        None
+                    };
+                    Ok(TagStatement::ShowGroups { dataset })
+                }
+            }
+            Some("USE") => {
+                self.pos += 1;
+                self.eat_word("DATASET");
+                Ok(TagStatement::Use {
+                    dataset: self.name("a dataset name")?,
+                })
+            }
+            _ => Err(self.error("a tag statement")),
+        }
+    }
+
+    fn group_edit(&mut self) -> Result<GroupEdit> {
+        if self.eat_word("ADD") {
+            self.expect_word("TAG")?;
+            Ok(GroupEdit::AddTag {
+                tag: self.string("a tag name in quotes")?,
+            })
+        } else if self.eat_word("DROP") {
+            self.expect_word("TAG")?;
+            Ok(GroupEdit::DropTag {
+                tag: self.string("a tag name in quotes")?,
+            })
+        } else if self.eat_word("RENAME") {
+            self.expect_word("TAG")?;
+            let tag = self.string("a tag name in quotes")?;
+            self.expect_word("TO")?;
+            Ok(GroupEdit::RenameTag {
+                tag,
+                to: self.string("the new name in quotes")?,
+            })
+        } else if self.eat_word("SET") {
+            let mut opts = self.options()?;
+            if opts.len() != 1 {
+                return Err(CatalogError::Invalid("set one option per statement".into()));
+            }
+            let (key, value) = opts.remove(0);
+            Ok(GroupEdit::SetOption { key, value })
+        } else {
+            Err(self.error("ADD TAG, DROP TAG, RENAME TAG or SET"))
+        }
+    }
+
+    fn tag_edit(&mut self, tag: String) -> Result<GroupEdit> {
+        if self.eat_word("SET") {
+            self.expect_word("THRESHOLD")?;
+            self.eat(&Token::Eq);
+            let threshold = self.number("a threshold between 0 and 1")?;
+            return Ok(GroupEdit::SetThreshold { tag, threshold });
+        }
+        if self.eat_word("RENAME") {
+            self.expect_word("TO")?;
+            return Ok(GroupEdit::RenameTag {
+                tag,
+                to: self.string("the new name in quotes")?,
+            });
+        }
+        let add = if self.eat_word("ADD") {
+            true
+        } else if self.eat_word("DROP") {
+            false
+        } else {
+            return Err(self.error("ADD, DROP, SET THRESHOLD or RENAME TO"));
+        };
+        let polarity = if self.eat_word("NEGATIVE") {
+            Polarity::Negative
+        } else {
+            self.eat_word("POSITIVE");
+            Polarity::Positive
+        };
+        self.expect_word("PROMPT")?;
+        let text = self.string("the prompt text in quotes")?;
+        let modality = if self.eat_word("FOR") {
+            if self.eat_word("VISUAL") {
+                PromptModality::Visual
+            } else if self.eat_word("TRANSCRIPT") {
+                PromptModality::Transcript
+            } else if self.eat_word("BOTH") {
+                PromptModality::Both
+            } else {
+                return Err(self.error("VISUAL, TRANSCRIPT or BOTH"));
+            }
+        } else {
+            PromptModality::Both
+        };
+        let prompt = Prompt {
+            text,
+            polarity,
+            modality,
+        };
+        Ok(if add {
+            GroupEdit::AddPrompt { tag, prompt }
+        } else {
+            GroupEdit::DropPrompt { tag, prompt }
+        })
+    }
+}
+
+/// Splits a script into statements at top-level `;` (quotes and comments respected).
+pub fn split_statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = script.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                cur.push(c);
+                if c == q {
+                    if chars.peek() == Some(&q) {
+                        cur.push(chars.next().expect("peeked"));
+                    } else {
+                        quote = None;
+                    }
+                }
+            }
+            None => match c {
+                '\'' | '"' => {
+                    quote = Some(c);
+                    cur.push(c);
+                }
+                '-' if chars.peek() == Some(&'-') => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            cur.push('\n');
+                            break;
+                        }
+                    }
+                }
+                '/' if chars.peek() == Some(&'*') => {
+                    chars.next();
+                    let mut prev = ' ';
+                    for c in chars.by_ref() {
+                        if prev == '*' && c == '/' {
+                            break;
+                        }
+                        prev = c;
+                    }
+                    cur.push(' ');
+                }
+                ';' => {
+                    if !cur.trim().is_empty() {
+                        out.push(cur.trim().to_string());
+                    }
+                    cur.clear();
+                }
+                _ => cur.push(c),
+            },
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_create_with_options() {
+        let s = parse("create tag group \"Celebrities\" on dataset news tags ('Taylor Swift', 'Will Smith') with (shot_aggregation = 'mean')")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s,
+            TagStatement::CreateGroup {
+                name: "Celebrities".into(),
+                dataset: "news".into(),
+                tags: vec!["Taylor Swift".into(), "Will Smith".into()],
+                options: vec![("shot_aggregation".into(), "mean".into())],
+            }
+        );
+    }
+
+    #[test]
+    fn parses_tag_edits() {
+        let s = parse(
+            "ALTER TAG 'goal keeper' IN GROUP sports ADD NEGATIVE PROMPT 'a referee' FOR VISUAL;",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            s,
+            TagStatement::Edit {
+                group: "sports".into(),
+                edit: GroupEdit::AddPrompt {
+                    tag: "goal keeper".into(),
+                    prompt: Prompt {
+                        text: "a referee".into(),
+                        polarity: Polarity::Negative,
+                        modality: PromptModality::Visual
+                    },
+                },
+            }
+        );
+        let s = parse("alter tag 'a' in group g set threshold 0.7")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s,
+            TagStatement::Edit {
+                group: "g".into(),
+                edit: GroupEdit::SetThreshold {
+                    tag: "a".into(),
+                    threshold: 0.7
+                }
+            }
+        );
+        let s = parse("PUBLISH TAG GROUP g VISIBILITY SHAREABLE")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s,
+            TagStatement::Publish {
+                group: "g".into(),
+                visibility: Some(Visibility::Shareable)
+            }
+        );
+    }
+
+    #[test]
+    fn leaves_other_sql_alone() {
+        assert_eq!(parse("SELECT 1").unwrap(), None);
+        assert_eq!(parse("CREATE TABLE t AS SELECT 1").unwrap(), None);
+        assert_eq!(parse("SHOW TABLES").unwrap(), None);
+    }
+
+    #[test]
+    fn syntax_errors_say_what_was_expected() {
+        let err = parse("ALTER TAG 'a' IN GROUP g ADD PROMT 'x'")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("syntax error: expected PROMPT, found 'PROMT'"),
+            "{err}"
+        );
+        let err = parse("PUBLISH TAG GROUP g VISIBILITY public")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected SECRET or SHAREABLE"), "{err}");
+        let err = parse("CREATE TAG GROUP g ON DATASET d TAGS (a)")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a tag name in quotes"), "{err}");
+    }
+
+    #[test]
+    fn splits_scripts_at_top_level_semicolons() {
+        let s = split_statements("SELECT ';' AS a; -- c;\nSELECT \"x;y\" FROM t /* ; */;\n;");
+        assert_eq!(s, vec!["SELECT ';' AS a", "SELECT \"x;y\" FROM t"]);
+    }
+}

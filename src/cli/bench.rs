@@ -1,0 +1,406 @@
+//! `dyntag bench`: benchmarks that print their figures next to anchors measured in the
+//! same run (numpy/BLAS and DuckDB, via `benches/anchor_scoring.py`).
+//!
+//! `dyntag bench scoring` writes N synthetic unit embeddings to a Parquet file, imports it
+//! into a dataset, and prints:
+//! - rows/s of `SELECT count(*) FROM coactive_table_adv WHERE dt_score(embedding, 'g', 't') > 0.5`
+//!   (best of 3 after a first, cold run; in a child process whose peak RSS is reported
+//!   against the bytes of the embeddings);
+//! - scores/s of scoring all embeddings against a 50-tag group (compute only);
+//! - the anchors on the same Parquet file, and the ratios against them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{
+    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+use dyntag_catalog::Modality;
+use dyntag_catalog::dataset::TableKind;
+use dyntag_catalog::import::{self, NoProgress, Source};
+use dyntag_catalog::scoring::materialize::embedding_values;
+use dyntag_catalog::tags::TagService;
+
+use super::Global;
+use crate::engine::Engine;
+use crate::error::{AppError, Result};
+
+/// The model of the benchmark's synthetic embeddings (shipped in sample-data/models).
+pub const BENCH_MODEL: &str = "bench-hashbow-512";
+const QUERY: &str =
+    "SELECT count(*) FROM coactive_table_adv WHERE dt_score(embedding, 'g', 't') > 0.5";
+
+/// Arguments of `dyntag bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: Which,
+}
+
+/// The benchmarks.
+#[derive(Debug, clap::Subcommand)]
+pub enum Which {
+    /// Scoring: dt_score in SQL and a 50-tag group, against numpy and DuckDB.
+    Scoring {
+        /// Number of embeddings.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Tags of the group scored in the compute-only measurement.
+        #[arg(long, default_value_t = 50)]
+        tags: usize,
+        /// Working folder (default: a new temporary folder, removed afterwards).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// The anchor script.
+        #[arg(long, default_value = "benches/anchor_scoring.py")]
+        anchor: PathBuf,
+        /// The Python that runs the anchor (needs numpy, pyarrow, duckdb).
+        #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
+        python: String,
+    },
+    /// (Used by `scoring`.) Runs one query `repeat` times and prints its timings as JSON.
+    Query {
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        sql: String,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+}
+
+/// Runs `dyntag bench`.
+pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
+    match args.which {
+        Which::Scoring {
+            rows,
+            tags,
+            work,
+            anchor,
+            python,
+        } => scoring(global, rows, tags, work, &anchor, &python).await,
+        Which::Query {
+            dataset,
+            sql,
+            repeat,
+        } => query(global, &dataset, &sql, repeat).await,
+    }
+}
+
+async fn query(global: &Global, dataset: &str, sql: &str, repeat: usize) -> Result<()> {
+    let engine = Engine::new(global.open().await?, Some(dataset))?;
+    let mut times = Vec::new();
+    let mut answer = String::new();
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let a = engine.execute(sql).await?;
+        times.push(t.elapsed().as_secs_f64());
+        answer = datafusion::arrow::util::pretty::pretty_format_batches(&a.batches)?
+            .to_string()
+            .lines()
+            .nth(3)
+            .unwrap_or("")
+            .to_string();
+    }
+    let best = times
+        .iter()
+        .skip(1)
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .min(if times.len() == 1 {
+            times[0]
+        } else {
+            f64::INFINITY
+        });
+    println!(
+        "{}",
+        serde_json::json!({"first_seconds": times[0], "best_seconds": best, "runs": times, "answer": answer.trim()})
+    );
+    Ok(())
+}
+
+/// A small seeded generator (xorshift64*) for reproducible synthetic data.
+struct Rng(u64);
+
+impl Rng {
+    fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        (v >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Roughly normal: the sum of four uniforms, centred.
+    fn normal(&mut self) -> f32 {
+        (0..4).map(|_| self.next_f32()).sum::<f32>() - 2.0
+    }
+}
+
+fn write_embeddings(path: &Path, rows: usize, dim: usize) -> Result<()> {
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("coactive_image_id", DataType::Utf8, false),
+        Field::new(
+            "embedding",
+            DataType::FixedSizeList(Arc::clone(&item), dim as i32),
+            false,
+        ),
+    ]));
+    let file = std::fs::File::create(path)
+        .map_err(|e| AppError::io(format!("creating {}", path.display()), e))?;
+    let props = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .build();
+    let mut w = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))?;
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let chunk = 65_536;
+    for start in (0..rows).step_by(chunk) {
+        let n = chunk.min(rows - start);
+        let mut values = Vec::with_capacity(n * dim);
+        for _ in 0..n {
+            let v: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            values.extend(v.into_iter().map(|x| x / norm));
+        }
+        let ids = StringArray::from_iter_values((start..start + n).map(|i| format!("img{i:08}")));
+        let emb = FixedSizeListArray::try_new(
+            Arc::clone(&item),
+            dim as i32,
+            Arc::new(Float32Array::from(values)),
+            None,
+        )?;
+        w.write(&RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(ids) as ArrayRef, Arc::new(emb)],
+        )?)?;
+    }
+    w.close()?;
+    Ok(())
+}
+
+fn max_rss_of_children() -> u64 {
+    // SAFETY: getrusage writes into the zeroed struct we pass.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss as u64 * 1024
+    }
+}
+
+fn parse_anchor(output: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for line in output.lines() {
+        let mut parts = line.split_whitespace();
+        let Some(name) = parts.next() else { continue };
+        let fields = parts
+            .filter_map(|kv| kv.split_once('='))
+            .filter_map(|(k, v)| v.parse::<f64>().ok().map(|v| (k.to_string(), v)))
+            .collect();
+        out.insert(name.to_string(), fields);
+    }
+    out
+}
+
+async fn scoring(
+    global: &Global,
+    rows: usize,
+    tags: usize,
+    work: Option<PathBuf>,
+    anchor: &Path,
+    python: &str,
+) -> Result<()> {
+    let temp = tempdir_for(work)?;
+    let dir = temp.path().to_path_buf();
+    let dim = 512;
+    let data = dir.join("data");
+    let parquet = dir.join("embeddings.parquet");
+    eprintln!(
+        "writing {rows} synthetic {dim}-d unit embeddings to {}",
+        parquet.display()
+    );
+    write_embeddings(&parquet, rows, dim)?;
+    let mut g = global.clone();
+    g.data = data.to_string_lossy().into_owned();
+    let catalog = g.open().await?;
+    eprintln!("importing them into dataset 'bench'");
+    let t = Instant::now();
+    import::import(
+        &catalog,
+        "bench",
+        &[Source::Keyframes {
+            path: parquet.clone(),
+            model: BENCH_MODEL.into(),
+        }],
+        &NoProgress,
+    )
+    .await?;
+    let import_secs = t.elapsed().as_secs_f64();
+    let mut names = vec!["t".to_string()];
+    names.extend((1..tags).map(|i| format!("tag {i}")));
+    TagService::new(Arc::clone(&catalog))
+        .create_group("g", "bench", &names, &[])
+        .await?;
+
+    // 1. The SQL query, in a child process so that its peak memory is its own.
+    let exe = std::env::current_exe().map_err(|e| AppError::io("locating dyntag", e))?;
+    let out = Process::new(exe)
+        .args([
+            "--data",
+            &g.data,
+            "bench",
+            "query",
+            "--dataset",
+            "bench",
+            "--repeat",
+            "4",
+            "--sql",
+            QUERY,
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .map_err(|e| AppError::io("running the query", e))?;
+    let peak_rss = max_rss_of_children();
+    if !out.status.success() {
+        return Err(AppError::Usage(format!(
+            "benchmark query failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let q: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| AppError::Usage(format!("benchmark query printed no timings: {e}")))?;
+    let best = q["best_seconds"].as_f64().unwrap_or(f64::NAN);
+    let first = q["first_seconds"].as_f64().unwrap_or(f64::NAN);
+    let emb_bytes = (rows * dim * 4) as f64;
+
+    // 2. The 50-tag group, compute only, over the decoded embeddings.
+    let snapshot = catalog.snapshot();
+    let definition = snapshot.definition("bench", snapshot.group("g")?)?;
+    let heads = catalog.heads(&definition, Modality::Visual, BENCH_MODEL, None)?;
+    let manifest = Arc::clone(snapshot.dataset("bench")?);
+    let mut batches = Vec::new();
+    for f in manifest.files(TableKind::Images) {
+        let b = catalog
+            .table_cache()
+            .get(catalog.store(), f)
+            .await?
+            .ok_or_else(|| AppError::Usage("cache too small for the benchmark".into()))?;
+        batches.extend(b.iter().cloned());
+    }
+    let mut group_best = f64::INFINITY;
+    let mut out_buf = vec![0f32; 8192 * tags];
+    for _ in 0..3 {
+        let t = Instant::now();
+        for b in &batches {
+            let list = b
+                .column_by_name("embedding")
+                .and_then(|c| datafusion::arrow::array::AsArray::as_fixed_size_list_opt(c.as_ref()))
+                .ok_or_else(|| AppError::Usage("no embedding column".into()))?;
+            let x = embedding_values(list)?;
+            let out = &mut out_buf[..b.num_rows() * tags];
+            heads.scorer.score_parallel(x, out);
+        }
+        group_best = group_best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&out_buf);
+
+    // 3. The anchors, on the same Parquet file.
+    eprintln!("running the anchors ({} {})", python, anchor.display());
+    let anchor_out = Process::new(python)
+        .arg(anchor)
+        .arg(&parquet)
+        .args(["--tags", &tags.to_string()])
+        .output()
+        .map_err(|e| AppError::io(format!("running {python} {}", anchor.display()), e))?;
+    if !anchor_out.status.success() {
+        return Err(AppError::Usage(format!(
+            "anchor failed (it needs numpy, pyarrow, duckdb: scripts/setup installs them): {}",
+            String::from_utf8_lossy(&anchor_out.stderr)
+        )));
+    }
+    let anchors = parse_anchor(&String::from_utf8_lossy(&anchor_out.stdout));
+    let get = |name: &str, key: &str| {
+        anchors
+            .get(name)
+            .and_then(|m| m.get(key))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let gemv = get("numpy_gemv", "rows_per_s");
+    let gemm = get("numpy_gemm", "scores_per_s");
+    let duck = get("duckdb_sql", "rows_per_s");
+    let sql_rate = rows as f64 / best;
+    let group_rate = (rows * tags) as f64 / group_best;
+
+    println!(
+        "import               rows={rows} seconds={import_secs:.3} rows_per_s={:.3e}",
+        rows as f64 / import_secs
+    );
+    println!(
+        "dyntag_sql_dt_score  rows={rows} seconds={best:.4} rows_per_s={sql_rate:.3e} first_run_seconds={first:.3} answer={}",
+        q["answer"]
+    );
+    println!(
+        "dyntag_group_scoring rows={rows} tags={tags} seconds={group_best:.4} scores_per_s={group_rate:.3e}"
+    );
+    print!("{}", String::from_utf8_lossy(&anchor_out.stdout));
+    println!("peak_rss_of_query_process bytes={peak_rss} embedding_bytes={emb_bytes:.0}");
+    println!();
+    println!(
+        "ratio sql_vs_numpy_gemv   = {:.2}  (target >= 0.7)",
+        sql_rate / gemv
+    );
+    println!(
+        "ratio sql_vs_duckdb       = {:.2}  (target >= 5)",
+        sql_rate / duck
+    );
+    println!(
+        "ratio group_vs_numpy_gemm = {:.2}  (target >= 0.8)",
+        group_rate / gemm
+    );
+    println!(
+        "ratio peak_rss_vs_embeddings = {:.2}  (target < 1.5)",
+        peak_rss as f64 / emb_bytes
+    );
+    Ok(())
+}
+
+/// A working folder: the given one (kept), or a temporary one (removed on drop).
+enum Work {
+    Kept(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl Work {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Kept(p) => p,
+            Self::Temp(t) => t.path(),
+        }
+    }
+}
+
+fn tempdir_for(work: Option<PathBuf>) -> Result<Work> {
+    match work {
+        Some(p) => {
+            if p.exists() {
+                std::fs::remove_dir_all(&p)
+                    .map_err(|e| AppError::io(format!("clearing {}", p.display()), e))?;
+            }
+            std::fs::create_dir_all(&p)
+                .map_err(|e| AppError::io(format!("creating {}", p.display()), e))?;
+            Ok(Work::Kept(p))
+        }
+        None => {
+            Ok(Work::Temp(tempfile::tempdir().map_err(|e| {
+                AppError::io("creating a temporary folder", e)
+            })?))
+        }
+    }
+}

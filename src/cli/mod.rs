@@ -1,0 +1,95 @@
+//! The `dyntag` command line.
+
+pub mod bench;
+pub mod demo;
+pub mod ingest;
+pub mod progress;
+pub mod sql;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use dyntag_catalog::{Catalog, CatalogConfig, default_cache_bytes, default_models_dir};
+
+use crate::error::Result;
+
+/// Natural-language tags as SQL tables and functions over an image and video library.
+#[derive(Debug, Parser)]
+#[command(name = "dyntag", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Data root: a directory (created if missing) or an s3://, gs://, az:// URL.
+    #[arg(
+        long,
+        global = true,
+        env = "DYNTAG_DATA",
+        default_value = "dyntag-data"
+    )]
+    pub data: String,
+    /// Model directories, or folders of model directories (repeat, or separate with ':').
+    /// Default: the embedded sample-data/models.
+    #[arg(
+        long = "models",
+        global = true,
+        env = "DYNTAG_MODELS",
+        value_delimiter = ':'
+    )]
+    pub models: Vec<PathBuf>,
+    /// Memory for resident embedding tables, in MiB. Default: half of physical memory.
+    #[arg(long, global = true, env = "DYNTAG_CACHE_MB")]
+    pub cache_mb: Option<usize>,
+}
+
+impl Global {
+    /// The catalog configuration these options describe.
+    pub fn catalog_config(&self) -> CatalogConfig {
+        let mut models = self.models.clone();
+        if !models.iter().any(|m| m == &default_models_dir()) {
+            models.push(default_models_dir());
+        }
+        CatalogConfig {
+            data: self.data.clone(),
+            models,
+            cache_bytes: self
+                .cache_mb
+                .map_or_else(default_cache_bytes, |mb| mb << 20),
+        }
+    }
+
+    /// Opens the catalog.
+    pub async fn open(&self) -> Result<Arc<Catalog>> {
+        Ok(Catalog::open(self.catalog_config()).await?)
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run SQL: one-shot with -e/-f, interactive otherwise.
+    Sql(sql::SqlArgs),
+    /// Import embeddings, shots, transcripts and metadata into a dataset.
+    Ingest(ingest::IngestArgs),
+    /// Set up the demo dataset (transcripts of real text) and open the SQL shell.
+    Demo(demo::DemoArgs),
+    /// Benchmarks that print their ratio against anchors measured in the same run.
+    Bench(bench::BenchArgs),
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Sql(args) => sql::run(&cli.global, args).await,
+        Command::Ingest(args) => ingest::run(&cli.global, args).await,
+        Command::Demo(args) => demo::run(&cli.global, args).await,
+        Command::Bench(args) => bench::run(&cli.global, args).await,
+    }
+}

@@ -1,0 +1,13 @@
+//! The `dyntag` binary's library: the SQL [`engine::Engine`] every front end runs
+//! statements through, and the command line ([`cli`]).
+//!
+//! ```text
+//! src/engine.rs   DataFusion session over the dyntag catalog + functions + tag statements
+//! src/cli/        dyntag sql | ingest | demo | bench
+//! src/output.rs   answers as table, CSV, JSON
+//! ```
+
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod output;

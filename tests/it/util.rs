@@ -1,0 +1,35 @@
+//! Reading answers in tests.
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Float64Type};
+use dyntag::engine::{Answer, Engine};
+
+/// Runs `sql`, panicking with the error text on failure.
+pub async fn run(engine: &Engine, sql: &str) -> Answer {
+    match engine.execute(sql).await {
+        Ok(a) => a,
+        Err(e) => panic!("{sql}\n  failed: {e}"),
+    }
+}
+
+/// The values of a column as text.
+pub fn strings(a: &Answer, column: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in &a.batches {
+        let c = cast(b.column_by_name(column).expect(column), &DataType::Utf8).unwrap();
+        let c = c.as_string::<i32>();
+        out.extend((0..c.len()).map(|i| c.value(i).to_string()));
+    }
+    out
+}
+
+/// The values of a numeric column.
+pub fn floats(a: &Answer, column: &str) -> Vec<f64> {
+    let mut out = Vec::new();
+    for b in &a.batches {
+        let c = cast(b.column_by_name(column).expect(column), &DataType::Float64).unwrap();
+        out.extend(c.as_primitive::<Float64Type>().values().iter().copied());
+    }
+    out
+}
