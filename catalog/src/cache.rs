@@ -28,13 +28,15 @@ use crate::{CatalogError, Result};
 /// Rows per cached batch.
 pub const BATCH_ROWS: usize = 8192;
 
+/// Derived per-row values: key → one array per batch.
+type Derived = HashMap<String, Vec<Option<Arc<[f32]>>>>;
+
 /// A decoded file and the values derived from it.
 #[derive(Debug)]
 pub struct Loaded {
     /// The file's batches.
     pub batches: Arc<Vec<RecordBatch>>,
-    /// Derived per-row values: key → one array per batch.
-    derived: Mutex<HashMap<String, Vec<Option<Arc<[f32]>>>>>,
+    derived: Mutex<Derived>,
 }
 
 #[derive(Debug)]
@@ -214,7 +216,10 @@ impl TableCache {
         let region = {
             let st = self.lock();
             let (&region_start, region) = st.regions.range(..=start).next_back()?;
-            if end > region.end || region.dim != dim || (start - region_start) % (4 * dim) != 0 {
+            if end > region.end
+                || region.dim != dim
+                || !(start - region_start).is_multiple_of(4 * dim)
+            {
                 return None;
             }
             (region_start, region.clone())

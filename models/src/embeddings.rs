@@ -11,7 +11,10 @@ impl Embeddings {
     /// # Panics
     /// If `dim` is zero or does not divide `data.len()`; callers build both from one shape.
     pub fn new(dim: usize, data: Vec<f32>) -> Self {
-        assert!(dim > 0 && data.len() % dim == 0, "embedding block shape");
+        assert!(
+            dim > 0 && data.len().is_multiple_of(dim),
+            "embedding block shape"
+        );
         Self { dim, data }
     }
 

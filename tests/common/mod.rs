@@ -23,8 +23,17 @@ use dyntag_models::DEFAULT_MODEL_ID;
 /// The fixture dataset's name.
 pub const DATASET: &str = "news";
 
-/// (video, shot, time ms, caption) of each keyframe; stills have no video.
-pub const KEYFRAMES: &[(Option<&str>, Option<&str>, i64, &str, &str)] = &[
+/// (video, shot, time ms, caption, image id) of a keyframe; stills have no video.
+pub type Keyframe = (
+    Option<&'static str>,
+    Option<&'static str>,
+    i64,
+    &'static str,
+    &'static str,
+);
+
+/// The fixture's keyframes and still images.
+pub const KEYFRAMES: &[Keyframe] = &[
     (
         Some("cooking_pasta"),
         Some("s1"),

@@ -100,3 +100,61 @@ fn demo_sets_up_and_every_tour_query_runs() {
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("0 new rows imported"));
 }
+
+#[test]
+fn the_shell_reads_statements_until_quit() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dyntag"))
+        .args(["--data", dir.path().to_str().unwrap(), "sql"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"SELECT 41 + 1 AS answer;\nSELECT\n  'two lines' AS s;\nSELEC oops;\nSELECT 'after the error' AS t;\n\\q\nSELECT 'not run';\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("| 42 ")
+            && stdout.contains("two lines")
+            && stdout.contains("after the error"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("not run"), "{stdout}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error: SQL error"),
+        "a bad statement is reported and the shell goes on"
+    );
+}
+
+#[test]
+fn a_missing_onnx_runtime_is_a_one_line_error_saying_how_to_install_it() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dyntag"))
+        .env_clear()
+        .env("HOME", home.path())
+        .env("PATH", home.path())
+        .args([
+            "--data",
+            home.path().join("d").to_str().unwrap(),
+            "sql",
+            "-e",
+            "SELECT embed_text('x')",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("ONNX Runtime library not found") && err.contains("scripts/setup"),
+        "{err}"
+    );
+}

@@ -217,6 +217,17 @@ fn long_rows(
         .map_err(|e| CatalogError::engine("scoring", e))
 }
 
+/// The columns of the shot table being built.
+#[derive(Default)]
+struct ShotRows {
+    video: Vec<String>,
+    shot: Vec<String>,
+    start: Vec<Option<i64>>,
+    end: Vec<Option<i64>>,
+    tag: Vec<String>,
+    score: Vec<f64>,
+}
+
 /// Per-shot and per-video roll-up state: running aggregates only (a max, a sum, the `k`
 /// best scores), never the keyframe scores themselves.
 struct Rollup {
@@ -338,14 +349,7 @@ impl Rollup {
     ) -> Result<(RecordBatch, RecordBatch)> {
         let options = self.options;
         let t = heads.tags.len();
-        let mut s_cols: (
-            Vec<String>,
-            Vec<String>,
-            Vec<Option<i64>>,
-            Vec<Option<i64>>,
-            Vec<String>,
-            Vec<f64>,
-        ) = Default::default();
+        let mut s_cols = ShotRows::default();
         // video → per tag: (score, duration) of each unit (a shot, or a shot-less keyframe)
         let mut per_video_tags: BTreeMap<String, Vec<Vec<(f64, i64)>>> = BTreeMap::new();
         for ((video, shot), acc) in &self.shots {
@@ -363,12 +367,12 @@ impl Rollup {
             for (tag, acc_tag) in tags_acc.iter_mut().enumerate() {
                 let score = acc.aggregate(tag, options.shot_aggregation);
                 acc_tag.push((score, dur));
-                s_cols.0.push(video.clone());
-                s_cols.1.push(shot.clone());
-                s_cols.2.push(start);
-                s_cols.3.push(end);
-                s_cols.4.push(heads.tags[tag].clone());
-                s_cols.5.push(score);
+                s_cols.video.push(video.clone());
+                s_cols.shot.push(shot.clone());
+                s_cols.start.push(start);
+                s_cols.end.push(end);
+                s_cols.tag.push(heads.tags[tag].clone());
+                s_cols.score.push(score);
             }
         }
         // Videos without shots roll up their keyframes directly: the best keyframe, or the
@@ -388,16 +392,16 @@ impl Rollup {
                 .collect();
             shotless.insert(video.clone(), scores);
         }
-        let n = s_cols.0.len();
+        let n = s_cols.video.len();
         let shots = RecordBatch::try_new(
             stored_schema(ScoreTable::Shot),
             vec![
-                Arc::new(StringArray::from(s_cols.0)) as ArrayRef,
-                Arc::new(StringArray::from(s_cols.1)),
-                Arc::new(Int64Array::from(s_cols.2)),
-                Arc::new(Int64Array::from(s_cols.3)),
-                Arc::new(StringArray::from(s_cols.4)),
-                Arc::new(Float64Array::from(s_cols.5)),
+                Arc::new(StringArray::from(s_cols.video)) as ArrayRef,
+                Arc::new(StringArray::from(s_cols.shot)),
+                Arc::new(Int64Array::from(s_cols.start)),
+                Arc::new(Int64Array::from(s_cols.end)),
+                Arc::new(StringArray::from(s_cols.tag)),
+                Arc::new(Float64Array::from(s_cols.score)),
                 Arc::new(Int32Array::from(vec![version as i32; n])),
                 Arc::new(StringArray::from(vec![heads.model.as_str(); n])),
             ],
