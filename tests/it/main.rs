@@ -9,4 +9,5 @@ mod concurrency;
 mod crash;
 mod e2e_topics;
 mod import_errors;
+mod object_store;
 mod util;
