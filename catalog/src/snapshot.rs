@@ -197,14 +197,7 @@ impl Snapshot {
                 .get(&(g.slug.clone(), v))
                 .map(|d| d.tags.clone())
                 .ok_or_else(|| missing(&format!("{} version {v}", g.slug)))?,
-            None => g
-                .tags
-                .iter()
-                .map(|t| VersionTag {
-                    name: t.name.clone(),
-                    prompts: t.prompts.clone(),
-                })
-                .collect(),
+            None => g.version_tags(),
         };
         Ok(Definition {
             group: g.slug.clone(),

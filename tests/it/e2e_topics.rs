@@ -74,8 +74,16 @@ async fn topic_tags_find_their_segments_and_videos() {
 
     // At the default threshold 0.5 the tags are calibrated: precision and recall of
     // "segment is on the tag's topic" (the figures quoted in sample-data/transcripts).
-    let decisions = run(&engine, "SELECT tag_name, coactive_video_id, threshold_decision FROM dt_topics_transcript").await;
-    let (tags, videos, tagged) = (strings(&decisions, "tag_name"), strings(&decisions, "coactive_video_id"), strings(&decisions, "threshold_decision"));
+    let decisions = run(
+        &engine,
+        "SELECT tag_name, coactive_video_id, threshold_decision FROM dt_topics_transcript",
+    )
+    .await;
+    let (tags, videos, tagged) = (
+        strings(&decisions, "tag_name"),
+        strings(&decisions, "coactive_video_id"),
+        strings(&decisions, "threshold_decision"),
+    );
     let (mut tp, mut fp, mut fn_) = (0.0, 0.0, 0.0);
     for ((tag, video), tagged) in tags.iter().zip(&videos).zip(&tagged) {
         let on_topic = TOPICS.iter().any(|(t, v)| t == tag && v == video);
@@ -88,8 +96,13 @@ async fn topic_tags_find_their_segments_and_videos() {
     }
     let (precision, recall) = (tp / (tp + fp), tp / (tp + fn_));
     let f1 = 2.0 * precision * recall / (precision + recall);
-    println!("transcript topics at threshold 0.5: precision {precision:.2} recall {recall:.2} F1 {f1:.2}");
-    assert!(f1 >= 0.8, "precision {precision:.2} recall {recall:.2} F1 {f1:.2}");
+    println!(
+        "transcript topics at threshold 0.5: precision {precision:.2} recall {recall:.2} F1 {f1:.2}"
+    );
+    assert!(
+        f1 >= 0.8,
+        "precision {precision:.2} recall {recall:.2} F1 {f1:.2}"
+    );
 
     // Scores are probabilities and every row carries the version and model.
     let check = run(

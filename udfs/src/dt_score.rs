@@ -17,7 +17,7 @@ use dyntag_catalog::scoring::head::CompiledHeads;
 use dyntag_catalog::scoring::materialize::embedding_values;
 use dyntag_catalog::snapshot::Definition;
 
-use crate::{DOC_SECTION, FunctionContext, is_string, literal_string};
+use crate::{DOC_SECTION, FunctionContext, is_string, literal_string, scalar_args};
 
 /// The `dt_score` function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -139,14 +139,7 @@ impl ScalarUDFImpl for DtScore {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scalars: Vec<Option<&ScalarValue>> = args
-            .args
-            .iter()
-            .map(|a| match a {
-                ColumnarValue::Scalar(s) => Some(s),
-                ColumnarValue::Array(_) => None,
-            })
-            .collect();
+        let scalars = scalar_args(&args.args);
         let (group, tag) = Self::names(&scalars)?;
         let heads = self.heads(&args.arg_fields[0], group.as_deref(), &tag)?;
         let is_scalar = matches!(args.args[0], ColumnarValue::Scalar(_));

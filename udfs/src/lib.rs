@@ -100,6 +100,18 @@ pub(crate) fn literal_string(
     }
 }
 
+/// The constant arguments of a call (`None` where an argument is a column).
+pub(crate) fn scalar_args(
+    args: &[datafusion::logical_expr::ColumnarValue],
+) -> Vec<Option<&ScalarValue>> {
+    args.iter()
+        .map(|a| match a {
+            datafusion::logical_expr::ColumnarValue::Scalar(s) => Some(s),
+            datafusion::logical_expr::ColumnarValue::Array(_) => None,
+        })
+        .collect()
+}
+
 /// Whether a type is a string type.
 pub(crate) fn is_string(t: &DataType) -> bool {
     matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)

@@ -13,7 +13,7 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-use crate::{DOC_SECTION, FunctionContext, is_string, literal_string};
+use crate::{DOC_SECTION, FunctionContext, is_string, literal_string, scalar_args};
 
 /// The `threshold_decision` function.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -116,14 +116,7 @@ impl ScalarUDFImpl for ThresholdDecision {
             .iter()
             .map(|f| f.data_type().clone())
             .collect();
-        let scalars: Vec<Option<&ScalarValue>> = args
-            .args
-            .iter()
-            .map(|a| match a {
-                ColumnarValue::Scalar(s) => Some(s),
-                ColumnarValue::Array(_) => None,
-            })
-            .collect();
+        let scalars = scalar_args(&args.args);
         let all_scalar = scalars.iter().all(Option::is_some);
         let n = args.number_rows;
         let score = cast(&args.args[0].to_array(n)?, &DataType::Float64)?;

@@ -63,35 +63,30 @@ pub async fn score_dataset(
     {
         let heads = catalog.heads(definition, Modality::Visual, &m.id, None)?;
         run.models.insert(Modality::Visual, m.id.clone());
-        let mut out = LongWriter::new(
+        let keys = [
+            col::IMAGE_ID,
+            col::VIDEO_ID,
+            col::KEYFRAME_TIME,
+            col::SHOT_ID,
+        ];
+        let files = manifest.files(TableKind::Images);
+        let stage = Stage {
             catalog,
-            dir.clone().join("visual"),
-            stored_schema(ScoreTable::Visual),
-        );
-        progress.begin("scoring keyframes", Some(manifest.rows(TableKind::Images)));
-        for file in manifest.files(TableKind::Images) {
-            for batch in batches(catalog, file).await?.iter() {
-                let scores = score_batch(&heads, batch)?;
-                rollup.add_keyframes(batch, &scores, heads.tags.len());
-                let long = long_rows(
-                    batch,
-                    &[
-                        col::IMAGE_ID,
-                        col::VIDEO_ID,
-                        col::KEYFRAME_TIME,
-                        col::SHOT_ID,
-                    ],
-                    &heads,
-                    &scores,
-                    version,
-                    out.schema(),
-                )?;
-                out.write(&long).await?;
-                progress.advance(batch.num_rows() as u64);
-            }
-        }
-        progress.end();
-        run.tables.insert(ScoreTable::Visual, out.finish().await?);
+            heads: &heads,
+            version,
+            progress,
+        };
+        let visual = stage
+            .score_files(
+                "scoring keyframes",
+                files,
+                &keys,
+                &dir,
+                ScoreTable::Visual,
+                |batch, scores| rollup.add_keyframes(batch, scores, heads.tags.len()),
+            )
+            .await?;
+        run.tables.insert(ScoreTable::Visual, visual);
         crate::fault::point("crash-while-scoring");
         let shots = shot_times(catalog, manifest.files(TableKind::Shots)).await?;
         let durations = video_durations(catalog, manifest.files(TableKind::Videos)).await?;
@@ -115,35 +110,69 @@ pub async fn score_dataset(
     {
         let heads = catalog.heads(definition, Modality::Transcript, &m.id, None)?;
         run.models.insert(Modality::Transcript, m.id.clone());
-        let mut out = LongWriter::new(
+        let keys = [col::VIDEO_ID, col::SEGMENT_ID, col::START, col::END];
+        let files = manifest.files(TableKind::Transcripts);
+        let stage = Stage {
             catalog,
-            dir.clone().join("transcript"),
-            stored_schema(ScoreTable::Transcript),
-        );
-        progress.begin(
-            "scoring transcripts",
-            Some(manifest.rows(TableKind::Transcripts)),
-        );
-        for file in manifest.files(TableKind::Transcripts) {
-            for batch in batches(catalog, file).await?.iter() {
-                let scores = score_batch(&heads, batch)?;
-                let long = long_rows(
-                    batch,
-                    &[col::VIDEO_ID, col::SEGMENT_ID, col::START, col::END],
-                    &heads,
-                    &scores,
-                    version,
-                    out.schema(),
-                )?;
-                out.write(&long).await?;
-                progress.advance(batch.num_rows() as u64);
-            }
-        }
-        progress.end();
-        run.tables
-            .insert(ScoreTable::Transcript, out.finish().await?);
+            heads: &heads,
+            version,
+            progress,
+        };
+        let transcript = stage
+            .score_files(
+                "scoring transcripts",
+                files,
+                &keys,
+                &dir,
+                ScoreTable::Transcript,
+                |_, _| {},
+            )
+            .await?;
+        run.tables.insert(ScoreTable::Transcript, transcript);
     }
     Ok(run)
+}
+
+/// What scoring one modality needs.
+struct Stage<'a> {
+    catalog: &'a Catalog,
+    heads: &'a CompiledHeads,
+    version: u32,
+    progress: &'a dyn Progress,
+}
+
+impl Stage<'_> {
+    /// Streams `files` through the heads and writes their long rows (the `keys` columns of
+    /// each row, once per tag) to the `kind` folder of the run; `each` sees every batch
+    /// with its scores.
+    async fn score_files(
+        &self,
+        stage: &str,
+        files: &[DataFile],
+        keys: &[&str],
+        dir: &Path,
+        kind: ScoreTable,
+        mut each: impl FnMut(&RecordBatch, &[f32]),
+    ) -> Result<Vec<DataFile>> {
+        let mut out = LongWriter::new(
+            self.catalog,
+            dir.clone().join(kind.suffix()),
+            stored_schema(kind),
+        );
+        self.progress
+            .begin(stage, Some(files.iter().map(|f| f.rows).sum()));
+        for file in files {
+            for batch in batches(self.catalog, file).await?.iter() {
+                let scores = score_batch(self.heads, batch)?;
+                each(batch, &scores);
+                let long = long_rows(batch, keys, self.heads, &scores, self.version, out.schema())?;
+                out.write(&long).await?;
+                self.progress.advance(batch.num_rows() as u64);
+            }
+        }
+        self.progress.end();
+        out.finish().await
+    }
 }
 
 /// The batches of a data file, from the resident cache when it fits.

@@ -304,6 +304,17 @@ pub struct TagGroup {
 }
 
 impl TagGroup {
+    /// The tags as a version would freeze them (what determines their scores).
+    pub fn version_tags(&self) -> Vec<VersionTag> {
+        self.tags
+            .iter()
+            .map(|t| VersionTag {
+                name: t.name.clone(),
+                prompts: t.prompts.clone(),
+            })
+            .collect()
+    }
+
     /// The tag with this name (case-insensitive).
     pub fn tag(&self, name: &str) -> Option<&Tag> {
         self.tags.iter().find(|t| t.name.eq_ignore_ascii_case(name))
@@ -353,14 +364,7 @@ impl GroupVersion {
             training_dataset: group.training_dataset.clone(),
             visibility,
             options: group.options,
-            tags: group
-                .tags
-                .iter()
-                .map(|t| VersionTag {
-                    name: t.name.clone(),
-                    prompts: t.prompts.clone(),
-                })
-                .collect(),
+            tags: group.version_tags(),
             published_at: crate::dataset::now(),
         }
     }

@@ -15,6 +15,7 @@ use crate::dataset::now;
 use crate::import::Progress;
 use crate::scoring::materialize::score_dataset;
 use crate::snapshot::Definition;
+use crate::store::RevisionLog;
 use crate::{Catalog, CatalogError, Result};
 
 const MAX_RETRIES: usize = 8;
@@ -143,16 +144,8 @@ impl TagService {
         edit: &GroupEdit,
         expected_revision: Option<u64>,
     ) -> Result<(u64, TagGroup)> {
-        let slug = names::slug(group);
-        let log = group_log(&slug);
         for _ in 0..MAX_RETRIES {
-            let Some((rev, mut g)) = log
-                .latest::<TagGroup>(self.catalog.store())
-                .await?
-                .filter(|(_, g)| !g.deleted)
-            else {
-                return Err(CatalogError::not_found("tag group", group));
-            };
+            let (log, rev, mut g) = self.live(group).await?;
             if let Some(expected) = expected_revision
                 && expected != rev
             {
@@ -174,21 +167,22 @@ impl TagService {
         }
         Err(CatalogError::Conflict {
             what: format!("tag group '{group}'"),
-            current: log.latest_revision(self.catalog.store()).await?,
+            current: self.live(group).await?.1,
         })
+    }
+
+    /// The revision log of a live (not dropped) group, its latest revision and definition.
+    async fn live(&self, group: &str) -> Result<(RevisionLog, u64, TagGroup)> {
+        let log = group_log(&names::slug(group));
+        match log.latest::<TagGroup>(self.catalog.store()).await? {
+            Some((rev, g)) if !g.deleted => Ok((log, rev, g)),
+            _ => Err(CatalogError::not_found("tag group", group)),
+        }
     }
 
     /// Drops a group: its tables disappear; its history stays on the store.
     pub async fn drop_group(&self, group: &str) -> Result<()> {
-        let slug = names::slug(group);
-        let log = group_log(&slug);
-        let Some((rev, mut g)) = log
-            .latest::<TagGroup>(self.catalog.store())
-            .await?
-            .filter(|(_, g)| !g.deleted)
-        else {
-            return Err(CatalogError::not_found("tag group", group));
-        };
+        let (log, rev, mut g) = self.live(group).await?;
         g.deleted = true;
         g.updated_at = now();
         log.commit(self.catalog.store(), rev, &g).await?;
@@ -205,16 +199,9 @@ impl TagService {
         visibility: Option<Visibility>,
         progress: &dyn Progress,
     ) -> Result<Published> {
-        let slug = names::slug(group);
         let store = self.catalog.store();
-        let log = group_log(&slug);
-        let Some((rev, g)) = log
-            .latest::<TagGroup>(store)
-            .await?
-            .filter(|(_, g)| !g.deleted)
-        else {
-            return Err(CatalogError::not_found("tag group", group));
-        };
+        let (log, rev, g) = self.live(group).await?;
+        let slug = g.slug.clone();
         let snapshot = self.catalog.refresh().await?;
         let manifest = snapshot.dataset(&g.training_dataset)?;
         if manifest.models.is_empty() {
