@@ -36,9 +36,35 @@ impl Default for CatalogConfig {
     }
 }
 
-/// The embedded default models: `sample-data/models` of this source tree.
+/// The embedded default models: `models/` of the sample data folder.
 pub fn default_models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sample-data/models")
+    sample_data_dir().join("models")
+}
+
+/// The embedded sample data folder (`sample-data/` of the source tree), found at run time so
+/// that a binary built into a shared target directory still finds the tree it runs from:
+/// `DYNTAG_SAMPLE_DATA`, else `./sample-data`, else a `sample-data` beside an ancestor of the
+/// executable, else the source tree the binary was built from.
+pub fn sample_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DYNTAG_SAMPLE_DATA") {
+        return PathBuf::from(dir);
+    }
+    let is_sample = |d: &std::path::Path| d.join("models").is_dir();
+    if let Ok(cwd) = std::env::current_dir() {
+        let here = cwd.join("sample-data");
+        if is_sample(&here) {
+            return here;
+        }
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1) {
+            let candidate = dir.join("sample-data");
+            if is_sample(&candidate) {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sample-data")
 }
 
 /// Half of physical memory (4 GiB if it cannot be read).

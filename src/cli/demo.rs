@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use dyntag_catalog::import::{self, Source};
+use dyntag_catalog::sample_data_dir;
 
 use super::Global;
 use super::progress::LineProgress;
@@ -46,11 +47,6 @@ pub struct DemoArgs {
     /// Set up and print the tour, but do not open the shell.
     #[arg(long)]
     pub no_shell: bool,
-}
-
-/// The embedded sample data folder.
-pub fn sample_data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-data")
 }
 
 /// Runs `dyntag demo`.

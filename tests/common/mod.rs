@@ -207,9 +207,15 @@ pub const KEYFRAMES: &[Keyframe] = &[
     (None, None, 0, "a bowl of fruit on a table", "img_fruit"),
 ];
 
+/// The repository root, read at run time (`cargo test` sets `CARGO_MANIFEST_DIR`), so that a
+/// test binary built into a shared target directory uses the tree it runs from.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+}
+
 /// The repository's sample-data folder.
 pub fn sample_data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample-data")
+    repo_root().join("sample-data")
 }
 
 /// A catalog configuration over `data` with the shipped models.

@@ -13,13 +13,11 @@ struct S3 {
 
 impl S3 {
     fn start() -> Self {
+        let root = common::repo_root();
         let python = std::env::var("DYNTAG_PYTHON")
-            .unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")));
+            .unwrap_or_else(|_| format!("{}/.venv/bin/python", root.display()));
         let mut child = Command::new(python)
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/s3_server.py"
-            ))
+            .arg(root.join("tests/fixtures/s3_server.py"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
