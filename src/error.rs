@@ -12,6 +12,9 @@ pub enum AppError {
     Query(#[from] DataFusionError),
     #[error("{0}")]
     Usage(String),
+    /// Part of the work was done; the rest is reported and left undone.
+    #[error("{0}")]
+    Incomplete(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

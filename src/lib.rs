@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! src/engine.rs   DataFusion session over the dyntag catalog + functions + tag statements
+//! src/ingest/     media files → dataset rows (pixels via the vision tower, ffmpeg for video)
 //! src/cli/        dyntag sql | ingest | demo | bench
 //! src/output.rs   answers as table, CSV, JSON
 //! ```
@@ -10,4 +11,5 @@
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod ingest;
 pub mod output;

@@ -26,6 +26,8 @@ pub mod statements;
 pub mod store;
 pub mod tags;
 
-pub use catalog::{Catalog, CatalogConfig, default_cache_bytes, default_models_dir, sample_data_dir};
+pub use catalog::{
+    Catalog, CatalogConfig, default_cache_bytes, default_models_dir, sample_data_dir,
+};
 pub use error::{CatalogError, Result};
 pub use modality::Modality;

@@ -26,15 +26,18 @@
 mod embeddings;
 mod error;
 mod manifest;
+pub mod preprocess;
 mod registry;
 pub mod runtime;
 mod text;
+mod vision;
 
 pub use embeddings::{Embeddings, l2_normalize};
 pub use error::ModelError;
-pub use manifest::{Modality, ModelManifest};
+pub use manifest::{ImageSettings, Modality, ModelManifest};
 pub use registry::{DEFAULT_MODEL_ID, Model, ModelRegistry};
 pub use text::TextEncoder;
+pub use vision::{Rgba, VisionEncoder};
 
 /// Result type of this crate.
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

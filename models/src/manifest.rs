@@ -42,6 +42,17 @@ pub struct ModelManifest {
     /// Text tower settings.
     #[serde(default)]
     pub text: TextSettings,
+    /// Vision tower settings.
+    #[serde(default)]
+    pub image: ImageSettings,
+}
+
+/// Settings of the vision tower (preprocessing comes from `preprocessor_config.json`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ImageSettings {
+    /// Images per ONNX run. Default: 32.
+    #[serde(default)]
+    pub batch_size: Option<usize>,
 }
 
 /// Settings of the text tower.
@@ -89,6 +100,7 @@ impl ModelManifest {
                 modalities: vec![],
                 logit_scale: 0.0,
                 text: TextSettings::default(),
+                image: ImageSettings::default(),
             }
         };
         if manifest.id.trim().is_empty() {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use crate::manifest::MANIFEST_FILE;
-use crate::{Modality, ModelError, ModelManifest, Result, TextEncoder};
+use crate::{Modality, ModelError, ModelManifest, Result, TextEncoder, VisionEncoder};
 
 /// The id of the default model shipped in `sample-data/models/default`.
 pub const DEFAULT_MODEL_ID: &str = "dyntag-default-minilm";
@@ -16,6 +16,7 @@ pub struct Model {
     dir: PathBuf,
     manifest: ModelManifest,
     text: OnceLock<Result<Arc<TextEncoder>, String>>,
+    vision: OnceLock<Result<Arc<VisionEncoder>, String>>,
 }
 
 impl Model {
@@ -25,6 +26,7 @@ impl Model {
             dir: dir.to_path_buf(),
             manifest: ModelManifest::load(dir)?,
             text: OnceLock::new(),
+            vision: OnceLock::new(),
         })
     }
 
@@ -54,6 +56,27 @@ impl Model {
         self.text
             .get_or_init(|| {
                 TextEncoder::load(&self.dir, &self.manifest)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|message| ModelError::Graph {
+                model: self.id().to_string(),
+                message,
+            })
+    }
+
+    /// The vision tower, loaded on first use.
+    pub fn vision(&self) -> Result<Arc<VisionEncoder>> {
+        if !self.manifest.modalities.contains(&Modality::Image) {
+            return Err(ModelError::NoTower {
+                model: self.id().to_string(),
+                modality: "image".into(),
+            });
+        }
+        self.vision
+            .get_or_init(|| {
+                VisionEncoder::load(&self.dir, &self.manifest)
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })

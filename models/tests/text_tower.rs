@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use dyntag_models::{DEFAULT_MODEL_ID, ModelRegistry};
 
 fn registry() -> ModelRegistry {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())).join("../sample-data/models");
+    let root = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../sample-data/models");
     ModelRegistry::new(vec![root]).expect("sample models")
 }
 

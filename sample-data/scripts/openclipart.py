@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path("/usr/share/openclipart")
+Image.MAX_IMAGE_PIXELS = None  # a few Openclipart PNGs are huge renderings; all are trusted
 
 # tag name -> Openclipart folder (PNG files directly inside it).
 CATEGORIES = {
@@ -76,6 +77,24 @@ def sample_split():
         rng.shuffle(files)
         out[name] = sorted(files[: held_out(len(files))])
     return out
+
+
+_LINK = re.compile(r'<image[^>]*xlink:href="(?!data:)[^"]+"', re.S)
+
+
+def is_broken(rel_png: Path) -> bool:
+    """Whether the PNG was rendered from an SVG whose linked bitmap was missing (Debian's
+    renderings of those show a "Linked Image Not Found" placeholder)."""
+    try:
+        return bool(_LINK.search((ROOT / "svg" / rel_png.with_suffix(".svg")).read_text(errors="replace")))
+    except OSError:
+        return False
+
+
+def sample_images():
+    """{category: [...]}: the held-out images the sample library shows (broken renderings
+    dropped; training excludes the whole held-out split either way)."""
+    return {c: [p for p in files if not is_broken(p)] for c, files in sample_split().items()}
 
 
 _TAG = re.compile(r"<(dc:title|rdf:li)>([^<]*)</\1>")

@@ -1,40 +1,51 @@
-//! `dyntag demo`: imports the committed transcript fixture (real text on six topics, with
-//! series/episode metadata), creates and publishes a "Topics" tag group, prints a tour of
-//! queries and opens the SQL shell. Running it again reuses what is there.
+//! `dyntag demo`: ingests the embedded sample media library (Openclipart images and short
+//! videos made of them, with transcripts and series/episode metadata) from its pixels,
+//! creates and publishes a "Subjects" tag group, prints a tour of queries and opens the SQL
+//! shell. Running it again reuses what is there.
 
 use std::path::PathBuf;
 
-use dyntag_catalog::import::{self, Source};
 use dyntag_catalog::sample_data_dir;
 
 use super::Global;
 use super::progress::LineProgress;
 use crate::engine::Engine;
 use crate::error::{AppError, Result};
+use crate::ingest::{MediaOptions, discover, ingest};
 use crate::output::Format;
 
 /// The demo dataset's name.
 pub const DATASET: &str = "demo";
 
+/// The demo's tag group.
+const GROUP: &str = "CREATE TAG GROUP Subjects ON DATASET demo TAGS ('birds', 'fish', 'flowers', 'fruit', 'desserts', 'drinks', 'bread', 'sports', 'music', 'vehicles', 'boats', 'houses', 'clocks', 'tools', 'computers')";
+
 /// The tour printed before the shell opens.
 pub const TOUR: &[(&str, &str)] = &[
     ("The tag groups of this dataset", "SHOW TAG GROUPS;"),
-    ("Tags, prompts and thresholds", "SHOW TAGS IN GROUP topics;"),
     (
-        "Best transcript segment per tag",
-        "SELECT tag_name, coactive_video_id, start_time_ms, round(score, 3) AS score\nFROM (SELECT *, row_number() OVER (PARTITION BY tag_name ORDER BY score DESC) AS r FROM dt_topics_transcript)\nWHERE r = 1 ORDER BY tag_name;",
+        "Tags, prompts and thresholds",
+        "SHOW TAGS IN GROUP subjects;",
     ),
     (
-        "Tagged segments per series and episode (join with the metadata)",
-        "SELECT v.\"SeriesName\", v.\"EpisodeName\", t.tag_name, count(*) AS segments\nFROM dt_topics_transcript t JOIN coactive_videos v USING (coactive_video_id)\nWHERE t.threshold_decision GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC;",
+        "The best keyframe of each tag, with its video, time, series and episode",
+        "SELECT d.tag_name, t.coactive_video_id, t.keyframe_time_ms, t.\"SeriesName\", t.\"EpisodeName\", round(d.score, 3) AS score\nFROM (SELECT *, row_number() OVER (PARTITION BY tag_name ORDER BY score DESC) AS r FROM dt_subjects_visual WHERE coactive_video_id IS NOT NULL) d\nJOIN coactive_table t USING (coactive_image_id) WHERE d.r = 1 ORDER BY 1;",
     ),
     (
-        "A timeline of one video",
-        "SELECT t.start_time_ms, t.tag_name, round(t.score, 2) AS score, c.text\nFROM dt_topics_transcript t JOIN coactive_transcripts c USING (coactive_video_id, segment_id)\nWHERE t.coactive_video_id = 'football_final' AND t.threshold_decision ORDER BY t.start_time_ms;",
+        "Shots tagged in each episode",
+        "SELECT v.\"SeriesName\", v.\"EpisodeName\", s.tag_name, count(*) AS shots\nFROM dt_subjects_shot s JOIN coactive_videos v USING (coactive_video_id)\nWHERE s.threshold_decision GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC;",
+    ),
+    (
+        "Which videos are about what (visual and spoken)",
+        "SELECT v.coactive_video_id, v.tag_name, round(v.score, 2) AS visual, round(max(t.score), 2) AS spoken\nFROM dt_subjects_video v JOIN dt_subjects_transcript t USING (coactive_video_id, tag_name)\nWHERE v.threshold_decision GROUP BY 1, 2, 3 ORDER BY 1, 3 DESC;",
+    ),
+    (
+        "Images (not keyframes) a tag finds, with their title",
+        "SELECT t.coactive_image_id, t.\"Title\", round(d.score, 3) AS score FROM dt_subjects_visual d JOIN coactive_table t USING (coactive_image_id)\nWHERE d.tag_name = 'boats' AND t.coactive_video_id IS NULL ORDER BY score DESC LIMIT 5;",
     ),
     (
         "Score on the fly, refine a prompt, move a threshold",
-        "SELECT text, round(dt_score(embedding, 'topics', 'football'), 3) AS s FROM coactive_transcripts ORDER BY s DESC LIMIT 3;\nALTER TAG 'football' IN GROUP topics ADD NEGATIVE PROMPT 'a concert' FOR TRANSCRIPT;\nALTER TAG 'football' IN GROUP topics SET THRESHOLD 0.6;",
+        "SELECT coactive_image_id, round(dt_score(embedding, 'subjects', 'clocks'), 3) AS s FROM coactive_table ORDER BY s DESC LIMIT 3;\nALTER TAG 'clocks' IN GROUP subjects ADD PROMPT 'a wall clock with hands' FOR VISUAL;\nALTER TAG 'clocks' IN GROUP subjects SET THRESHOLD 0.6;",
     ),
 ];
 
@@ -52,51 +63,41 @@ pub struct DemoArgs {
 /// Runs `dyntag demo`.
 pub async fn run(global: &Global, args: DemoArgs) -> Result<()> {
     let sample = args.sample_data.unwrap_or_else(sample_data_dir);
-    let transcripts = sample.join("transcripts");
-    let mut sources = Vec::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&transcripts)
-        .map_err(|e| AppError::io(format!("reading {}", transcripts.display()), e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "vtt"))
-        .collect();
-    files.sort();
-    sources.extend(
-        files
-            .into_iter()
-            .map(|path| Source::Transcripts { path, model: None }),
-    );
-    sources.push(Source::Metadata {
-        path: transcripts.join("episodes.csv"),
-    });
+    let library = sample.join("library");
+    let found = discover(std::slice::from_ref(&library))
+        .map_err(|e| AppError::io(format!("reading {}", library.display()), e))?;
     let catalog = global.open().await?;
     let progress = LineProgress::new(false);
-    let outcomes = import::import(&catalog, DATASET, &sources, &progress).await?;
-    let imported: u64 = outcomes
+    let report = ingest(&catalog, &MediaOptions::new(DATASET), found, &progress).await?;
+    if let Some((path, why)) = report.failed.first() {
+        return Err(AppError::Usage(format!(
+            "the sample library did not ingest: {}: {why}",
+            path.display()
+        )));
+    }
+    let imported: u64 = report
+        .outcomes
         .iter()
         .filter(|o| o.skipped.is_none())
         .map(|o| o.rows)
         .sum();
     eprintln!(
-        "demo dataset '{DATASET}' at {}: {imported} new rows imported",
-        global.data
+        "demo dataset '{DATASET}' at {}: {imported} new rows ingested from {}",
+        global.data,
+        library.display()
     );
 
     let engine = Engine::new(catalog.clone(), Some(DATASET))?;
-    if catalog.snapshot().group("topics").is_err() {
-        engine
-            .execute("CREATE TAG GROUP Topics ON DATASET demo TAGS ('cooking', 'football', 'weather forecast', 'space exploration', 'wildlife', 'music concert')")
-            .await?;
-        engine
-            .execute("ALTER TAG 'football' IN GROUP topics ADD PROMPT 'a goalkeeper saves a shot in a soccer match' FOR TRANSCRIPT")
-            .await?;
+    if catalog.snapshot().group("subjects").is_err() {
+        engine.execute(GROUP).await?;
     }
     let published = catalog
         .snapshot()
-        .application(DATASET, "topics")
+        .application(DATASET, "subjects")
         .is_some_and(|a| a.run.is_some());
     if !published {
         let answer = engine
-            .execute_with_progress("PUBLISH TAG GROUP topics", &progress)
+            .execute_with_progress("PUBLISH TAG GROUP subjects", &progress)
             .await?;
         crate::output::write(&mut std::io::stderr(), &answer, Format::Table)?;
     }

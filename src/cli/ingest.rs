@@ -8,6 +8,7 @@ use dyntag_catalog::import::{self, Source};
 use super::Global;
 use super::progress::LineProgress;
 use crate::error::{AppError, Result};
+use crate::ingest::{MediaOptions, discover, ingest};
 
 /// Arguments of `dyntag ingest`.
 #[derive(Debug, clap::Args)]
@@ -34,8 +35,18 @@ pub struct IngestArgs {
     /// Videos (coactive_video_id, path, duration_ms).
     #[arg(long)]
     pub videos: Vec<PathBuf>,
-    /// Files recognised by extension: .vtt/.srt transcripts.
+    /// Media files or folders (searched recursively), recognised by extension: images
+    /// (jpg, png, webp, gif, bmp) and videos (mp4, mov, mkv, webm, ...) are decoded and
+    /// embedded with the model's vision tower; a .vtt/.srt beside a video is its transcript;
+    /// .csv/.parquet files are metadata keyed by id or by file name (`path` column).
     pub paths: Vec<PathBuf>,
+    /// Seconds between keyframes inside a long shot (every shot gets at least one).
+    #[arg(long, default_value_t = 5.0)]
+    pub keyframe_interval: f64,
+    /// Shot-cut threshold of the content detector (mean HSV change, 0-255; PySceneDetect's
+    /// default 27).
+    #[arg(long, default_value_t = 27.0)]
+    pub shot_threshold: f64,
     /// No progress lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -67,32 +78,31 @@ pub async fn run(global: &Global, args: IngestArgs) -> Result<()> {
             .map(|path| Source::Metadata { path }),
     );
     sources.extend(args.videos.into_iter().map(|path| Source::Videos { path }));
-    for path in args.paths {
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        match ext.as_str() {
-            "vtt" | "srt" => sources.push(Source::Transcripts { path, model: None }),
-            _ => {
-                return Err(AppError::Usage(format!(
-                    "{}: say what it is with --keyframes, --shots, --transcripts, --metadata or --videos",
-                    path.display()
-                )));
-            }
-        }
-    }
-    if sources.is_empty() {
-        return Err(AppError::Usage("nothing to import: give files with --keyframes, --shots, --transcripts, --metadata, --videos".into()));
+    let found = discover(&args.paths)
+        .map_err(|e| AppError::Usage(format!("cannot read the paths to ingest: {e}")))?;
+    if sources.is_empty() && args.paths.is_empty() {
+        return Err(AppError::Usage("nothing to import: give media files or folders, or files with --keyframes, --shots, --transcripts, --metadata, --videos".into()));
     }
     let catalog = global.open().await?;
     let progress = LineProgress::new(args.quiet);
-    let outcomes = import::import(&catalog, &args.dataset, &sources, &progress).await?;
+    let mut outcomes = Vec::new();
+    if !sources.is_empty() {
+        outcomes = import::import(&catalog, &args.dataset, &sources, &progress).await?;
+    }
+    let mut opts = MediaOptions::new(&args.dataset);
+    opts.model = args.model.clone();
+    opts.video.keyframe_interval_ms = (args.keyframe_interval * 1000.0).round().max(1.0) as i64;
+    opts.video.detector.threshold = args.shot_threshold;
+    let report = ingest(&catalog, &opts, found, &progress).await?;
+    outcomes.extend(report.outcomes);
     for o in &outcomes {
         match &o.skipped {
             Some(why) => println!("skipped {} {}: {why}", o.kind, o.source),
             None => println!("imported {} rows of {} from {}", o.rows, o.kind, o.source),
         }
+    }
+    for (path, why) in &report.failed {
+        println!("FAILED {}: {why}", path.display());
     }
     let snapshot = catalog.snapshot();
     let m = snapshot.dataset(&args.dataset)?;
@@ -104,5 +114,11 @@ pub async fn run(global: &Global, args: IngestArgs) -> Result<()> {
         m.rows(dyntag_catalog::dataset::TableKind::Transcripts),
         m.rows(dyntag_catalog::dataset::TableKind::Videos)
     );
+    if !report.failed.is_empty() {
+        return Err(AppError::Incomplete(format!(
+            "{} file(s) could not be ingested and were skipped (listed above); everything else was imported",
+            report.failed.len()
+        )));
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! Progress of long work on the terminal: a line per stage, updated at most every two
-//! seconds, with items, rate and estimated time left.
+//! Progress of long work: on a terminal, a bar redrawn in place (items, rate, time left);
+//! otherwise a plain line at most every two seconds.
 
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use dyntag_catalog::import::Progress;
 pub struct LineProgress {
     state: Mutex<Option<Stage>>,
     quiet: bool,
+    terminal: bool,
 }
 
 struct Stage {
@@ -26,7 +28,22 @@ impl LineProgress {
         Self {
             state: Mutex::new(None),
             quiet,
+            terminal: std::io::stderr().is_terminal(),
         }
+    }
+
+    fn bar(s: &Stage) -> String {
+        const WIDTH: usize = 30;
+        let filled = match s.total {
+            Some(t) if t > 0 => ((s.done.min(t) as f64 / t as f64) * WIDTH as f64) as usize,
+            _ => 0,
+        };
+        format!(
+            "\r[{}{}] {}\x1b[K",
+            "#".repeat(filled),
+            "-".repeat(WIDTH - filled),
+            Self::line(s)
+        )
     }
 
     fn line(s: &Stage) -> String {
@@ -66,7 +83,15 @@ impl Progress for LineProgress {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = st.as_mut() {
             s.done += n;
-            if !self.quiet && s.last_print.elapsed() > Duration::from_secs(2) {
+            if self.quiet {
+                return;
+            }
+            if self.terminal {
+                if s.last_print.elapsed() > Duration::from_millis(100) {
+                    s.last_print = Instant::now();
+                    eprint!("{}", Self::bar(s));
+                }
+            } else if s.last_print.elapsed() > Duration::from_secs(2) {
                 s.last_print = Instant::now();
                 eprintln!("{}", Self::line(s));
             }
@@ -76,11 +101,15 @@ impl Progress for LineProgress {
     fn end(&self) {
         if let Some(s) = self.state.lock().unwrap_or_else(|p| p.into_inner()).take()
             && !self.quiet
-            && s.started.elapsed() > Duration::from_millis(500)
+            && (self.terminal || s.started.elapsed() > Duration::from_millis(500))
         {
+            let shown = if self.terminal {
+                Self::bar(&s)
+            } else {
+                Self::line(&s)
+            };
             eprintln!(
-                "{} — done in {:.1}s",
-                Self::line(&s),
+                "{shown} — done in {:.1}s",
                 s.started.elapsed().as_secs_f64()
             );
         }

@@ -210,7 +210,9 @@ pub const KEYFRAMES: &[Keyframe] = &[
 /// The repository root, read at run time (`cargo test` sets `CARGO_MANIFEST_DIR`), so that a
 /// test binary built into a shared target directory uses the tree it runs from.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
 }
 
 /// The repository's sample-data folder.

@@ -9,5 +9,6 @@ mod concurrency;
 mod crash;
 mod e2e_topics;
 mod import_errors;
+mod media;
 mod object_store;
 mod util;

@@ -128,6 +128,16 @@ pub fn normalise(
     Ok((list, dim))
 }
 
+/// Wraps already unit-length row-major values as an embedding column.
+pub fn unit_array(values: Vec<f32>, dim: usize) -> FixedSizeListArray {
+    FixedSizeListArray::new(
+        embedding_item(),
+        dim as i32,
+        Arc::new(Float32Array::from(values)),
+        None,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::ListArray;

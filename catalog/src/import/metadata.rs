@@ -23,6 +23,50 @@ use crate::store::parquet::write_file;
 
 type Rows = BTreeMap<String, BTreeMap<String, Option<String>>>;
 
+/// Columns that key metadata by media file name: the asset's id is the file's stem, as
+/// ingestion of media files gives it.
+const FILE_COLUMNS: [&str; 4] = ["path", "file", "file_name", "filename"];
+
+/// Whether a media file name names a video or an image, and its asset id (the stem).
+fn media_id(name: &str) -> Option<(TableKind, String)> {
+    let p = Path::new(name);
+    let ext = p.extension()?.to_string_lossy().to_ascii_lowercase();
+    let stem = p.file_stem()?.to_string_lossy().into_owned();
+    if super::media::VIDEO_EXTENSIONS.contains(&ext.as_str()) {
+        Some((TableKind::VideoMetadata, stem))
+    } else if super::media::IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+        Some((TableKind::ImageMetadata, stem))
+    } else {
+        None
+    }
+}
+
+/// The kind of a file-keyed metadata file: that of its first row's file.
+fn file_kind(path: &Path, file: &str, column: &str) -> Result<TableKind> {
+    let mut input = InputFile::open(path)?;
+    let (_, batch) = input
+        .next_batch()
+        .ok_or_else(|| import_err(file, "no rows"))??;
+    let first = text(&batch, column)?;
+    if first.is_empty() || first.is_null(0) {
+        return Err(import_err(
+            file,
+            format!("row 1, column '{column}': missing file name"),
+        ));
+    }
+    let first = first.value(0).trim().to_string();
+    media_id(&first).map(|(k, _)| k).ok_or_else(|| {
+        import_err(
+            file,
+            format!(
+                "row 1, column '{column}': '{first}' is neither an image ({}) nor a video ({})",
+                super::media::IMAGE_EXTENSIONS.join(", "),
+                super::media::VIDEO_EXTENSIONS.join(", ")
+            ),
+        )
+    })
+}
+
 /// Imports a metadata file; returns the rows in it.
 pub(crate) async fn import(st: &mut Staging<'_>, path: &Path) -> Result<u64> {
     let mut input = InputFile::open(path)?;
@@ -41,17 +85,22 @@ pub(crate) async fn import(st: &mut Staging<'_>, path: &Path) -> Result<u64> {
                 ),
             ));
         }
-        (false, false) => {
-            return Err(import_err(
-                &file,
-                format!(
-                    "missing required column: a metadata file needs '{}' or '{}'",
-                    col::VIDEO_ID,
-                    col::IMAGE_ID
-                ),
-            ));
-        }
+        (false, false) => match FILE_COLUMNS.iter().find(|c| has(c)) {
+            Some(c) => (file_kind(path, &file, c)?, *c),
+            None => {
+                return Err(import_err(
+                    &file,
+                    format!(
+                        "missing required column: a metadata file needs '{}', '{}' or a file name column ({})",
+                        col::VIDEO_ID,
+                        col::IMAGE_ID,
+                        FILE_COLUMNS.join(", ")
+                    ),
+                ));
+            }
+        },
     };
+    let by_file = key_col != col::VIDEO_ID && key_col != col::IMAGE_ID;
     let columns: Vec<String> = input
         .schema
         .fields()
@@ -94,7 +143,26 @@ pub(crate) async fn import(st: &mut Staging<'_>, path: &Path) -> Result<u64> {
                     format!("row {}, column '{key_col}': missing id", first + i),
                 ));
             }
-            let k = key.value(i).trim().to_string();
+            let mut k = key.value(i).trim().to_string();
+            if by_file {
+                k = match media_id(&k) {
+                    Some((row_kind, id)) if row_kind == kind => id,
+                    _ => {
+                        return Err(import_err(
+                            &file,
+                            format!(
+                                "row {}, column '{key_col}': '{k}' is not a {} file (all rows of a metadata file describe one kind of asset)",
+                                first + i,
+                                if kind == TableKind::VideoMetadata {
+                                    "video"
+                                } else {
+                                    "image"
+                                }
+                            ),
+                        ));
+                    }
+                };
+            }
             if let Some(prev) = first_row.insert(k.clone(), first + i) {
                 return Err(import_err(
                     &file,

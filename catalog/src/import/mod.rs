@@ -18,6 +18,7 @@
 
 mod embedding;
 mod images;
+mod media;
 mod metadata;
 pub mod read;
 mod segments;
@@ -40,6 +41,11 @@ use crate::dataset::{
 };
 use crate::store::parquet::{FileWriter, with_sizes};
 use crate::{Catalog, CatalogError, Result};
+
+pub use media::{
+    IMAGE_EXTENSIONS, MediaAsset, MediaImage, MediaShot, MediaVideo, VIDEO_EXTENSIONS,
+    import_media, thumbnail_path,
+};
 
 /// Rows per data file: files are the unit of parallel and resident scans.
 pub const FILE_ROWS: usize = 65_536;
@@ -273,30 +279,56 @@ pub async fn import(
     sources: &[Source],
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
+    let (revision, mut st) = open_staging(catalog, dataset).await?;
+    let staged = stage_all(&mut st, sources, progress).await;
+    commit(revision, st, staged).await
+}
+
+/// The dataset's latest manifest revision and a staging over it.
+pub(crate) async fn open_staging<'a>(
+    catalog: &'a Catalog,
+    dataset: &str,
+) -> Result<(u64, Staging<'a>)> {
     validate_name(dataset)?;
     if dataset == crate::provider::SYSTEM_SCHEMA {
         return Err(CatalogError::Invalid(format!(
             "'{dataset}' is reserved for the catalog tables"
         )));
     }
-    let log = manifest_log(dataset);
-    let (revision, manifest) = match log.latest::<DatasetManifest>(catalog.store()).await? {
+    let (revision, manifest) = match manifest_log(dataset)
+        .latest::<DatasetManifest>(catalog.store())
+        .await?
+    {
         Some((rev, m)) => (rev, m),
         None => (0, DatasetManifest::new(dataset)),
     };
-    let mut st = Staging {
-        catalog,
-        manifest,
-        written: Vec::new(),
-        video_refs: BTreeMap::new(),
-        listed: BTreeMap::new(),
-        ids: HashMap::new(),
-    };
-    match stage_all(&mut st, sources, progress).await {
+    Ok((
+        revision,
+        Staging {
+            catalog,
+            manifest,
+            written: Vec::new(),
+            video_refs: BTreeMap::new(),
+            listed: BTreeMap::new(),
+            ids: HashMap::new(),
+        },
+    ))
+}
+
+/// Commits what was staged as the next manifest revision, or removes its files when staging
+/// or the commit failed.
+pub(crate) async fn commit(
+    revision: u64,
+    st: Staging<'_>,
+    staged: Result<Vec<Outcome>>,
+) -> Result<Vec<Outcome>> {
+    let catalog = st.catalog;
+    match staged {
         Ok(outcomes) => {
             if outcomes.iter().all(|o| o.skipped.is_some()) && revision > 0 {
                 return Ok(outcomes);
             }
+            let log = manifest_log(st.dataset());
             match log.commit(catalog.store(), revision, &st.manifest).await {
                 Ok(_) => {
                     catalog.refresh().await?;

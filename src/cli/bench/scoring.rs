@@ -1,6 +1,3 @@
-//! `dyntag bench`: benchmarks that print their figures next to anchors measured in the
-//! same run (numpy/BLAS and DuckDB, via `benches/anchor_scoring.py`).
-//!
 //! `dyntag bench scoring` writes N synthetic unit embeddings to a Parquet file, imports it
 //! into a dataset, and prints:
 //! - rows/s of `SELECT count(*) FROM coactive_table_adv WHERE dt_score(embedding, 'g', 't') > 0.5`
@@ -27,7 +24,7 @@ use dyntag_catalog::import::{self, NoProgress, Source};
 use dyntag_catalog::scoring::materialize::embedding_values;
 use dyntag_catalog::tags::TagService;
 
-use super::Global;
+use crate::cli::Global;
 use crate::engine::Engine;
 use crate::error::{AppError, Result};
 
@@ -36,64 +33,7 @@ pub const BENCH_MODEL: &str = "bench-hashbow-512";
 const QUERY: &str =
     "SELECT count(*) FROM coactive_table_adv WHERE dt_score(embedding, 'g', 't') > 0.5";
 
-/// Arguments of `dyntag bench`.
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    pub which: Which,
-}
-
-/// The benchmarks.
-#[derive(Debug, clap::Subcommand)]
-pub enum Which {
-    /// Scoring: dt_score in SQL and a 50-tag group, against numpy and DuckDB.
-    Scoring {
-        /// Number of embeddings.
-        #[arg(long, default_value_t = 1_000_000)]
-        rows: usize,
-        /// Tags of the group scored in the compute-only measurement.
-        #[arg(long, default_value_t = 50)]
-        tags: usize,
-        /// Working folder (default: a new temporary folder, removed afterwards).
-        #[arg(long)]
-        work: Option<PathBuf>,
-        /// The anchor script.
-        #[arg(long, default_value = "benches/anchor_scoring.py")]
-        anchor: PathBuf,
-        /// The Python that runs the anchor (needs numpy, pyarrow, duckdb).
-        #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
-        python: String,
-    },
-    /// (Used by `scoring`.) Runs one query `repeat` times and prints its timings as JSON.
-    Query {
-        #[arg(long)]
-        dataset: String,
-        #[arg(long)]
-        sql: String,
-        #[arg(long, default_value_t = 3)]
-        repeat: usize,
-    },
-}
-
-/// Runs `dyntag bench`.
-pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
-    match args.which {
-        Which::Scoring {
-            rows,
-            tags,
-            work,
-            anchor,
-            python,
-        } => scoring(global, rows, tags, work, &anchor, &python).await,
-        Which::Query {
-            dataset,
-            sql,
-            repeat,
-        } => query(global, &dataset, &sql, repeat).await,
-    }
-}
-
-async fn query(global: &Global, dataset: &str, sql: &str, repeat: usize) -> Result<()> {
+pub(super) async fn query(global: &Global, dataset: &str, sql: &str, repeat: usize) -> Result<()> {
     let engine = Engine::new(global.open().await?, Some(dataset))?;
     let mut times = Vec::new();
     let mut answer = String::new();
@@ -208,7 +148,7 @@ fn parse_anchor(output: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
     out
 }
 
-async fn scoring(
+pub(super) async fn scoring(
     global: &Global,
     rows: usize,
     tags: usize,

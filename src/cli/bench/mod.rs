@@ -1,0 +1,96 @@
+//! `dyntag bench`: benchmarks that print their figures next to anchors measured in the
+//! same run (numpy/BLAS and DuckDB via `benches/anchor_scoring.py`; Python's ONNX Runtime via
+//! `benches/anchor_vision.py`), and the zero-shot accuracy of the image tower.
+
+mod pixels;
+pub mod scoring;
+mod zero_shot;
+
+use std::path::PathBuf;
+
+use super::Global;
+use crate::error::Result;
+
+pub use scoring::BENCH_MODEL;
+
+/// Arguments of `dyntag bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: Which,
+}
+
+/// The benchmarks.
+#[derive(Debug, clap::Subcommand)]
+pub enum Which {
+    /// Scoring: dt_score in SQL and a 50-tag group, against numpy and DuckDB.
+    Scoring {
+        /// Number of embeddings.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Tags of the group scored in the compute-only measurement.
+        #[arg(long, default_value_t = 50)]
+        tags: usize,
+        /// Working folder (default: a new temporary folder, removed afterwards).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// The anchor script.
+        #[arg(long, default_value = "benches/anchor_scoring.py")]
+        anchor: PathBuf,
+        /// The Python that runs the anchor (needs numpy, pyarrow, duckdb).
+        #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
+        python: String,
+    },
+    /// Pixels: images/s of the ingest path against Python's ONNX Runtime on the same model
+    /// and images, and video ingest speed as multiples of real time.
+    Pixels {
+        /// Images embedded (the sample library's images, cycled).
+        #[arg(long, default_value_t = 1000)]
+        images: usize,
+        /// The anchor script.
+        #[arg(long, default_value = "benches/anchor_vision.py")]
+        anchor: PathBuf,
+        /// The Python that runs the anchor (needs onnxruntime, numpy, pillow).
+        #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
+        python: String,
+    },
+    /// Zero-shot accuracy of a model on the sample library's images (tag = category name).
+    ZeroShot {
+        /// The model (default: the default model).
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// (Used by `scoring`.) Runs one query `repeat` times and prints its timings as JSON.
+    Query {
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        sql: String,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+}
+
+/// Runs `dyntag bench`.
+pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
+    match args.which {
+        Which::Scoring {
+            rows,
+            tags,
+            work,
+            anchor,
+            python,
+        } => scoring::scoring(global, rows, tags, work, &anchor, &python).await,
+        Which::Pixels {
+            images,
+            anchor,
+            python,
+        } => pixels::run(global, images, &anchor, &python).await,
+        Which::ZeroShot { model } => zero_shot::run(global, model).await,
+        Which::Query {
+            dataset,
+            sql,
+            repeat,
+        } => scoring::query(global, &dataset, &sql, repeat).await,
+    }
+}
