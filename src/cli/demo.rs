@@ -45,7 +45,7 @@ pub const TOUR: &[(&str, &str)] = &[
     ),
     (
         "Score on the fly, refine a prompt, move a threshold",
-        "SELECT coactive_image_id, round(dt_score(embedding, 'subjects', 'clocks'), 3) AS s FROM coactive_table ORDER BY s DESC LIMIT 3;\nALTER TAG 'clocks' IN GROUP subjects ADD PROMPT 'a wall clock with hands' FOR VISUAL;\nALTER TAG 'clocks' IN GROUP subjects SET THRESHOLD 0.6;",
+        "SELECT coactive_image_id, round(dt_score(embedding, 'subjects', 'clocks'), 3) AS s FROM coactive_table_adv ORDER BY s DESC LIMIT 3;\nALTER TAG 'clocks' IN GROUP subjects ADD PROMPT 'a wall clock with hands' FOR VISUAL;\nALTER TAG 'clocks' IN GROUP subjects SET THRESHOLD 0.6;",
     ),
 ];
 

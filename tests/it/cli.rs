@@ -98,7 +98,7 @@ fn demo_sets_up_and_every_tour_query_runs() {
     // Running the demo again reuses what is there.
     let again = dyntag(&["--data", data, "demo", "--no-shell"]);
     assert!(again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("0 new rows imported"));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("0 new rows ingested"));
 }
 
 #[test]

@@ -18,7 +18,15 @@ use crate::snapshot::Definition;
 use crate::store::RevisionLog;
 use crate::{Catalog, CatalogError, Result};
 
-const MAX_RETRIES: usize = 8;
+const MAX_RETRIES: usize = 64;
+
+/// Waits a little before retrying a commit that lost a race: a few milliseconds growing with
+/// the attempt, with jitter so that writers that collided do not collide again in step.
+async fn backoff(attempt: usize) {
+    let jitter = uuid::Uuid::new_v4().as_u128() % 5;
+    let ms = (attempt.min(10) as u64) * 2 + jitter as u64;
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
 
 /// A change to a group's definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,7 +152,10 @@ impl TagService {
         edit: &GroupEdit,
         expected_revision: Option<u64>,
     ) -> Result<(u64, TagGroup)> {
-        for _ in 0..MAX_RETRIES {
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let (log, rev, mut g) = self.live(group).await?;
             if let Some(expected) = expected_revision
                 && expected != rev
@@ -319,7 +330,10 @@ impl TagService {
         f: impl Fn(&mut Application),
     ) -> Result<Application> {
         let log = application_log(group, dataset);
-        for _ in 0..MAX_RETRIES {
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
             let (rev, mut app) = match log.latest::<Application>(self.catalog.store()).await? {
                 Some(x) => x,
                 None => (
