@@ -47,44 +47,38 @@ impl Model {
 
     /// The text tower, loaded on first use.
     pub fn text(&self) -> Result<Arc<TextEncoder>> {
-        if !self.manifest.modalities.contains(&Modality::Text) {
-            return Err(ModelError::NoTower {
-                model: self.id().to_string(),
-                modality: "text".into(),
-            });
-        }
-        self.text
-            .get_or_init(|| {
-                TextEncoder::load(&self.dir, &self.manifest)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(|message| ModelError::Graph {
-                model: self.id().to_string(),
-                message,
-            })
+        self.tower(Modality::Text, "text", &self.text, TextEncoder::load)
     }
 
     /// The vision tower, loaded on first use.
     pub fn vision(&self) -> Result<Arc<VisionEncoder>> {
-        if !self.manifest.modalities.contains(&Modality::Image) {
+        self.tower(Modality::Image, "image", &self.vision, VisionEncoder::load)
+    }
+
+    /// A tower, loaded once (a failure is remembered and returned again).
+    fn tower<T>(
+        &self,
+        modality: Modality,
+        name: &str,
+        cell: &OnceLock<Result<Arc<T>, String>>,
+        load: fn(&Path, &ModelManifest) -> Result<T>,
+    ) -> Result<Arc<T>> {
+        if !self.manifest.modalities.contains(&modality) {
             return Err(ModelError::NoTower {
                 model: self.id().to_string(),
-                modality: "image".into(),
+                modality: name.into(),
             });
         }
-        self.vision
-            .get_or_init(|| {
-                VisionEncoder::load(&self.dir, &self.manifest)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(|message| ModelError::Graph {
-                model: self.id().to_string(),
-                message,
-            })
+        cell.get_or_init(|| {
+            load(&self.dir, &self.manifest)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(|message| ModelError::Graph {
+            model: self.id().to_string(),
+            message,
+        })
     }
 }
 

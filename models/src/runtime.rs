@@ -32,6 +32,22 @@ pub(crate) fn environment() -> Result<&'static ort::environment::Environment> {
         .map_err(|m| ModelError::RuntimeMissing(m.clone()))
 }
 
+/// A session over the graph at `path` of `model`, running on all cores.
+pub(crate) fn session(model: &str, path: &Path) -> Result<ort::session::Session> {
+    let env = environment()?;
+    let onnx = |source: ort::Error| ModelError::Onnx {
+        model: model.to_string(),
+        source,
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    ort::session::Session::builder(env)
+        .map_err(onnx)?
+        .with_intra_threads(threads)
+        .map_err(|e| onnx(e.into()))?
+        .commit_from_file(path)
+        .map_err(onnx)
+}
+
 /// The path the library would be loaded from, if one is found.
 pub fn locate() -> Option<PathBuf> {
     candidates().into_iter().find(|p| p.is_file())

@@ -60,18 +60,7 @@ impl TextEncoder {
         })?;
         configure_tokenizer(&mut tokenizer, manifest, &model)?;
 
-        let env = crate::runtime::environment()?;
-        let onnx = |source: ort::Error| ModelError::Onnx {
-            model: model.clone(),
-            source,
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let session = Session::builder(env)
-            .map_err(onnx)?
-            .with_intra_threads(threads)
-            .map_err(|e| onnx(e.into()))?
-            .commit_from_file(&graph_path)
-            .map_err(onnx)?;
+        let session = crate::runtime::session(&model, &graph_path)?;
 
         let mut inputs = Vec::new();
         for input in session.inputs() {

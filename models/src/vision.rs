@@ -95,18 +95,7 @@ impl VisionEncoder {
             }
         }
         let preprocess = Preprocess::load(&model, &config)?;
-        let env = crate::runtime::environment()?;
-        let onnx = |source: ort::Error| ModelError::Onnx {
-            model: model.clone(),
-            source,
-        };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let session = Session::builder(env)
-            .map_err(onnx)?
-            .with_intra_threads(threads)
-            .map_err(|e| onnx(e.into()))?
-            .commit_from_file(&graph)
-            .map_err(onnx)?;
+        let session = crate::runtime::session(&model, &graph)?;
         let graph_err = |message: String| ModelError::Graph {
             model: model.clone(),
             message,
