@@ -21,20 +21,24 @@ pub(crate) fn process(
             (p, img)
         })
         .collect();
-    let mut ok = Vec::new();
+    let mut pending = Vec::new();
+    let mut pixels = Vec::new();
     let mut failed = Vec::new();
     for (p, img) in decoded {
         match img {
-            Ok(img) => ok.push((p, img)),
+            Ok(img) => {
+                pending.push(p);
+                pixels.push(img);
+            }
             Err(reason) => failed.push((p.path, strip_path(&reason))),
         }
     }
-    let pixels: Vec<Rgba> = ok.iter().map(|(_, i)| i.clone()).collect();
     let embeddings = vision
         .embed(&pixels)
         .map_err(|e| AppError::Usage(e.to_string()))?;
-    let assets = ok
+    let assets = pending
         .into_par_iter()
+        .zip(pixels.into_par_iter())
         .enumerate()
         .map(|(i, (p, img))| {
             let thumbnail = dyntag_media::thumbnail::jpeg_fitted(

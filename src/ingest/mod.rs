@@ -183,15 +183,11 @@ fn pending(
             }
         };
         if let Some(prev) = manifest.and_then(|m| m.imported(kind, &sha)) {
-            report.outcomes.push(Outcome {
+            report.outcomes.push(Outcome::already_imported(
                 kind,
-                source: import::read::display(f),
-                rows: prev.rows,
-                skipped: Some(format!(
-                    "already imported as {} on {}",
-                    prev.source, prev.at
-                )),
-            });
+                import::read::display(f),
+                prev,
+            ));
             continue;
         }
         let id = asset_id(f);

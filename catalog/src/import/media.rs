@@ -127,15 +127,7 @@ async fn stage(
     for asset in assets {
         let name = display(&asset.source);
         if let Some(prev) = st.manifest.imported(asset.kind(), &asset.sha256) {
-            outcomes.push(Outcome {
-                kind: asset.kind(),
-                source: name,
-                rows: prev.rows,
-                skipped: Some(format!(
-                    "already imported as {} on {}",
-                    prev.source, prev.at
-                )),
-            });
+            outcomes.push(Outcome::already_imported(asset.kind(), name, prev));
             continue;
         }
         for img in &asset.images {

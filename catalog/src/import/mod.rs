@@ -102,6 +102,21 @@ pub struct Outcome {
     pub skipped: Option<String>,
 }
 
+impl Outcome {
+    /// A file skipped because the same bytes were imported before (`prev`).
+    pub fn already_imported(kind: &'static str, source: String, prev: &ImportRecord) -> Self {
+        Self {
+            kind,
+            source,
+            rows: prev.rows,
+            skipped: Some(format!(
+                "already imported as {} on {}",
+                prev.source, prev.at
+            )),
+        }
+    }
+}
+
 /// Progress of long work (embedding transcripts, writing files).
 pub trait Progress: Send + Sync {
     /// A stage starts; `total` items if known.
@@ -359,15 +374,7 @@ async fn stage_all(
         let name = read::display(path);
         let sha = read::sha256(path)?;
         if let Some(prev) = st.manifest.imported(source.kind(), &sha) {
-            outcomes.push(Outcome {
-                kind: source.kind(),
-                source: name,
-                rows: prev.rows,
-                skipped: Some(format!(
-                    "already imported as {} on {}",
-                    prev.source, prev.at
-                )),
-            });
+            outcomes.push(Outcome::already_imported(source.kind(), name, prev));
             continue;
         }
         if !seen_hashes.insert((source.kind(), sha.clone())) {

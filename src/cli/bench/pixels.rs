@@ -25,6 +25,11 @@ pub(super) async fn run(global: &Global, n: usize, anchor: &Path, python: &str) 
         .into_iter()
         .map(|(p, _)| p)
         .collect();
+    if images.is_empty() || n == 0 {
+        return Err(AppError::Usage(
+            "no images to embed: --images must be positive and truth/labels.csv must list the sample images".into(),
+        ));
+    }
     let files: Vec<&Path> = images.iter().cycle().take(n).map(|p| p.as_path()).collect();
     let work = tempfile::tempdir().map_err(|e| AppError::io("temporary folder", e))?;
     let list = work.path().join("images.txt");

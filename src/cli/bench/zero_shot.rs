@@ -34,6 +34,11 @@ pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
     let vision = model.vision().map_err(CatalogError::from)?;
     let text = model.text().map_err(CatalogError::from)?;
     let items = categories()?;
+    if items.is_empty() {
+        return Err(AppError::Usage(
+            "truth/labels.csv of the sample data lists no image with its category".into(),
+        ));
+    }
     let names: Vec<String> = items
         .iter()
         .map(|(_, c)| c.clone())
@@ -49,14 +54,10 @@ pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
     let mut per: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut correct = 0;
     for (i, (_, truth)) in items.iter().enumerate() {
-        let best = (0..names.len())
-            .max_by(|&a, &b| {
-                let dot = |t: usize| -> f32 {
-                    img.row(i).iter().zip(tags.row(t)).map(|(x, y)| x * y).sum()
-                };
-                dot(a).total_cmp(&dot(b))
-            })
-            .expect("categories");
+        let dot =
+            |t: usize| -> f32 { img.row(i).iter().zip(tags.row(t)).map(|(x, y)| x * y).sum() };
+        // names is not empty: every item has a category
+        let best = (1..names.len()).fold(0, |b, t| if dot(t) > dot(b) { t } else { b });
         let e = per.entry(truth.as_str()).or_default();
         e.1 += 1;
         if names[best] == *truth {
