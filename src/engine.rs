@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ParamValues;
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use dyntag_catalog::import::{NoProgress, Progress};
 use dyntag_catalog::provider::{CATALOG_NAME, DyntagCatalogProvider};
@@ -35,6 +39,31 @@ impl Answer {
     pub fn rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
+
+    /// The answer as a stream of its batches.
+    pub fn into_stream(self) -> Result<SendableRecordBatchStream> {
+        Ok(Box::pin(MemoryStream::try_new(
+            self.batches,
+            self.schema,
+            None,
+        )?))
+    }
+}
+
+/// A statement made ready to run: a tag statement (run when asked), or a query planned but
+/// not executed.
+#[derive(Debug)]
+pub enum Statement {
+    Tag(TagStatement),
+    Query(LogicalPlan),
+}
+
+/// Resources of one session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineOptions {
+    /// Memory a query may hold (operators that can spill to disk do so beyond it); `None`
+    /// for no limit.
+    pub memory_limit: Option<usize>,
 }
 
 /// A SQL session over a catalog.
@@ -47,6 +76,15 @@ pub struct Engine {
 impl Engine {
     /// A session whose current dataset is `dataset`, else the first dataset, else `default`.
     pub fn new(catalog: Arc<Catalog>, dataset: Option<&str>) -> Result<Self> {
+        Self::with_options(catalog, dataset, EngineOptions::default())
+    }
+
+    /// Like [`Engine::new`], with the session's resources.
+    pub fn with_options(
+        catalog: Arc<Catalog>,
+        dataset: Option<&str>,
+        options: EngineOptions,
+    ) -> Result<Self> {
         let snapshot = catalog.snapshot();
         let dataset = match dataset {
             Some(d) => {
@@ -64,7 +102,11 @@ impl Engine {
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG_NAME, &dataset)
             .with_create_default_catalog_and_schema(false);
-        let runtime = RuntimeEnvBuilder::new().build_arc()?;
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
+        let runtime = runtime.build_arc()?;
         runtime.register_object_store(Store::url().as_ref(), catalog.store().object_store());
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         ctx.register_catalog(
@@ -123,25 +165,81 @@ impl Engine {
         sql: &str,
         progress: &dyn Progress,
     ) -> Result<Answer> {
-        self.catalog.refresh().await?;
-        match statements::parse(sql)? {
-            Some(TagStatement::Use { dataset }) => {
-                self.use_dataset(&dataset).await?;
-                Ok(Answer::from_batch(statements::message(format!(
-                    "using dataset '{dataset}'"
-                ))?))
-            }
-            Some(stmt) => {
-                let batch =
-                    statements::execute(&self.catalog, &stmt, &self.dataset(), progress).await?;
-                Ok(Answer::from_batch(batch))
-            }
-            None => {
-                let df = self.ctx.sql(sql).await.map_err(friendly)?;
+        match self.prepare(sql).await? {
+            Statement::Tag(stmt) => self.run_tag(&stmt, progress).await,
+            Statement::Query(plan) => {
+                let df = self
+                    .ctx
+                    .execute_logical_plan(plan)
+                    .await
+                    .map_err(friendly)?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 let batches = df.collect().await.map_err(friendly)?;
                 Ok(Answer { schema, batches })
             }
+        }
+    }
+
+    /// Parses a statement and, for a query, plans it against the current catalog. JDBC-style
+    /// `?` parameters are numbered (`$1`, `$2`, …) as DataFusion expects.
+    pub async fn prepare(&self, sql: &str) -> Result<Statement> {
+        self.catalog.refresh().await?;
+        let numbered = number_placeholders(sql);
+        let sql = numbered.as_deref().unwrap_or(sql);
+        match statements::parse(sql)? {
+            Some(stmt) => Ok(Statement::Tag(stmt)),
+            None => {
+                let plan = self
+                    .ctx
+                    .state()
+                    .create_logical_plan(sql)
+                    .await
+                    .map_err(friendly)?;
+                Ok(Statement::Query(plan))
+            }
+        }
+    }
+
+    /// Runs a tag statement.
+    pub async fn run_tag(&self, stmt: &TagStatement, progress: &dyn Progress) -> Result<Answer> {
+        match stmt {
+            TagStatement::Use { dataset } => {
+                self.use_dataset(dataset).await?;
+                Ok(Answer::from_batch(statements::message(format!(
+                    "using dataset '{dataset}'"
+                ))?))
+            }
+            stmt => {
+                let batch =
+                    statements::execute(&self.catalog, stmt, &self.dataset(), progress).await?;
+                Ok(Answer::from_batch(batch))
+            }
+        }
+    }
+
+    /// Runs a planned query with its parameters (`$1`, `$2`, …), streaming its batches as
+    /// the plan produces them.
+    pub async fn stream_query(
+        &self,
+        plan: LogicalPlan,
+        params: Option<ParamValues>,
+    ) -> Result<SendableRecordBatchStream> {
+        let mut df = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(friendly)?;
+        if let Some(params) = params {
+            df = df.with_param_values(params).map_err(friendly)?;
+        }
+        df.execute_stream().await.map_err(friendly)
+    }
+
+    /// Runs any statement as a stream: queries stream, tag statements answer at once.
+    pub async fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        match self.prepare(sql).await? {
+            Statement::Tag(stmt) => self.run_tag(&stmt, &NoProgress).await?.into_stream(),
+            Statement::Query(plan) => self.stream_query(plan, None).await,
         }
     }
 
@@ -155,9 +253,38 @@ impl Engine {
     }
 }
 
+/// `sql` with each `?` placeholder replaced by `$1`, `$2`, … in order; `None` when it has none
+/// (or does not tokenize: the planner reports that).
+fn number_placeholders(sql: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    if !sql.contains('?') {
+        return None;
+    }
+    let tokens = Tokenizer::new(&GenericDialect {}, sql).tokenize().ok()?;
+    if !tokens
+        .iter()
+        .any(|t| matches!(t, Token::Placeholder(p) if p == "?"))
+    {
+        return None;
+    }
+    let mut n = 0;
+    let mut out = String::with_capacity(sql.len() + 8);
+    for t in tokens {
+        match t {
+            Token::Placeholder(p) if p == "?" => {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            }
+            t => out.push_str(&t.to_string()),
+        }
+    }
+    Some(out)
+}
+
 /// Our own errors travel through DataFusion wrapped; unwrap them so that the user sees the
 /// catalog's message.
-fn friendly(e: datafusion::error::DataFusionError) -> AppError {
+pub(crate) fn friendly(e: datafusion::error::DataFusionError) -> AppError {
     let mut cur: &datafusion::error::DataFusionError = &e;
     loop {
         match cur {
@@ -173,4 +300,19 @@ fn friendly(e: datafusion::error::DataFusionError) -> AppError {
         }
     }
     AppError::Query(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::number_placeholders;
+
+    #[test]
+    fn question_marks_become_numbered_placeholders() {
+        assert_eq!(
+            number_placeholders("SELECT a FROM t WHERE b = ? AND c > ? AND d = '?'").as_deref(),
+            Some("SELECT a FROM t WHERE b = $1 AND c > $2 AND d = '?'")
+        );
+        assert_eq!(number_placeholders("SELECT '?'"), None);
+        assert_eq!(number_placeholders("SELECT 1"), None);
+    }
 }

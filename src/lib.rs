@@ -4,7 +4,8 @@
 //! ```text
 //! src/engine.rs   DataFusion session over the dyntag catalog + functions + tag statements
 //! src/ingest/     media files → dataset rows (pixels via the vision tower, ffmpeg for video)
-//! src/cli/        dyntag sql | ingest | demo | bench
+//! src/server/     dyntag serve: Flight SQL + HTTP API over one server state
+//! src/cli/        dyntag sql | ingest | serve | demo | bench
 //! src/output.rs   answers as table, CSV, JSON
 //! ```
 
@@ -13,3 +14,4 @@ pub mod engine;
 pub mod error;
 pub mod ingest;
 pub mod output;
+pub mod server;

@@ -91,21 +91,33 @@ class ImageTower(nn.Module):
 
 
 def augment(batch_u8, rng):
-    """Random crop SIZE of STORE, random flip, brightness jitter; uint8 NHWC -> normalised NCHW."""
+    """Random zoom (crop in, or white margin out), random flip, colour jitter, some greyscale;
+    uint8 NHWC -> normalised NCHW. Clipart is small data: heavy augmentation is what keeps the
+    network from memorising it."""
     n = len(batch_u8)
     out = np.empty((n, SIZE, SIZE, 3), np.float32)
     for i in range(n):
-        s = rng.integers(SIZE, STORE + 1)
-        y, x = rng.integers(0, STORE - s + 1, 2)
-        crop = batch_u8[i, y : y + s, x : x + s]
-        if s != SIZE:
-            idx = (np.arange(SIZE) * s / SIZE).astype(int)
-            crop = crop[idx][:, idx]
+        s = int(rng.integers(int(SIZE * 0.8), int(STORE * 1.25) + 1))
+        if s <= STORE:
+            y, x = rng.integers(0, STORE - s + 1, 2)
+            crop = batch_u8[i, y : y + s, x : x + s]
+        else:  # zoom out: the image on a larger white canvas
+            crop = np.full((s, s, 3), 255, np.uint8)
+            y, x = rng.integers(0, s - STORE + 1, 2)
+            crop[y : y + STORE, x : x + STORE] = batch_u8[i]
+        idx = (np.arange(SIZE) * s / SIZE).astype(int)
+        crop = crop[idx][:, idx]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         out[i] = crop
-    out *= rng.uniform(0.85, 1.0, (n, 1, 1, 1)).astype(np.float32)
-    return to_tensor(out)
+    # contrast towards grey and brightness per image, a little per channel
+    c = rng.uniform(0.7, 1.0, (n, 1, 1, 1)).astype(np.float32)
+    out = 127.5 + (out - 127.5) * c
+    out *= rng.uniform(0.85, 1.05, (n, 1, 1, 1)).astype(np.float32)
+    out *= rng.uniform(0.92, 1.08, (n, 1, 1, 3)).astype(np.float32)
+    grey = rng.random(n) < 0.1
+    out[grey] = out[grey].mean(axis=3, keepdims=True)
+    return to_tensor(np.clip(out, 0, 255))
 
 
 def to_tensor(nhwc_0_255):
@@ -146,6 +158,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--balance", type=float, default=0.7,
+                    help="sampling weight of an image = (images in its folder) ^ -balance")
     ap.add_argument("--out", type=Path, default=MODEL_DIR)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/dyntag-openclipart.npz"))
     args = ap.parse_args()
@@ -177,12 +191,22 @@ def main():
         np.savez(args.cache, train_paths=np.array([str(p) for p in train_paths]), train_img=train_img,
                  train_fp=train_fp, held_img=held_img, held_fp=held_fp, train_txt=train_txt)
     # The folder words of each training image ("birds, animals") are a second target: the
-    # category-level meaning a zero-shot tag asks for, next to the instance-level caption.
-    folder_txt = TextTower().embed([", ".join(reversed(oc.folder_words(p))) for p in train_paths])
+    # category-level meaning a zero-shot tag asks for, next to the instance-level caption. They
+    # are contrasted against the text embeddings of all the collection's folders at once.
+    folders = [", ".join(reversed(oc.folder_words(p))) for p in train_paths]
 
     dup = near_duplicates(train_fp, held_fp)
     keep = np.array([i for i in range(len(train_paths)) if i not in dup])
-    train_img, train_txt, folder_txt = train_img[keep], train_txt[keep], folder_txt[keep]
+    train_img, train_txt = train_img[keep], train_txt[keep]
+    bank_names = sorted({folders[i] for i in keep})
+    bank_index = {name: j for j, name in enumerate(bank_names)}
+    folder_label = torch.tensor([bank_index[folders[i]] for i in keep])
+    bank = torch.from_numpy(TextTower().embed(bank_names))
+    # Folders are very unequal (1,378 stars, 14 fish): sample each image with weight
+    # count^-BALANCE so that small folders are seen far more often than their share.
+    counts = np.bincount(folder_label.numpy())
+    weights = counts[folder_label.numpy()].astype(np.float64) ** -args.balance
+    weights /= weights.sum()
     print(f"training on {len(keep)} images ({len(dup)} near-duplicates of held-out images dropped); "
           f"held out {len(held)} sample images in {len(split)} categories", flush=True)
 
@@ -194,11 +218,10 @@ def main():
     steps = args.epochs * (len(keep) // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.1)
     text = torch.from_numpy(train_txt)
-    folder = torch.from_numpy(folder_txt)
     for epoch in range(args.epochs):
         model.train()
         t0 = time.time()
-        order = rng.permutation(len(keep))
+        order = rng.choice(len(keep), size=len(keep), p=weights)
         total = 0.0
         nb = len(keep) // args.batch
         for b in range(nb):
@@ -206,7 +229,10 @@ def main():
             x = augment(train_img[idx], rng)
             z = model(x)
             scale = logit_scale.exp().clamp(max=100)
-            loss = info_nce(z, text[idx], scale) + info_nce(z, folder[idx], scale)
+            # instance level: the caption among the batch's captions; category level: the
+            # folder words among all the folder texts of the collection (a fixed text bank)
+            loss = info_nce(z, text[idx], scale) + F.cross_entropy(
+                scale * z @ bank.T, folder_label[idx], label_smoothing=0.1)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -1,11 +1,13 @@
 //! `dyntag demo`: ingests the embedded sample media library (Openclipart images and short
 //! videos made of them, with transcripts and series/episode metadata) from its pixels,
-//! creates and publishes a "Subjects" tag group, prints a tour of queries and opens the SQL
-//! shell. Running it again reuses what is there.
+//! creates and publishes a "Subjects" tag group, prints a tour of queries and serves the
+//! dataset over Flight SQL and HTTP (or opens the SQL shell). Running it again reuses what is
+//! there.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use dyntag_catalog::sample_data_dir;
+use dyntag_catalog::{Catalog, sample_data_dir};
 
 use super::Global;
 use super::progress::LineProgress;
@@ -55,14 +57,39 @@ pub struct DemoArgs {
     /// The sample data folder (default: the embedded sample-data/).
     #[arg(long)]
     pub sample_data: Option<PathBuf>,
-    /// Set up and print the tour, but do not open the shell.
+    /// Open the SQL shell instead of serving.
+    #[arg(long, conflicts_with = "setup_only")]
+    pub shell: bool,
+    /// Set up and print the tour, then stop.
     #[arg(long)]
-    pub no_shell: bool,
+    pub setup_only: bool,
+    #[command(flatten)]
+    pub serve: super::serve::ServeArgs,
 }
 
 /// Runs `dyntag demo`.
 pub async fn run(global: &Global, args: DemoArgs) -> Result<()> {
-    let sample = args.sample_data.unwrap_or_else(sample_data_dir);
+    let catalog = prepare(global, args.sample_data.clone()).await?;
+    println!("\nA tour — run these in the SQL shell, over Flight SQL or with POST /api/sql:\n");
+    for (title, sql) in TOUR {
+        println!("-- {title}\n{sql}\n");
+    }
+    if args.setup_only {
+        return Ok(());
+    }
+    if args.shell {
+        let engine = Engine::new(catalog, Some(DATASET))?;
+        return super::sql::shell(&engine, Format::Table, false).await;
+    }
+    let mut serve = args.serve.clone();
+    serve.dataset.get_or_insert_with(|| DATASET.to_string());
+    super::serve::serve(catalog, &serve, |_| {}).await
+}
+
+/// Ingests the sample library into the dataset `demo` and publishes its tag group (what is
+/// there already is reused).
+pub async fn prepare(global: &Global, sample_data: Option<PathBuf>) -> Result<Arc<Catalog>> {
+    let sample = sample_data.unwrap_or_else(sample_data_dir);
     let library = sample.join("library");
     let found = discover(std::slice::from_ref(&library))
         .map_err(|e| AppError::io(format!("reading {}", library.display()), e))?;
@@ -101,12 +128,5 @@ pub async fn run(global: &Global, args: DemoArgs) -> Result<()> {
             .await?;
         crate::output::write(&mut std::io::stderr(), &answer, Format::Table)?;
     }
-    println!("\nA tour — paste these into the shell:\n");
-    for (title, sql) in TOUR {
-        println!("-- {title}\n{sql}\n");
-    }
-    if args.no_shell {
-        return Ok(());
-    }
-    super::sql::shell(&engine, Format::Table, false).await
+    Ok(catalog)
 }

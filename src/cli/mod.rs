@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod ingest;
 pub mod progress;
+pub mod serve;
 pub mod sql;
 
 use std::path::PathBuf;
@@ -78,8 +79,10 @@ pub enum Command {
     Sql(sql::SqlArgs),
     /// Import embeddings, shots, transcripts and metadata into a dataset.
     Ingest(ingest::IngestArgs),
-    /// Set up the demo dataset (transcripts of real text) and open the SQL shell.
+    /// Set up the demo dataset (the sample media library) and serve it.
     Demo(demo::DemoArgs),
+    /// Serve Flight SQL and the HTTP API (the demo dataset when there is no dataset yet).
+    Serve(serve::ServeArgs),
     /// Benchmarks that print their ratio against anchors measured in the same run.
     Bench(bench::BenchArgs),
 }
@@ -90,6 +93,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Sql(args) => sql::run(&cli.global, args).await,
         Command::Ingest(args) => ingest::run(&cli.global, args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
+        Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Bench(args) => bench::run(&cli.global, args).await,
     }
 }

@@ -79,7 +79,7 @@ fn errors_exit_non_zero_with_a_message() {
 fn demo_sets_up_and_every_tour_query_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let out = dyntag(&["--data", data, "demo", "--no-shell"]);
+    let out = dyntag(&["--data", data, "demo", "--setup-only"]);
     assert!(
         out.status.success(),
         "{}",
@@ -96,7 +96,7 @@ fn demo_sets_up_and_every_tour_query_runs() {
         );
     }
     // Running the demo again reuses what is there.
-    let again = dyntag(&["--data", data, "demo", "--no-shell"]);
+    let again = dyntag(&["--data", data, "demo", "--setup-only"]);
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("0 new rows ingested"));
 }

@@ -11,4 +11,5 @@ mod e2e_topics;
 mod import_errors;
 mod media;
 mod object_store;
+mod serve;
 mod util;

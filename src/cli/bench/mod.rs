@@ -2,6 +2,7 @@
 //! same run (numpy/BLAS and DuckDB via `benches/anchor_scoring.py`; Python's ONNX Runtime via
 //! `benches/anchor_vision.py`), and the zero-shot accuracy of the image tower.
 
+mod flight;
 mod pixels;
 pub mod scoring;
 mod zero_shot;
@@ -60,6 +61,26 @@ pub enum Which {
         #[arg(long)]
         model: Option<String>,
     },
+    /// Flight SQL: a large dt_ result streamed to the ADBC client, against reading the same
+    /// rows from a local Arrow IPC file with pyarrow; the server's memory while it streams.
+    Flight {
+        /// Number of embeddings (the result has rows × tags rows).
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Tags of the published group.
+        #[arg(long, default_value_t = 10)]
+        tags: usize,
+        /// Working folder (default: a new temporary folder, removed afterwards; a kept
+        /// folder is reused by the next run).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// The client script.
+        #[arg(long, default_value = "benches/flight_stream.py")]
+        script: PathBuf,
+        /// The Python that runs it (needs adbc-driver-flightsql, pyarrow).
+        #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
+        python: String,
+    },
     /// (Used by `scoring`.) Runs one query `repeat` times and prints its timings as JSON.
     Query {
         #[arg(long)]
@@ -86,6 +107,13 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             anchor,
             python,
         } => pixels::run(global, images, &anchor, &python).await,
+        Which::Flight {
+            rows,
+            tags,
+            work,
+            script,
+            python,
+        } => flight::run(global, rows, tags, work, &script, &python).await,
         Which::ZeroShot { model } => zero_shot::run(global, model).await,
         Which::Query {
             dataset,

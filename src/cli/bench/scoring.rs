@@ -83,7 +83,7 @@ impl Rng {
     }
 }
 
-fn write_embeddings(path: &Path, rows: usize, dim: usize) -> Result<()> {
+pub(super) fn write_embeddings(path: &Path, rows: usize, dim: usize) -> Result<()> {
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     let schema = Arc::new(Schema::new(vec![
         Field::new("coactive_image_id", DataType::Utf8, false),
@@ -312,13 +312,13 @@ pub(super) async fn scoring(
 }
 
 /// A working folder: the given one (kept), or a temporary one (removed on drop).
-enum Work {
+pub(super) enum Work {
     Kept(PathBuf),
     Temp(tempfile::TempDir),
 }
 
 impl Work {
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         match self {
             Self::Kept(p) => p,
             Self::Temp(t) => t.path(),
@@ -326,7 +326,7 @@ impl Work {
     }
 }
 
-fn tempdir_for(work: Option<PathBuf>) -> Result<Work> {
+pub(super) fn tempdir_for(work: Option<PathBuf>) -> Result<Work> {
     match work {
         Some(p) => {
             if p.exists() {

@@ -1,0 +1,113 @@
+"""Client side of `dyntag bench flight`: MB/s of streaming a dt_ table to the ADBC Flight
+SQL driver, next to reading the same rows from a local Arrow IPC file with pyarrow (the
+local limit), and the server's resident memory while it streams a tenth of the rows and all
+of them.
+
+    flight_stream.py FLIGHT_URL TOKEN TABLE ROWS      (DYNTAG_SERVER_PID: the server's pid)
+"""
+
+import os
+import sys
+import tempfile
+import threading
+import time
+
+import adbc_driver_flightsql.dbapi as flight_sql
+import pyarrow as pa
+
+flight, token, table, rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+pid = os.environ.get("DYNTAG_SERVER_PID")
+
+
+def rss():
+    if not pid:
+        return 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Peak:
+    """The server's peak RSS while a block runs."""
+
+    def __enter__(self):
+        self.peak, self.stop = rss(), False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+        return self
+
+    def run(self):
+        while not self.stop:
+            self.peak = max(self.peak, rss())
+            time.sleep(0.01)
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.t.join()
+
+
+conn = flight_sql.connect(flight, db_kwargs={"username": "admin", "password": token}, autocommit=True)
+
+
+def stream(sql, sink=None):
+    """(rows, bytes, seconds) of fetching sql batch by batch (nothing kept)."""
+    cur = conn.cursor()
+    t = time.perf_counter()
+    cur.execute(sql)
+    reader = cur.fetch_record_batch()
+    n = b = 0
+    for batch in reader:
+        n += batch.num_rows
+        b += batch.nbytes
+        if sink is not None:
+            sink.write_batch(batch)
+    s = time.perf_counter() - t
+    cur.close()
+    return n, b, s
+
+
+sql = f"SELECT * FROM {table}"
+with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "result.arrows")
+    # First pass: warm the server and write the local copy (not timed for the ratio).
+    schema = None
+    cur = conn.cursor()
+    cur.execute(sql)
+    reader = cur.fetch_record_batch()
+    with pa.OSFile(path, "wb") as f, pa.ipc.new_stream(f, reader.schema) as w:
+        for batch in reader:
+            w.write_batch(batch)
+    cur.close()
+
+    base = rss()
+    with Peak() as tenth:
+        n10, b10, s10 = stream(f"{sql} LIMIT {rows // 10}")
+    best = None
+    with Peak() as full:
+        for _ in range(2):
+            n, b, s = stream(sql)
+            best = s if best is None else min(best, s)
+    assert n == rows, f"expected {rows} rows, got {n}"
+
+    local = None
+    for _ in range(3):
+        t = time.perf_counter()
+        with pa.OSFile(path, "rb") as src:  # read into memory, as a client would
+            lr = pa.ipc.open_stream(src)
+            ln = lb = 0
+            for batch in lr:
+                ln += batch.num_rows
+                lb += batch.nbytes
+        dt = time.perf_counter() - t
+        local = dt if local is None else min(local, dt)
+    assert ln == n
+
+mb = b / 1e6
+print(f"adbc_flight_stream   rows={n} mb={mb:.1f} seconds={best:.3f} mb_per_s={mb / best:.1f}")
+print(f"local_ipc_read       rows={ln} mb={lb / 1e6:.1f} seconds={local:.3f} mb_per_s={lb / 1e6 / local:.1f}")
+print(f"server_rss           before={base} peak_streaming_{n10}_rows={tenth.peak} peak_streaming_{n}_rows={full.peak}")
+print()
+print(f"ratio adbc_vs_local_ipc = {(mb / best) / (lb / 1e6 / local):.2f}  (target >= 0.5)")
+print(f"ratio server_peak_full_vs_tenth = {full.peak / max(tenth.peak, 1):.2f}  (memory independent of result size: ~1)")

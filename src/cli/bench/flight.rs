@@ -1,0 +1,151 @@
+//! `dyntag bench flight`: streaming a large `dt_` result to the ADBC Flight SQL client.
+//!
+//! Writes N synthetic embeddings, imports them, publishes a T-tag group (N×T rows of
+//! `dt_g_visual`), starts `dyntag serve` as a child process and runs
+//! `benches/flight_stream.py`, which fetches `SELECT * FROM dt_g_visual` with ADBC and reads
+//! the same rows from a local Arrow IPC file with pyarrow (the local limit) in the same run.
+//! The server's resident memory is sampled while it streams a tenth of the rows and all of
+//! them: it should not grow with the result.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dyntag_catalog::import::{self, NoProgress, Source};
+use dyntag_catalog::tags::TagService;
+
+use super::scoring::{BENCH_MODEL, tempdir_for, write_embeddings};
+use crate::cli::Global;
+use crate::engine::Engine;
+use crate::error::{AppError, Result};
+
+const TOKEN: &str = "bench-token-0123456789abcdef";
+
+pub(super) async fn run(
+    global: &Global,
+    rows: usize,
+    tags: usize,
+    work: Option<PathBuf>,
+    script: &Path,
+    python: &str,
+) -> Result<()> {
+    let temp = tempdir_for(work)?;
+    let dir = temp.path().to_path_buf();
+    let mut g = global.clone();
+    g.data = dir.join("data").to_string_lossy().into_owned();
+    let catalog = g.open().await?;
+    if catalog.snapshot().dataset("bench").is_err() {
+        let parquet = dir.join("embeddings.parquet");
+        eprintln!(
+            "writing {rows} synthetic embeddings, importing them, publishing a {tags}-tag group"
+        );
+        write_embeddings(&parquet, rows, 512)?;
+        import::import(
+            &catalog,
+            "bench",
+            &[Source::Keyframes {
+                path: parquet,
+                model: BENCH_MODEL.into(),
+            }],
+            &NoProgress,
+        )
+        .await?;
+        let names: Vec<String> = (0..tags).map(|i| format!("tag {i}")).collect();
+        TagService::new(Arc::clone(&catalog))
+            .create_group("g", "bench", &names, &[])
+            .await?;
+        Engine::new(Arc::clone(&catalog), Some("bench"))?
+            .execute("PUBLISH TAG GROUP g")
+            .await?;
+    }
+    drop(catalog);
+
+    let exe = std::env::current_exe().map_err(|e| AppError::io("locating dyntag", e))?;
+    let mut server = Process::new(exe)
+        .args([
+            "--data",
+            &g.data,
+            "serve",
+            "--dataset",
+            "bench",
+            "--token",
+            TOKEN,
+        ])
+        .args(["--flight-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| AppError::io("starting the server", e))?;
+    let stdout = server.stdout.take().expect("piped stdout");
+    let mut flight = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| AppError::io("reading the server's output", e))?;
+        if let Some(url) = line.trim().strip_prefix("Flight SQL") {
+            flight = Some(url.trim().to_string());
+            break;
+        }
+    }
+    let Some(flight) = flight else {
+        let _ = server.kill();
+        return Err(AppError::Usage(
+            "the server printed no Flight SQL URL".into(),
+        ));
+    };
+
+    // Sample the server's resident memory while the client runs.
+    let pid = server.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (stop, peak) = (Arc::clone(&stop), Arc::clone(&peak));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_bytes(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let started = Instant::now();
+    let out = Process::new(python)
+        .arg(script)
+        .args([&flight, TOKEN, "dt_g_visual", &(rows * tags).to_string()])
+        .env("DYNTAG_SERVER_PID", pid.to_string())
+        .output()
+        .map_err(|e| AppError::io(format!("running {python} {}", script.display()), e));
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let _ = server.wait();
+    let out = out?;
+    if !out.status.success() {
+        return Err(AppError::Usage(format!(
+            "the client failed (it needs adbc-driver-flightsql and pyarrow: scripts/setup installs them): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    println!(
+        "server_peak_rss_overall bytes={} seconds={:.1}",
+        peak.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Resident memory of a process (Linux), 0 when unknown.
+pub fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}

@@ -1,0 +1,312 @@
+//! What a client is told when something fails: one classification of every error, mapped to
+//! a gRPC status (Flight SQL) and to an HTTP status with a JSON body (HTTP API). Messages
+//! are the ones a user can act on; internal failures are logged in full and reported
+//! without file-system paths or backtraces.
+
+use std::fmt;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use datafusion::error::DataFusionError;
+use dyntag_catalog::CatalogError;
+
+use crate::error::AppError;
+
+/// The kind of failure, shared by both protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    /// Someone else changed it first (optimistic concurrency).
+    Conflict,
+    /// Not allowed in the current state.
+    FailedPrecondition,
+    ResourceExhausted,
+    DeadlineExceeded,
+    Cancelled,
+    Unauthenticated,
+    PermissionDenied,
+    Unimplemented,
+    Internal,
+}
+
+impl Code {
+    /// The name clients see in JSON error bodies.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "invalid_argument",
+            Self::NotFound => "not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::Conflict => "conflict",
+            Self::FailedPrecondition => "failed_precondition",
+            Self::ResourceExhausted => "resource_exhausted",
+            Self::DeadlineExceeded => "deadline_exceeded",
+            Self::Cancelled => "cancelled",
+            Self::Unauthenticated => "unauthenticated",
+            Self::PermissionDenied => "permission_denied",
+            Self::Unimplemented => "unimplemented",
+            Self::Internal => "internal",
+        }
+    }
+
+    fn grpc(self) -> tonic::Code {
+        match self {
+            Self::InvalidArgument => tonic::Code::InvalidArgument,
+            Self::NotFound => tonic::Code::NotFound,
+            Self::AlreadyExists => tonic::Code::AlreadyExists,
+            Self::Conflict => tonic::Code::Aborted,
+            Self::FailedPrecondition => tonic::Code::FailedPrecondition,
+            Self::ResourceExhausted => tonic::Code::ResourceExhausted,
+            Self::DeadlineExceeded => tonic::Code::DeadlineExceeded,
+            Self::Cancelled => tonic::Code::Cancelled,
+            Self::Unauthenticated => tonic::Code::Unauthenticated,
+            Self::PermissionDenied => tonic::Code::PermissionDenied,
+            Self::Unimplemented => tonic::Code::Unimplemented,
+            Self::Internal => tonic::Code::Internal,
+        }
+    }
+
+    fn http(self) -> StatusCode {
+        match self {
+            Self::InvalidArgument => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::AlreadyExists | Self::Conflict | Self::FailedPrecondition => StatusCode::CONFLICT,
+            Self::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            // 499 "client closed request" is not in the standard set; a cancelled query is
+            // a conflict with the request's own intent.
+            Self::Cancelled => StatusCode::CONFLICT,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// A failure as a client sees it.
+#[derive(Debug, Clone)]
+pub struct ServeError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl ServeError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidArgument, message)
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(Code::Unauthenticated, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Code::NotFound, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Code::Internal, message)
+    }
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.name(), self.message)
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+impl From<AppError> for ServeError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Catalog(c) => from_catalog(&c),
+            AppError::Query(q) => from_datafusion(&q),
+            AppError::Usage(m) => Self::invalid(m),
+            AppError::Incomplete(m) => Self::new(Code::FailedPrecondition, m),
+            e @ AppError::Io { .. } => internal(&e),
+        }
+    }
+}
+
+impl From<DataFusionError> for ServeError {
+    fn from(e: DataFusionError) -> Self {
+        from_datafusion(&e)
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for ServeError {
+    fn from(e: datafusion::arrow::error::ArrowError) -> Self {
+        internal(&e)
+    }
+}
+
+impl From<CatalogError> for ServeError {
+    fn from(e: CatalogError) -> Self {
+        from_catalog(&e)
+    }
+}
+
+impl From<arrow_flight::error::FlightError> for ServeError {
+    fn from(e: arrow_flight::error::FlightError) -> Self {
+        internal(&e)
+    }
+}
+
+fn from_catalog(e: &CatalogError) -> ServeError {
+    let code = match e {
+        CatalogError::Location { .. } | CatalogError::Invalid(_) | CatalogError::Import { .. } => {
+            Code::InvalidArgument
+        }
+        CatalogError::NotFound { .. } => Code::NotFound,
+        CatalogError::AlreadyExists { .. } => Code::AlreadyExists,
+        CatalogError::Conflict { .. } => Code::Conflict,
+        CatalogError::State(_) | CatalogError::Model(_) => Code::FailedPrecondition,
+        CatalogError::Engine { source, .. } => {
+            let inner = from_datafusion(source);
+            if inner.code != Code::Internal {
+                return inner;
+            }
+            return internal(e);
+        }
+        CatalogError::Storage { .. } | CatalogError::CorruptDocument { .. } => {
+            return internal(e);
+        }
+    };
+    ServeError::new(code, e.to_string())
+}
+
+fn from_datafusion(e: &DataFusionError) -> ServeError {
+    match e {
+        DataFusionError::External(inner) => {
+            if let Some(c) = inner.downcast_ref::<CatalogError>() {
+                return from_catalog(c);
+            }
+            if let Some(s) = inner.downcast_ref::<ServeError>() {
+                return s.clone();
+            }
+            internal(e)
+        }
+        DataFusionError::Shared(inner) => from_datafusion(inner),
+        DataFusionError::Context(_, inner) | DataFusionError::Diagnostic(_, inner) => {
+            let mut out = from_datafusion(inner);
+            if out.code != Code::Internal
+                && let DataFusionError::Context(ctx, _) = e
+            {
+                out.message = format!("{ctx}: {}", out.message);
+            }
+            out
+        }
+        DataFusionError::SQL(p, _) => {
+            use datafusion::sql::sqlparser::parser::ParserError;
+            let text = match p.as_ref() {
+                ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
+                other => other.to_string(),
+            };
+            ServeError::invalid(format!("SQL syntax error: {text}"))
+        }
+        DataFusionError::Plan(m) => ServeError::invalid(m.clone()),
+        DataFusionError::SchemaError(..) => ServeError::invalid(e.to_string()),
+        DataFusionError::NotImplemented(m) => ServeError::new(Code::Unimplemented, m.clone()),
+        DataFusionError::ResourcesExhausted(m) => {
+            let first = m.lines().next().unwrap_or_default().trim_end_matches(':');
+            let pool = m
+                .rsplit_once("pool_size: ")
+                .map(|(_, size)| size.trim_end_matches(')').to_string());
+            let limit = pool.map_or_else(String::new, |p| format!(" of {p}"));
+            ServeError::new(
+                Code::ResourceExhausted,
+                format!(
+                    "the query needs more memory than its limit{limit} allows ({first}); \
+                     narrow it (filters, LIMIT, fewer columns) or ask for a larger --memory-per-query-mb"
+                ),
+            )
+        }
+        _ => internal(e),
+    }
+}
+
+/// An internal failure: logged whole, reported with its first line and no paths.
+fn internal(e: &dyn fmt::Display) -> ServeError {
+    let full = e.to_string();
+    tracing::error!(error = %full, "internal error");
+    let first = full.lines().next().unwrap_or("").to_string();
+    ServeError::internal(format!(
+        "the server failed to run the statement: {}",
+        redact_paths(&first)
+    ))
+}
+
+/// Replaces absolute file-system paths with `<path>`.
+pub fn redact_paths(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            let w = word.trim_start_matches(['\'', '"', '(', '[']);
+            if w.starts_with('/') && w.len() > 1 {
+                let prefix = &word[..word.len() - w.len()];
+                let tail: String = w
+                    .chars()
+                    .rev()
+                    .take_while(|c| matches!(c, '\'' | '"' | ')' | ']' | ',' | ':' | '.'))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                format!("{prefix}<path>{tail}")
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl From<ServeError> for tonic::Status {
+    fn from(e: ServeError) -> Self {
+        tonic::Status::new(e.code.grpc(), e.message)
+    }
+}
+
+impl IntoResponse for ServeError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message, "code": self.code.name() });
+        (self.code.http(), axum::Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_redacted() {
+        assert_eq!(
+            redact_paths("cannot open '/home/x/data/file.parquet': denied"),
+            "cannot open '<path>': denied"
+        );
+        assert_eq!(redact_paths("a/b is relative"), "a/b is relative");
+    }
+
+    #[test]
+    fn planning_errors_are_invalid_arguments_and_memory_is_exhaustion() {
+        let e = ServeError::from(DataFusionError::Plan("table 'x' not found".into()));
+        assert_eq!(e.code, Code::InvalidArgument);
+        assert!(e.message.contains("table 'x' not found"), "{}", e.message);
+        let e = ServeError::from(DataFusionError::ResourcesExhausted("pool".into()));
+        assert_eq!(e.code, Code::ResourceExhausted);
+        let e = ServeError::from(AppError::Catalog(CatalogError::Conflict {
+            what: "tag".into(),
+            current: 3,
+        }));
+        assert_eq!(e.code, Code::Conflict);
+        assert!(e.message.contains("revision 3"));
+    }
+}

@@ -1,0 +1,150 @@
+//! The Flight SQL metadata calls: catalogs, schemas (datasets), tables with their Arrow
+//! schemas, table types and SqlInfo — what BI tools and notebooks browse.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::{
+    CommandGetCatalogs, CommandGetDbSchemas, CommandGetTableTypes, CommandGetTables, SqlInfo,
+    SqlSupportedTransaction,
+};
+use datafusion::arrow::array::RecordBatch;
+use dyntag_catalog::provider::CATALOG_NAME;
+
+use super::super::Server;
+use super::super::errors::ServeError;
+
+/// Table type of datasets' tables.
+const TABLE: &str = "TABLE";
+/// Table type of `information_schema`.
+const VIEW: &str = "VIEW";
+
+pub static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
+    let mut b = SqlInfoDataBuilder::new();
+    b.append(SqlInfo::FlightSqlServerName, "dyntag");
+    b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    b.append(SqlInfo::FlightSqlServerArrowVersion, "59");
+    b.append(SqlInfo::FlightSqlServerReadOnly, false);
+    b.append(SqlInfo::FlightSqlServerSql, true);
+    b.append(SqlInfo::FlightSqlServerSubstrait, false);
+    b.append(
+        SqlInfo::FlightSqlServerTransaction,
+        SqlSupportedTransaction::None as i32,
+    );
+    b.append(SqlInfo::FlightSqlServerCancel, true);
+    b.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
+    b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+    b.append(SqlInfo::SqlDdlCatalog, false);
+    b.append(SqlInfo::SqlDdlSchema, false);
+    b.append(SqlInfo::SqlDdlTable, false);
+    b.append(SqlInfo::SqlIdentifierCase, 1i32); // case insensitive (folded to lower case)
+    b.append(SqlInfo::SqlQuotedIdentifierCase, 2i32); // case sensitive
+    b.build().expect("static SqlInfo builds")
+});
+
+pub fn catalogs(cmd: CommandGetCatalogs) -> Result<RecordBatch, ServeError> {
+    let mut b = cmd.into_builder();
+    b.append(CATALOG_NAME);
+    Ok(b.build()?)
+}
+
+pub async fn schemas(server: &Server, cmd: CommandGetDbSchemas) -> Result<RecordBatch, ServeError> {
+    let mut b = cmd.into_builder();
+    for name in schema_names(server).await? {
+        b.append(CATALOG_NAME, name);
+    }
+    Ok(b.build()?)
+}
+
+pub fn table_types(cmd: CommandGetTableTypes) -> Result<RecordBatch, ServeError> {
+    let mut b = cmd.into_builder();
+    b.append(TABLE);
+    b.append(VIEW);
+    Ok(b.build()?)
+}
+
+pub async fn tables(server: &Server, cmd: CommandGetTables) -> Result<RecordBatch, ServeError> {
+    let schema_pattern = cmd.db_schema_filter_pattern.clone();
+    let table_pattern = cmd.table_name_filter_pattern.clone();
+    let catalog_wanted = cmd.catalog.clone();
+    let mut b = cmd.into_builder();
+    if catalog_wanted.as_deref().is_some_and(|c| c != CATALOG_NAME) {
+        return Ok(b.build()?);
+    }
+    let engine = server.engine(&server.default_dataset)?;
+    let catalog = engine
+        .context()
+        .catalog(CATALOG_NAME)
+        .ok_or_else(|| ServeError::internal("the dyntag catalog is not registered"))?;
+    for schema_name in schema_names(server).await? {
+        if !schema_pattern
+            .as_deref()
+            .is_none_or(|p| like(&schema_name, p))
+        {
+            continue;
+        }
+        let Some(schema) = catalog.schema(&schema_name) else {
+            continue;
+        };
+        let kind = if schema_name == "information_schema" {
+            VIEW
+        } else {
+            TABLE
+        };
+        let mut names = schema.table_names();
+        names.sort();
+        for table in names {
+            if !table_pattern.as_deref().is_none_or(|p| like(&table, p)) {
+                continue;
+            }
+            if let Some(provider) = schema.table(&table).await? {
+                b.append(CATALOG_NAME, &schema_name, &table, kind, &provider.schema())?;
+            }
+        }
+    }
+    Ok(b.build()?)
+}
+
+async fn schema_names(server: &Server) -> Result<Vec<String>, ServeError> {
+    let snapshot = server.catalog().refresh().await?;
+    let mut names: Vec<String> = snapshot.datasets.keys().cloned().collect();
+    names.push("information_schema".into());
+    Ok(names)
+}
+
+/// SQL `LIKE` with `%`, `_` and `\` escapes, as Flight SQL filter patterns are.
+pub fn like(text: &str, pattern: &str) -> bool {
+    fn go(t: &[char], p: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('%', rest)) => (0..=t.len()).any(|i| go(&t[i..], rest)),
+            Some(('_', rest)) => !t.is_empty() && go(&t[1..], rest),
+            Some(('\\', [c, rest @ ..])) => t.first() == Some(c) && go(&t[1..], rest),
+            Some((c, rest)) => t.first() == Some(c) && go(&t[1..], rest),
+        }
+    }
+    let t: Vec<char> = text.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    go(&t, &p)
+}
+
+/// The SqlInfo schema, shared.
+pub fn sql_info_schema() -> Arc<datafusion::arrow::datatypes::Schema> {
+    SQL_INFO.schema()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like;
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("dt_subjects_visual", "dt\\_%"));
+        assert!(!like("dtXsubjects", "dt\\_%"));
+        assert!(like("coactive_table", "coactive%"));
+        assert!(like("abc", "a_c"));
+        assert!(!like("abc", "a_"));
+        assert!(like("", "%"));
+        assert!(!like("demo", "dem"));
+    }
+}

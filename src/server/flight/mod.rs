@@ -1,0 +1,608 @@
+//! The Arrow Flight SQL endpoint: authentication (handshake with basic credentials, bearer
+//! tokens on every call), statements whose batches stream from the DataFusion plan as they
+//! are produced, tag statements as updates, prepared statements with bound parameters, and
+//! the metadata BI tools browse.
+
+mod handles;
+mod metadata;
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightServiceServer;
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+};
+use arrow_flight::{
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
+};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::common::{ParamValues, ScalarValue};
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tokio::net::TcpListener;
+use tonic::metadata::MetadataMap;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, ServerTlsConfig};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::auth::Caller;
+use super::errors::ServeError;
+use super::{BatchStream, Server, answer_stream};
+use crate::engine::Statement;
+use crate::error::{AppError, Result};
+use handles::{Handles, Prepared, TicketHandle};
+
+const PROTOCOL: &str = "flight";
+
+/// The Flight SQL service.
+pub struct FlightSql {
+    server: Arc<Server>,
+    handles: Handles,
+}
+
+/// Serves Flight SQL on `listener` until `shutdown`.
+pub async fn serve(
+    server: Arc<Server>,
+    listener: TcpListener,
+    tls: Option<(PathBuf, PathBuf)>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<impl Future<Output = Result<(), tonic::transport::Error>> + Send + 'static> {
+    let service = FlightServiceServer::new(FlightSql {
+        server,
+        handles: Handles::default(),
+    })
+    .max_decoding_message_size(64 << 20)
+    .max_encoding_message_size(64 << 20);
+    let mut builder = tonic::transport::Server::builder();
+    if let Some((cert, key)) = tls {
+        let read = |p: &PathBuf, what: &str| {
+            std::fs::read(p)
+                .map_err(|e| AppError::io(format!("reading the TLS {what} {}", p.display()), e))
+        };
+        let identity = Identity::from_pem(read(&cert, "certificate")?, read(&key, "key")?);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(|e| AppError::Usage(format!("invalid TLS certificate or key: {e}")))?;
+    }
+    let router = builder.add_service(service);
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    Ok(async move {
+        router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+    })
+}
+
+type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
+
+impl FlightSql {
+    fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
+        let header = metadata.get("authorization").and_then(|v| v.to_str().ok());
+        Ok(self.server.auth().check_header(header)?)
+    }
+
+    fn ticket_info(
+        &self,
+        schema: &Schema,
+        ticket: Vec<u8>,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let info = FlightInfo::new()
+            .try_with_schema(schema)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
+            .with_descriptor(descriptor)
+            .with_ordered(true);
+        Ok(Response::new(info))
+    }
+
+    /// A FlightInfo whose ticket is the command itself (metadata calls).
+    fn command_info(
+        &self,
+        cmd: impl ProstMessageExt,
+        schema: &Schema,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.ticket_info(schema, cmd.as_any().encode_to_vec(), descriptor)
+    }
+
+    /// Runs a prepared (or ad hoc) statement with parameters as a stream.
+    async fn run_with_params(
+        &self,
+        caller: &Caller,
+        dataset: &str,
+        sql: &str,
+        params: Option<ParamValues>,
+    ) -> Result<(SchemaRef, BatchStream), ServeError> {
+        match self.server.plan(dataset, sql).await? {
+            (engine, Statement::Tag(stmt)) => {
+                let answer = self
+                    .server
+                    .run_tag(caller, PROTOCOL, &engine, sql, &stmt)
+                    .await?;
+                Ok(answer_stream(answer))
+            }
+            (engine, Statement::Query(plan)) => {
+                self.server
+                    .run_query(caller, PROTOCOL, &engine, sql, plan, params)
+                    .await
+            }
+        }
+    }
+}
+
+/// Encodes batches as Flight data; errors become the status the client sees.
+fn encode(schema: SchemaRef, batches: BatchStream) -> Response<DoGetStream> {
+    let batches = batches.map_err(|e| FlightError::Tonic(Box::new(Status::from(e))));
+    let stream = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(batches)
+        .map_err(|e| match e {
+            FlightError::Tonic(status) => *status,
+            other => Status::internal(other.to_string()),
+        });
+    Response::new(Box::pin(stream))
+}
+
+fn one_batch(batch: RecordBatch) -> Response<DoGetStream> {
+    let schema = batch.schema();
+    encode(schema, Box::pin(futures::stream::iter([Ok(batch)])))
+}
+
+fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string()))?;
+    Ok(message.0)
+}
+
+/// The parameters of a plan (`$1`, `$2`, …) in order, as a schema.
+fn parameter_schema(plan: &datafusion::logical_expr::LogicalPlan) -> Result<Schema, ServeError> {
+    let types = plan.get_parameter_types()?;
+    let mut fields: Vec<(usize, Field)> = types
+        .into_iter()
+        .map(|(name, ty)| {
+            let index = name
+                .trim_start_matches('$')
+                .parse::<usize>()
+                .unwrap_or(usize::MAX);
+            let ty = ty.unwrap_or(DataType::Null);
+            (index, Field::new(name, ty, true))
+        })
+        .collect();
+    fields.sort_by_key(|(i, _)| *i);
+    Ok(Schema::new(
+        fields.into_iter().map(|(_, f)| f).collect::<Vec<_>>(),
+    ))
+}
+
+/// Counts the rows of an update's answer.
+async fn count_rows(mut batches: BatchStream) -> Result<i64, Status> {
+    let mut rows = 0i64;
+    while let Some(b) = batches.next().await {
+        rows += b?.num_rows() as i64;
+    }
+    Ok(rows)
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for FlightSql {
+    type FlightService = FlightSql;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        let caller = self.caller(request.metadata())?;
+        let payload = HandshakeResponse {
+            protocol_version: 0,
+            payload: caller.token.clone().into_bytes().into(),
+        };
+        let mut response: Response<
+            Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>,
+        > = Response::new(Box::pin(futures::stream::iter([Ok(payload)])));
+        let bearer = format!("Bearer {}", caller.token)
+            .parse()
+            .map_err(|_| Status::internal("token is not a valid header value"))?;
+        response.metadata_mut().insert("authorization", bearer);
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let caller = self.caller(request.metadata())?;
+        let dataset = self.server.session_dataset(&caller);
+        let (engine, stmt) = self.server.plan(&dataset, &query.query).await?;
+        let (schema, handle) = match stmt {
+            Statement::Tag(stmt) => {
+                let answer = self
+                    .server
+                    .run_tag(&caller, PROTOCOL, &engine, &query.query, &stmt)
+                    .await?;
+                let schema = answer.schema.clone();
+                let id = self.handles.add_answer(answer);
+                (
+                    schema,
+                    TicketHandle::Answer {
+                        user: caller.user,
+                        id,
+                    },
+                )
+            }
+            Statement::Query(plan) => (
+                Arc::new(plan.schema().as_arrow().clone()),
+                TicketHandle::Query {
+                    user: caller.user,
+                    dataset,
+                    sql: query.query,
+                },
+            ),
+        };
+        let ticket = TicketStatementQuery {
+            statement_handle: handle.encode().into(),
+        };
+        self.ticket_info(
+            &schema,
+            ticket.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let caller = self.caller(request.metadata())?;
+        let handle = TicketHandle::decode(&ticket.statement_handle)?;
+        if handle.user() != caller.user {
+            return Err(Status::permission_denied(
+                "this ticket was issued to another user",
+            ));
+        }
+        let (schema, batches) = match handle {
+            TicketHandle::Answer { id, .. } => answer_stream(self.handles.take_answer(&id)?),
+            TicketHandle::Query { dataset, sql, .. } => {
+                self.run_with_params(&caller, &dataset, &sql, None).await?
+            }
+        };
+        Ok(encode(schema, batches))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        cmd: CommandStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let caller = self.caller(request.metadata())?;
+        let (_, batches) = self.server.run(&caller, PROTOCOL, None, &cmd.query).await?;
+        count_rows(batches).await
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let caller = self.caller(request.metadata())?;
+        let dataset = self.server.session_dataset(&caller);
+        let (_, stmt) = self.server.plan(&dataset, &query.query).await?;
+        let (dataset_schema, parameter_schema) = match &stmt {
+            // A tag statement's answer is known when it runs.
+            Statement::Tag(_) => (Schema::empty(), Schema::empty()),
+            Statement::Query(plan) => (plan.schema().as_arrow().clone(), parameter_schema(plan)?),
+        };
+        let result_schema = ipc_schema(&dataset_schema)?;
+        let params_schema = ipc_schema(&parameter_schema)?;
+        let handle = self.handles.add_prepared(Prepared {
+            user: caller.user,
+            dataset,
+            sql: query.query,
+            is_tag: matches!(stmt, Statement::Tag(_)),
+            dataset_schema: Arc::new(dataset_schema),
+            parameter_schema: Arc::new(parameter_schema),
+            params: None,
+        })?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.into_bytes().into(),
+            dataset_schema: result_schema,
+            parameter_schema: params_schema,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<arrow_flight::Action>,
+    ) -> Result<(), Status> {
+        let caller = self.caller(request.metadata())?;
+        self.handles
+            .close_prepared(&query.prepared_statement_handle, &caller.user);
+        Ok(())
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        query: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let caller = self.caller(request.metadata())?;
+        let prepared = self
+            .handles
+            .prepared(&query.prepared_statement_handle, &caller.user)?;
+        let stream = request.into_inner().map_err(FlightError::from);
+        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(stream)
+            .try_collect()
+            .await
+            .map_err(|e| Status::invalid_argument(format!("reading the bound parameters: {e}")))?;
+        let params = bind(&prepared, &batches)?;
+        self.handles
+            .bind(&query.prepared_statement_handle, &caller.user, params)?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(query.prepared_statement_handle),
+        })
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let caller = self.caller(request.metadata())?;
+        let prepared = self
+            .handles
+            .prepared(&cmd.prepared_statement_handle, &caller.user)?;
+        if prepared.is_tag {
+            // Run it now, once, and hand out its answer (as for an ad hoc tag statement).
+            let (engine, Statement::Tag(stmt)) =
+                self.server.plan(&prepared.dataset, &prepared.sql).await?
+            else {
+                return Err(Status::internal(
+                    "a prepared tag statement planned as a query",
+                ));
+            };
+            let answer = self
+                .server
+                .run_tag(&caller, PROTOCOL, &engine, &prepared.sql, &stmt)
+                .await?;
+            let schema = answer.schema.clone();
+            let id = self.handles.add_answer(answer);
+            let ticket = TicketStatementQuery {
+                statement_handle: TicketHandle::Answer {
+                    user: caller.user,
+                    id,
+                }
+                .encode()
+                .into(),
+            };
+            return self.ticket_info(
+                &schema,
+                ticket.as_any().encode_to_vec(),
+                request.into_inner(),
+            );
+        }
+        let schema = prepared.dataset_schema.clone();
+        self.command_info(cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let caller = self.caller(request.metadata())?;
+        let p = self
+            .handles
+            .prepared(&cmd.prepared_statement_handle, &caller.user)?;
+        check_bound(&p)?;
+        let (schema, batches) = self
+            .run_with_params(&caller, &p.dataset, &p.sql, p.params.clone())
+            .await?;
+        Ok(encode(schema, batches))
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        cmd: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let caller = self.caller(request.metadata())?;
+        let p = self
+            .handles
+            .prepared(&cmd.prepared_statement_handle, &caller.user)?;
+        // Parameters may come with the update itself.
+        let stream = request.into_inner().map_err(FlightError::from);
+        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(stream)
+            .try_collect()
+            .await
+            .unwrap_or_default();
+        let params = if batches.iter().any(|b| b.num_rows() > 0) {
+            Some(bind(&p, &batches)?)
+        } else {
+            check_bound(&p)?;
+            p.params.clone()
+        };
+        let (_, batches) = self
+            .run_with_params(&caller, &p.dataset, &p.sql, params)
+            .await?;
+        count_rows(batches).await
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        cmd: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(request.metadata())?;
+        let schema = cmd.into_builder().schema();
+        self.command_info(cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        cmd: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(request.metadata())?;
+        Ok(one_batch(metadata::catalogs(cmd)?))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        cmd: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(request.metadata())?;
+        let schema = cmd.clone().into_builder().schema();
+        self.command_info(cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_schemas(
+        &self,
+        cmd: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(request.metadata())?;
+        Ok(one_batch(metadata::schemas(&self.server, cmd).await?))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        cmd: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(request.metadata())?;
+        let schema = cmd.clone().into_builder().schema();
+        self.command_info(cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_tables(
+        &self,
+        cmd: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(request.metadata())?;
+        Ok(one_batch(metadata::tables(&self.server, cmd).await?))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        cmd: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(request.metadata())?;
+        let schema = cmd.into_builder().schema();
+        self.command_info(cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_table_types(
+        &self,
+        cmd: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(request.metadata())?;
+        Ok(one_batch(metadata::table_types(cmd)?))
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        cmd: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(request.metadata())?;
+        let schema = metadata::sql_info_schema();
+        self.command_info(cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        cmd: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(request.metadata())?;
+        let batch = cmd
+            .into_builder(&metadata::SQL_INFO)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(one_batch(batch))
+    }
+
+    async fn do_get_fallback(
+        &self,
+        request: Request<Ticket>,
+        message: Any,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(request.metadata())?;
+        Err(Status::unimplemented(format!(
+            "dyntag does not implement {}",
+            message.type_url
+        )))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+/// The first row of the bound batches as parameter values, checked against the statement.
+fn bind(p: &Prepared, batches: &[RecordBatch]) -> Result<ParamValues, Status> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows != 1 {
+        return Err(Status::invalid_argument(format!(
+            "bind exactly one row of parameters (got {rows})"
+        )));
+    }
+    let batch = batches
+        .iter()
+        .find(|b| b.num_rows() == 1)
+        .expect("one row found");
+    let wanted = p.parameter_schema.fields().len();
+    if batch.num_columns() != wanted {
+        return Err(Status::invalid_argument(format!(
+            "the statement has {wanted} parameter(s) but {} value(s) were bound",
+            batch.num_columns()
+        )));
+    }
+    let values = batch
+        .columns()
+        .iter()
+        .map(|c| ScalarValue::try_from_array(c, 0))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Status::invalid_argument(format!("a bound parameter: {e}")))?;
+    Ok(ParamValues::List(
+        values.into_iter().map(Into::into).collect(),
+    ))
+}
+
+fn check_bound(p: &Prepared) -> Result<(), Status> {
+    if !p.parameter_schema.fields().is_empty() && p.params.is_none() {
+        return Err(Status::invalid_argument(format!(
+            "the statement has {} parameter(s); bind them before executing",
+            p.parameter_schema.fields().len()
+        )));
+    }
+    Ok(())
+}
+
+impl From<ServeError> for FlightError {
+    fn from(e: ServeError) -> Self {
+        FlightError::Tonic(Box::new(e.into()))
+    }
+}

@@ -1,0 +1,209 @@
+//! Answers as HTTP bodies, chosen by the `Accept` header and streamed batch by batch: JSON
+//! (an object with the columns and the rows), NDJSON (one object per row), CSV, or an Arrow
+//! IPC stream.
+
+use axum::body::{Body, Bytes};
+use axum::http::HeaderMap;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::json::LineDelimitedWriter;
+use futures::StreamExt;
+
+use super::super::BatchStream;
+use super::super::errors::ServeError;
+
+/// A response format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    NdJson,
+    Csv,
+    Arrow,
+}
+
+pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+impl Format {
+    /// The format the `Accept` header asks for (JSON when it does not say).
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, ServeError> {
+        let Some(accept) = headers.get("accept").and_then(|v| v.to_str().ok()) else {
+            return Ok(Self::Json);
+        };
+        for part in accept.split(',') {
+            let mime = part
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            match mime.as_str() {
+                "application/json" | "*/*" | "application/*" => return Ok(Self::Json),
+                "application/x-ndjson" | "application/jsonl" => return Ok(Self::NdJson),
+                "text/csv" | "text/*" => return Ok(Self::Csv),
+                ARROW_STREAM | "application/vnd.apache.arrow" => return Ok(Self::Arrow),
+                _ => {}
+            }
+        }
+        Err(ServeError::invalid(format!(
+            "cannot answer in '{accept}': accept application/json, application/x-ndjson, text/csv or {ARROW_STREAM}"
+        )))
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json",
+            Self::NdJson => "application/x-ndjson",
+            Self::Csv => "text/csv; charset=utf-8",
+            Self::Arrow => ARROW_STREAM,
+        }
+    }
+}
+
+enum Encoder {
+    Json { first_row: bool, rows: usize },
+    NdJson,
+    Csv { header: bool },
+    Arrow(Box<StreamWriter<Vec<u8>>>),
+}
+
+impl Encoder {
+    fn new(format: Format, schema: &SchemaRef) -> Result<(Self, Vec<u8>), ServeError> {
+        Ok(match format {
+            Format::Json => {
+                let columns: Vec<_> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| serde_json::json!({ "name": f.name(), "type": f.data_type().to_string() }))
+                    .collect();
+                let head = format!(
+                    "{{\"columns\":{},\"rows\":[",
+                    serde_json::Value::Array(columns)
+                );
+                (
+                    Self::Json {
+                        first_row: true,
+                        rows: 0,
+                    },
+                    head.into_bytes(),
+                )
+            }
+            Format::NdJson => (Self::NdJson, Vec::new()),
+            Format::Csv => (Self::Csv { header: true }, Vec::new()),
+            Format::Arrow => {
+                let mut w = StreamWriter::try_new(Vec::new(), schema)?;
+                let head = std::mem::take(w.get_mut());
+                (Self::Arrow(Box::new(w)), head)
+            }
+        })
+    }
+
+    fn batch(&mut self, batch: &RecordBatch) -> Result<Vec<u8>, ServeError> {
+        match self {
+            Self::Json { first_row, rows } => {
+                let lines = ndjson(batch)?;
+                let mut out = Vec::with_capacity(lines.len() + 8);
+                for line in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                    if !*first_row {
+                        out.push(b',');
+                    }
+                    *first_row = false;
+                    out.extend_from_slice(line);
+                }
+                *rows += batch.num_rows();
+                Ok(out)
+            }
+            Self::NdJson => ndjson(batch),
+            Self::Csv { header } => {
+                let mut w = CsvWriterBuilder::new()
+                    .with_header(*header)
+                    .build(Vec::new());
+                w.write(batch)?;
+                *header = false;
+                Ok(w.into_inner())
+            }
+            Self::Arrow(w) => {
+                w.write(batch)?;
+                Ok(std::mem::take(w.get_mut()))
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, ServeError> {
+        match self {
+            Self::Json { rows, .. } => Ok(format!("],\"row_count\":{rows}}}").into_bytes()),
+            Self::NdJson | Self::Csv { .. } => Ok(Vec::new()),
+            Self::Arrow(w) => {
+                w.finish()?;
+                Ok(std::mem::take(w.get_mut()))
+            }
+        }
+    }
+
+    /// What to send when the query fails after the response started: JSON formats end
+    /// with the error; CSV and Arrow abort the body (the client sees a broken transfer).
+    fn error(&mut self, e: &ServeError) -> Option<Vec<u8>> {
+        let err = serde_json::json!({ "code": e.code.name(), "message": e.message });
+        match self {
+            Self::Json { .. } => Some(format!("],\"error\":{err}}}").into_bytes()),
+            Self::NdJson => Some(format!("{}\n", serde_json::json!({ "error": err })).into_bytes()),
+            _ => None,
+        }
+    }
+}
+
+fn ndjson(batch: &RecordBatch) -> Result<Vec<u8>, ServeError> {
+    let mut w = LineDelimitedWriter::new(Vec::new());
+    w.write(batch)?;
+    w.finish()?;
+    Ok(w.into_inner())
+}
+
+/// A body that encodes `batches` as they arrive.
+pub fn body(format: Format, schema: SchemaRef, batches: BatchStream) -> Result<Body, ServeError> {
+    let (encoder, head) = Encoder::new(format, &schema)?;
+    struct State {
+        encoder: Encoder,
+        batches: BatchStream,
+        head: Option<Vec<u8>>,
+        done: bool,
+    }
+    let state = State {
+        encoder,
+        batches,
+        head: Some(head),
+        done: false,
+    };
+    let stream = futures::stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let mut chunk = s.head.take().unwrap_or_default();
+        match s.batches.next().await {
+            Some(Ok(batch)) => match s.encoder.batch(&batch) {
+                Ok(bytes) => chunk.extend(bytes),
+                Err(e) => return Some((Err(e), State { done: true, ..s })),
+            },
+            Some(Err(e)) => {
+                s.done = true;
+                return match s.encoder.error(&e) {
+                    Some(tail) => {
+                        chunk.extend(tail);
+                        Some((Ok(Bytes::from(chunk)), s))
+                    }
+                    None => Some((Err(e), s)),
+                };
+            }
+            None => {
+                s.done = true;
+                match s.encoder.finish() {
+                    Ok(tail) => chunk.extend(tail),
+                    Err(e) => return Some((Err(e), s)),
+                }
+            }
+        }
+        Some((Ok(Bytes::from(chunk)), s))
+    });
+    Ok(Body::from_stream(stream))
+}

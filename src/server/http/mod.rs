@@ -1,0 +1,258 @@
+//! The HTTP API (axum): SQL over HTTP, streamed in the format the `Accept` header asks for,
+//! asynchronous queries, login, and the OpenAPI document of the routes.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /api/health` | liveness (no token needed) |
+//! | `POST /api/login` | basic credentials → a session token |
+//! | `POST /api/sql` | run a statement, answer streamed as JSON, NDJSON, CSV or Arrow IPC |
+//! | `POST /api/queries` | submit a statement to run in the background |
+//! | `GET /api/queries` | the caller's asynchronous queries |
+//! | `GET /api/queries/{id}` | status of one |
+//! | `GET /api/queries/{id}/results` | its results (kept for a bounded time) |
+//! | `DELETE /api/queries/{id}` | cancel it |
+//! | `GET /api/running` | statements running now, of either protocol |
+//! | `GET /api/openapi.json` | this API as OpenAPI 3 |
+
+mod format;
+mod jobs;
+mod openapi;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use super::auth::Caller;
+use super::errors::ServeError;
+use super::{BatchStream, Server};
+pub use format::{ARROW_STREAM, Format};
+use jobs::Jobs;
+
+#[derive(Clone)]
+struct AppState {
+    server: Arc<Server>,
+    jobs: Arc<Jobs>,
+}
+
+/// Serves the HTTP API on `listener` until `shutdown`.
+pub fn serve(
+    server: Arc<Server>,
+    listener: TcpListener,
+    result_ttl: Duration,
+    result_memory: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    let state = AppState {
+        server,
+        jobs: Jobs::new(result_ttl, result_memory),
+    };
+    let app = router(state);
+    async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/api/health", get(health))
+        .route("/api/login", post(login))
+        .route("/api/sql", post(sql))
+        .route("/api/queries", post(submit).get(list))
+        .route("/api/queries/{id}", get(status).delete(cancel))
+        .route("/api/queries/{id}/results", get(results))
+        .route("/api/running", get(running))
+        .route("/api/openapi.json", get(openapi::document))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ServeError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    state.server.auth().check_header(header)
+}
+
+/// A statement in a request body: JSON `{"sql": …, "dataset": …}` or the SQL text itself.
+#[derive(Debug, Deserialize)]
+struct SqlRequest {
+    sql: String,
+    #[serde(default)]
+    dataset: Option<String>,
+}
+
+fn sql_request(headers: &HeaderMap, body: &Bytes) -> Result<SqlRequest, ServeError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if json {
+        serde_json::from_slice(body).map_err(|e| {
+            ServeError::invalid(format!(
+                "the body must be JSON like {{\"sql\": \"SELECT 1\", \"dataset\": \"demo\"}}: {e}"
+            ))
+        })
+    } else {
+        let sql = std::str::from_utf8(body)
+            .map_err(|_| ServeError::invalid("the SQL text is not UTF-8"))?
+            .to_string();
+        Ok(SqlRequest { sql, dataset: None })
+    }
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        concat!(
+            "<!doctype html><title>dyntag</title><h1>dyntag ",
+            env!("CARGO_PKG_VERSION"),
+            "</h1><p>The HTTP API is described by <a href=\"/api/openapi.json\">/api/openapi.json</a>. ",
+            "Send <code>Authorization: Bearer &lt;token&gt;</code> with the token <code>dyntag serve</code> printed.</p>"
+        ),
+    )
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn not_found() -> ServeError {
+    ServeError::not_found("no such route; see /api/openapi.json")
+}
+
+async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    #[derive(Deserialize)]
+    struct Login {
+        user: String,
+        password: String,
+    }
+    let result = if body.is_empty() {
+        caller(&state, &headers)
+    } else {
+        serde_json::from_slice::<Login>(&body)
+            .map_err(|_| {
+                ServeError::invalid("the body must be JSON {\"user\": …, \"password\": …}")
+            })
+            .and_then(|l| state.server.auth().login(&l.user, &l.password))
+    };
+    match result {
+        Ok(c) => {
+            axum::Json(serde_json::json!({ "user": c.user, "token": c.token })).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let run = async {
+        let caller = caller(&state, &headers)?;
+        let format = Format::from_headers(&headers)?;
+        let req = sql_request(&headers, &body)?;
+        let (schema, batches) = state
+            .server
+            .run(&caller, "http", req.dataset.as_deref(), &req.sql)
+            .await?;
+        // The first batch decides the status: most failures happen before it.
+        let mut batches = batches;
+        let first = batches.next().await.transpose()?;
+        let rest: BatchStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(batches));
+        let body = format::body(format, schema, rest)?;
+        Ok::<_, ServeError>(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let run = || {
+        let caller = caller(&state, &headers)?;
+        let req = sql_request(&headers, &body)?;
+        if req.sql.trim().is_empty() {
+            return Err(ServeError::invalid("empty statement"));
+        }
+        let id = state.jobs.submit(
+            Arc::clone(&state.server),
+            caller.clone(),
+            req.sql,
+            req.dataset,
+        );
+        let status = state.jobs.status(&id, &caller)?;
+        Ok::<_, ServeError>((StatusCode::ACCEPTED, axum::Json(status)).into_response())
+    };
+    run().unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match caller(&state, &headers) {
+        Ok(c) => axum::Json(state.jobs.list(&c)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    caller(&state, &headers)
+        .and_then(|c| state.jobs.status(&id, &c))
+        .map(|s| axum::Json(s).into_response())
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    caller(&state, &headers)
+        .and_then(|c| state.jobs.cancel(&id, &c))
+        .map(|s| axum::Json(s).into_response())
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn results(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let run = || {
+        let caller = caller(&state, &headers)?;
+        let format = Format::from_headers(&headers)?;
+        let (schema, batches) = state.jobs.results(&id, &caller)?;
+        let stream: BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
+        let body = format::body(format, schema, stream)?;
+        Ok::<_, ServeError>(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+    };
+    run().unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn running(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match caller(&state, &headers) {
+        Ok(c) => {
+            let queries = state.server.queries();
+            let mine: Vec<_> = queries
+                .running()
+                .into_iter()
+                .filter(|q| q.user == c.user)
+                .collect();
+            axum::Json(serde_json::json!({
+                "running": mine,
+                "cancelled_total": queries.cancelled_total(),
+            }))
+            .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,345 @@
+//! `dyntag serve`: the one server analysts, BI tools and notebooks connect to — Arrow Flight
+//! SQL ([`flight`]) and the HTTP API ([`http`]) over one [`Server`] state: the catalog, who
+//! may call ([`auth`]), and the running queries with their limits ([`queries`]).
+//!
+//! ```text
+//! server/mod.rs      Server: sessions, statements run for a caller; serve(): listeners, shutdown
+//! server/auth.rs     bearer tokens, basic credentials → session tokens
+//! server/queries.rs  concurrency, timeouts, cancellation of running queries
+//! server/errors.rs   one error classification → gRPC status / HTTP status + JSON
+//! server/flight/     Flight SQL service (statements, prepared statements, metadata)
+//! server/http/       axum routes: /api/sql (streamed JSON, CSV, Arrow), /api/queries (async)
+//! ```
+
+pub mod auth;
+pub mod errors;
+pub mod flight;
+pub mod http;
+pub mod queries;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use dyntag_catalog::Catalog;
+use dyntag_catalog::import::NoProgress;
+use dyntag_catalog::statements::TagStatement;
+use futures::Stream;
+use tokio::net::TcpListener;
+
+use crate::engine::{Answer, Engine, EngineOptions, Statement};
+use crate::error::{AppError, Result};
+use auth::{Auth, Caller};
+use errors::ServeError;
+use queries::{Limits, Queries};
+
+/// Batches of a result as they are produced.
+pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch, ServeError>> + Send>>;
+
+/// The state both protocols share.
+pub struct Server {
+    catalog: Arc<Catalog>,
+    auth: Auth,
+    queries: Arc<Queries>,
+    default_dataset: String,
+    /// The current dataset of each session (keyed by its bearer token); `USE` changes it.
+    sessions: Mutex<HashMap<String, String>>,
+}
+
+impl Server {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        auth: Auth,
+        limits: Limits,
+        default_dataset: Option<String>,
+    ) -> Result<Arc<Self>> {
+        let snapshot = catalog.snapshot();
+        let default_dataset = match default_dataset {
+            Some(d) => {
+                snapshot.dataset(&d)?;
+                d
+            }
+            None => snapshot
+                .datasets
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "default".into()),
+        };
+        Ok(Arc::new(Self {
+            catalog,
+            auth,
+            queries: Queries::new(limits),
+            default_dataset,
+            sessions: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    pub fn queries(&self) -> &Arc<Queries> {
+        &self.queries
+    }
+
+    /// The dataset statements of this caller run in unless they name another.
+    pub fn session_dataset(&self, caller: &Caller) -> String {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .get(&caller.token)
+            .cloned()
+            .unwrap_or_else(|| self.default_dataset.clone())
+    }
+
+    fn set_session_dataset(&self, caller: &Caller, dataset: String) {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .insert(caller.token.clone(), dataset);
+    }
+
+    /// A session for one statement, with the per-query memory limit.
+    pub fn engine(&self, dataset: &str) -> Result<Engine, ServeError> {
+        let options = EngineOptions {
+            memory_limit: Some(self.queries.limits().memory_per_query),
+        };
+        Ok(Engine::with_options(
+            Arc::clone(&self.catalog),
+            Some(dataset),
+            options,
+        )?)
+    }
+
+    /// Parses and plans a statement in a new session (a query is not run; a tag statement
+    /// is not run yet).
+    pub async fn plan(&self, dataset: &str, sql: &str) -> Result<(Engine, Statement), ServeError> {
+        if sql.trim().is_empty() {
+            return Err(ServeError::invalid("empty statement"));
+        }
+        let engine = self.engine(dataset)?;
+        let stmt = engine.prepare(sql).await?;
+        Ok((engine, stmt))
+    }
+
+    /// Runs a tag statement for a caller (inside a query slot: it may publish).
+    pub async fn run_tag(
+        &self,
+        caller: &Caller,
+        protocol: &'static str,
+        engine: &Engine,
+        sql: &str,
+        stmt: &TagStatement,
+    ) -> Result<Answer, ServeError> {
+        let mut slot = self.queries.start(&caller.user, protocol, sql).await?;
+        let dataset = engine.dataset();
+        let answer = slot
+            .run(async { Ok(engine.run_tag(stmt, &NoProgress).await?) })
+            .await?;
+        if matches!(stmt, TagStatement::Use { .. }) {
+            self.set_session_dataset(caller, engine.dataset());
+        }
+        tracing::info!(user = %caller.user, protocol, %dataset, rows = answer.rows(), "tag statement");
+        Ok(answer)
+    }
+
+    /// Runs a planned query for a caller, streaming its batches.
+    pub async fn run_query(
+        &self,
+        caller: &Caller,
+        protocol: &'static str,
+        engine: &Engine,
+        sql: &str,
+        plan: LogicalPlan,
+        params: Option<ParamValues>,
+    ) -> Result<(SchemaRef, BatchStream), ServeError> {
+        let mut slot = self.queries.start(&caller.user, protocol, sql).await?;
+        let dataset = engine.dataset();
+        let stream = slot
+            .run(async { Ok(engine.stream_query(plan, params).await?) })
+            .await?;
+        let schema = stream.schema();
+        tracing::info!(user = %caller.user, protocol, %dataset, query = slot.id(), sql, "query started");
+        Ok((schema, Box::pin(slot.guard(stream))))
+    }
+
+    /// Runs any statement for a caller: the answer's schema and its batches.
+    pub async fn run(
+        &self,
+        caller: &Caller,
+        protocol: &'static str,
+        dataset: Option<&str>,
+        sql: &str,
+    ) -> Result<(SchemaRef, BatchStream), ServeError> {
+        let dataset = dataset.map_or_else(|| self.session_dataset(caller), str::to_string);
+        match self.plan(&dataset, sql).await? {
+            (engine, Statement::Tag(stmt)) => {
+                let answer = self.run_tag(caller, protocol, &engine, sql, &stmt).await?;
+                Ok(answer_stream(answer))
+            }
+            (engine, Statement::Query(plan)) => {
+                self.run_query(caller, protocol, &engine, sql, plan, None)
+                    .await
+            }
+        }
+    }
+}
+
+/// An answer held in memory as a stream.
+pub fn answer_stream(answer: Answer) -> (SchemaRef, BatchStream) {
+    let schema = answer.schema.clone();
+    let batches: Vec<Result<RecordBatch, ServeError>> =
+        answer.batches.into_iter().map(Ok).collect();
+    (schema, Box::pin(futures::stream::iter(batches)))
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub flight_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// Certificate and key (PEM) for TLS on the Flight SQL endpoint.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub limits: Limits,
+    pub token: Option<String>,
+    pub default_dataset: Option<String>,
+    /// How long results of asynchronous queries are kept.
+    pub result_ttl: Duration,
+    /// Memory all kept asynchronous results may hold.
+    pub result_memory: usize,
+    /// How long in-flight queries may finish after a shutdown signal before they are
+    /// cancelled.
+    pub grace: Duration,
+}
+
+/// Where a started server listens.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub flight_url: String,
+    pub http_url: String,
+    pub token: String,
+}
+
+/// Binds both listeners, prints where they are, and serves until `shutdown` resolves; then
+/// stops accepting, lets in-flight queries finish for the grace period and cancels the rest.
+pub async fn serve(
+    catalog: Arc<Catalog>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(&Endpoints),
+) -> Result<()> {
+    let auth = Auth::new(config.token.clone()).map_err(|e| AppError::Usage(e.message))?;
+    let server = Server::new(catalog, auth, config.limits, config.default_dataset.clone())?;
+    let flight_listener = bind(config.flight_addr, "Flight SQL").await?;
+    let http_listener = bind(config.http_addr, "HTTP").await?;
+    let flight_addr = flight_listener
+        .local_addr()
+        .map_err(|e| AppError::io("reading the Flight SQL address", e))?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|e| AppError::io("reading the HTTP address", e))?;
+    let scheme = if config.tls.is_some() {
+        "grpc+tls"
+    } else {
+        "grpc"
+    };
+    let endpoints = Endpoints {
+        flight_url: format!("{scheme}://{flight_addr}"),
+        http_url: format!("http://{http_addr}"),
+        token: server.auth().admin_token().to_string(),
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let flight = flight::serve(
+        Arc::clone(&server),
+        flight_listener,
+        config.tls.clone(),
+        stopped(stop_rx.clone()),
+    )
+    .await?;
+    let http = http::serve(
+        Arc::clone(&server),
+        http_listener,
+        config.result_ttl,
+        config.result_memory,
+        stopped(stop_rx.clone()),
+    );
+    on_ready(&endpoints);
+    tracing::info!(flight = %endpoints.flight_url, http = %endpoints.http_url, "serving");
+
+    let flight_task = tokio::spawn(flight);
+    let http_task = tokio::spawn(http);
+    shutdown.await;
+    tracing::info!("shutting down: no new connections; in-flight queries may finish");
+    let _ = stop_tx.send(true);
+    let grace = config.grace;
+    let queries = Arc::clone(server.queries());
+    let both = async {
+        let f = flight_task.await;
+        let h = http_task.await;
+        (f, h)
+    };
+    tokio::pin!(both);
+    let (f, h) = tokio::select! {
+        r = &mut both => r,
+        _ = tokio::time::sleep(grace) => {
+            let n = queries.running().len();
+            tracing::warn!(running = n, "grace period over: cancelling the queries still running");
+            queries.cancel_all();
+            both.await
+        }
+    };
+    let outcomes = [
+        ("Flight SQL", f.map(|r| r.map_err(|e| e.to_string()))),
+        ("HTTP", h.map(|r| r.map_err(|e| e.to_string()))),
+    ];
+    for (name, r) in outcomes {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(AppError::Usage(format!("{name} server failed: {e}"))),
+            Err(e) => return Err(AppError::Usage(format!("{name} server panicked: {e}"))),
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| AppError::io(format!("listening for {what} on {addr}"), e))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
