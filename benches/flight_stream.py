@@ -14,6 +14,9 @@ import time
 
 import adbc_driver_flightsql.dbapi as flight_sql
 import pyarrow as pa
+import pyarrow.flight as fl
+from flightsql import flightsql_pb2 as flight_sql_pb  # Flight SQL messages for pyarrow.flight
+from google.protobuf import any_pb2
 
 flight, token, table, rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 pid = os.environ.get("DYNTAG_SERVER_PID")
@@ -91,6 +94,23 @@ with tempfile.TemporaryDirectory() as tmp:
             best = s if best is None else min(best, s)
     assert n == rows, f"expected {rows} rows, got {n}"
 
+    # The same through pyarrow.flight (Arrow's C++ client) directly.
+    client = fl.FlightClient(flight)
+    opts = fl.FlightCallOptions(headers=[client.authenticate_basic_token("admin", token)])
+    cmd = any_pb2.Any()
+    cmd.Pack(flight_sql_pb.CommandStatementQuery(query=sql))
+    direct = None
+    for _ in range(2):
+        t = time.perf_counter()
+        info = client.get_flight_info(fl.FlightDescriptor.for_command(cmd.SerializeToString()), opts)
+        dn = db = 0
+        for chunk in client.do_get(info.endpoints[0].ticket, opts):
+            dn += chunk.data.num_rows
+            db += chunk.data.nbytes
+        dt = time.perf_counter() - t
+        direct = dt if direct is None else min(direct, dt)
+    assert dn == n
+
     local = None
     for _ in range(3):
         t = time.perf_counter()
@@ -106,8 +126,10 @@ with tempfile.TemporaryDirectory() as tmp:
 
 mb = b / 1e6
 print(f"adbc_flight_stream   rows={n} mb={mb:.1f} seconds={best:.3f} mb_per_s={mb / best:.1f}")
+print(f"pyarrow_flight_stream rows={dn} mb={db / 1e6:.1f} seconds={direct:.3f} mb_per_s={db / 1e6 / direct:.1f}")
 print(f"local_ipc_read       rows={ln} mb={lb / 1e6:.1f} seconds={local:.3f} mb_per_s={lb / 1e6 / local:.1f}")
 print(f"server_rss           before={base} peak_streaming_{n10}_rows={tenth.peak} peak_streaming_{n}_rows={full.peak}")
 print()
 print(f"ratio adbc_vs_local_ipc = {(mb / best) / (lb / 1e6 / local):.2f}  (target >= 0.5)")
+print(f"ratio pyarrow_flight_vs_local_ipc = {(db / 1e6 / direct) / (lb / 1e6 / local):.2f}")
 print(f"ratio server_peak_full_vs_tenth = {full.peak / max(tenth.peak, 1):.2f}  (memory independent of result size: ~1)")

@@ -37,30 +37,26 @@ pub(super) async fn run(
     let mut g = global.clone();
     g.data = dir.join("data").to_string_lossy().into_owned();
     let catalog = g.open().await?;
-    if catalog.snapshot().dataset("bench").is_err() {
-        let parquet = dir.join("embeddings.parquet");
-        eprintln!(
-            "writing {rows} synthetic embeddings, importing them, publishing a {tags}-tag group"
-        );
-        write_embeddings(&parquet, rows, 512)?;
-        import::import(
-            &catalog,
-            "bench",
-            &[Source::Keyframes {
-                path: parquet,
-                model: BENCH_MODEL.into(),
-            }],
-            &NoProgress,
-        )
+    let parquet = dir.join("embeddings.parquet");
+    eprintln!("writing {rows} synthetic embeddings, importing them, publishing a {tags}-tag group");
+    write_embeddings(&parquet, rows, 512)?;
+    import::import(
+        &catalog,
+        "bench",
+        &[Source::Keyframes {
+            path: parquet,
+            model: BENCH_MODEL.into(),
+        }],
+        &NoProgress,
+    )
+    .await?;
+    let names: Vec<String> = (0..tags).map(|i| format!("tag {i}")).collect();
+    TagService::new(Arc::clone(&catalog))
+        .create_group("g", "bench", &names, &[])
         .await?;
-        let names: Vec<String> = (0..tags).map(|i| format!("tag {i}")).collect();
-        TagService::new(Arc::clone(&catalog))
-            .create_group("g", "bench", &names, &[])
-            .await?;
-        Engine::new(Arc::clone(&catalog), Some("bench"))?
-            .execute("PUBLISH TAG GROUP g")
-            .await?;
-    }
+    Engine::new(Arc::clone(&catalog), Some("bench"))?
+        .execute("PUBLISH TAG GROUP g")
+        .await?;
     drop(catalog);
 
     let exe = std::env::current_exe().map_err(|e| AppError::io("locating dyntag", e))?;

@@ -70,8 +70,8 @@ pub enum Which {
         /// Tags of the published group.
         #[arg(long, default_value_t = 10)]
         tags: usize,
-        /// Working folder (default: a new temporary folder, removed afterwards; a kept
-        /// folder is reused by the next run).
+        /// Working folder (cleared at start and kept afterwards; default: a new temporary
+        /// folder, removed afterwards).
         #[arg(long)]
         work: Option<PathBuf>,
         /// The client script.
