@@ -85,19 +85,7 @@ impl Engine {
         dataset: Option<&str>,
         options: EngineOptions,
     ) -> Result<Self> {
-        let snapshot = catalog.snapshot();
-        let dataset = match dataset {
-            Some(d) => {
-                snapshot.dataset(d)?;
-                d.to_string()
-            }
-            None => snapshot
-                .datasets
-                .keys()
-                .next()
-                .cloned()
-                .unwrap_or_else(|| "default".into()),
-        };
+        let dataset = current_dataset(&catalog, dataset)?;
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG_NAME, &dataset)
@@ -251,6 +239,24 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// The dataset a session starts in: `dataset` if it exists, else the first dataset, else
+/// `default`.
+pub fn current_dataset(catalog: &Catalog, dataset: Option<&str>) -> Result<String> {
+    let snapshot = catalog.snapshot();
+    Ok(match dataset {
+        Some(d) => {
+            snapshot.dataset(d)?;
+            d.to_string()
+        }
+        None => snapshot
+            .datasets
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "default".into()),
+    })
 }
 
 /// `sql` with each `?` placeholder replaced by `$1`, `$2`, … in order; `None` when it has none

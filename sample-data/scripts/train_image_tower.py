@@ -105,11 +105,9 @@ def augment(batch_u8, rng):
             crop = np.full((s, s, 3), 255, np.uint8)
             y, x = rng.integers(0, s - STORE + 1, 2)
             crop[y : y + STORE, x : x + STORE] = batch_u8[i]
-        idx = (np.arange(SIZE) * s / SIZE).astype(int)
-        crop = crop[idx][:, idx]
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
-        out[i] = crop
+        out[i] = resize(crop)
     # contrast towards grey and brightness per image, a little per channel
     c = rng.uniform(0.7, 1.0, (n, 1, 1, 1)).astype(np.float32)
     out = 127.5 + (out - 127.5) * c
@@ -120,6 +118,14 @@ def augment(batch_u8, rng):
     return to_tensor(np.clip(out, 0, 255))
 
 
+def resize(hwc_u8):
+    """SIZE x SIZE with an antialiased bilinear filter, as the product resizes (PIL-style), not
+    nearest-neighbour: training must see the smooth downscaled images ingestion produces."""
+    x = torch.from_numpy(np.ascontiguousarray(hwc_u8, np.float32)).permute(2, 0, 1)[None]
+    y = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False)
+    return y[0].permute(1, 2, 0).numpy()
+
+
 def to_tensor(nhwc_0_255):
     x = torch.from_numpy(np.ascontiguousarray(nhwc_0_255, np.float32)).permute(0, 3, 1, 2) / 255.0
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
@@ -128,11 +134,8 @@ def to_tensor(nhwc_0_255):
 
 
 def center(batch_u8):
-    o = (STORE - SIZE) // 2
-    idx = o + np.arange(SIZE)
-    full = (np.arange(SIZE) * STORE / SIZE).astype(int)
-    del idx
-    return to_tensor(batch_u8[:, full][:, :, full].astype(np.float32))
+    """The whole stored rendering resized to SIZE (the evaluation view)."""
+    return to_tensor(np.stack([resize(img) for img in batch_u8]))
 
 
 def info_nce(z, t, scale):

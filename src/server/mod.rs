@@ -34,7 +34,7 @@ use dyntag_catalog::statements::TagStatement;
 use futures::Stream;
 use tokio::net::TcpListener;
 
-use crate::engine::{Answer, Engine, EngineOptions, Statement};
+use crate::engine::{Answer, Engine, EngineOptions, Statement, current_dataset};
 use crate::error::{AppError, Result};
 use auth::{Auth, Caller};
 use errors::ServeError;
@@ -60,19 +60,7 @@ impl Server {
         limits: Limits,
         default_dataset: Option<String>,
     ) -> Result<Arc<Self>> {
-        let snapshot = catalog.snapshot();
-        let default_dataset = match default_dataset {
-            Some(d) => {
-                snapshot.dataset(&d)?;
-                d
-            }
-            None => snapshot
-                .datasets
-                .keys()
-                .next()
-                .cloned()
-                .unwrap_or_else(|| "default".into()),
-        };
+        let default_dataset = current_dataset(&catalog, default_dataset.as_deref())?;
         Ok(Arc::new(Self {
             catalog,
             auth,

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use dyntag::cli::bench::rss_bytes;
+
 use super::common;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
@@ -275,19 +277,6 @@ fn sigterm_lets_the_server_stop_cleanly() {
     let status = server.stop();
     assert!(status.success(), "exit status {status}: {log_before}");
     let _ = client.wait();
-}
-
-/// The resident memory of a process, from /proc (Linux).
-fn rss_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// The server's stated memory bound under the load test (the demo dataset, 32 clients).

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use dyntag_catalog::import::{self, NoProgress, Source};
 use dyntag_catalog::tags::TagService;
 
+use super::rss_bytes;
 use super::scoring::{BENCH_MODEL, tempdir_for, write_embeddings};
 use crate::cli::Global;
 use crate::engine::Engine;
@@ -131,17 +132,4 @@ pub(super) async fn run(
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// Resident memory of a process (Linux), 0 when unknown.
-pub fn rss_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }

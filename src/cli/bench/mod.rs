@@ -122,3 +122,16 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
         } => scoring::query(global, &dataset, &sql, repeat).await,
     }
 }
+
+/// Resident memory of a process (Linux `/proc`), 0 when unknown.
+pub fn rss_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
