@@ -55,10 +55,15 @@ pub struct Served {
 
 impl Served {
     pub fn start(data: &Path, extra: &[&str]) -> Self {
+        Self::start_command(data, "serve", extra)
+    }
+
+    /// Starts `dyntag <command>` (`serve`, or `demo`, which serves too).
+    pub fn start_command(data: &Path, command: &str, extra: &[&str]) -> Self {
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("server.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_dyntag"))
-            .args(["--data", data.to_str().unwrap(), "serve"])
+            .args(["--data", data.to_str().unwrap(), command])
             .args(["--flight-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
             .args(["--token", TOKEN])
             .args(extra)
@@ -256,6 +261,38 @@ fn flight_sql_over_tls() {
     let plain = server.flight.replace("grpc+tls", "grpc");
     let failed = server.run_client_at(&plain, "pyarrow_flight_client.py", &[]);
     assert!(!failed.status.success());
+}
+
+#[test]
+fn the_demo_serves_the_demo_dataset_and_prints_where() {
+    let server = Served::start_command(demo_data(), "demo", &[]);
+    assert!(
+        server.flight.starts_with("grpc://127.0.0.1:"),
+        "{}",
+        server.flight
+    );
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(format!(
+            "import sys, json; sys.path.insert(0, '{}'); from common import *; \
+             s, _, b = http('POST', '{}/api/sql', '{TOKEN}', 'SELECT count(*) AS n FROM dt_subjects_visual'); \
+             assert s == 200, b; print(json.loads(b)['rows'][0]['n'])",
+            common::repo_root().join("tests/clients").display(),
+            server.http
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(
+        n > 0,
+        "the demo's default dataset has dt_subjects_visual rows"
+    );
+    assert!(server.stop().success());
 }
 
 #[test]
