@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use base64::Engine as _;
 
 use super::errors::ServeError;
+use super::lock;
 
 /// The one user of a server without user management.
 pub const ADMIN: &str = "admin";
@@ -78,7 +79,7 @@ impl Auth {
                 token: token.into(),
             });
         }
-        let sessions = self.sessions.lock().expect("sessions lock");
+        let sessions = lock(&self.sessions);
         match sessions.get(token) {
             Some(user) => Ok(Caller {
                 user: user.clone(),
@@ -96,10 +97,7 @@ impl Auth {
             return Err(ServeError::unauthenticated("wrong user name or password"));
         }
         let token = random_token();
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .insert(token.clone(), user.to_string());
+        lock(&self.sessions).insert(token.clone(), user.to_string());
         Ok(Caller {
             user: user.to_string(),
             token,

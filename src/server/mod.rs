@@ -40,6 +40,13 @@ use auth::{Auth, Caller};
 use errors::ServeError;
 use queries::{Limits, Queries};
 
+/// Locks a mutex of the server's bookkeeping. A thread that panicked while holding it left
+/// whole entries behind (every critical section is a single insert, read or remove), so the
+/// server goes on rather than failing every later call.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Batches of a result as they are produced.
 pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch, ServeError>> + Send>>;
 
@@ -84,19 +91,14 @@ impl Server {
 
     /// The dataset statements of this caller run in unless they name another.
     pub fn session_dataset(&self, caller: &Caller) -> String {
-        self.sessions
-            .lock()
-            .expect("sessions lock")
+        lock(&self.sessions)
             .get(&caller.token)
             .cloned()
             .unwrap_or_else(|| self.default_dataset.clone())
     }
 
     fn set_session_dataset(&self, caller: &Caller, dataset: String) {
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .insert(caller.token.clone(), dataset);
+        lock(&self.sessions).insert(caller.token.clone(), dataset);
     }
 
     /// A session for one statement, with the per-query memory limit.

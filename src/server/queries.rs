@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::errors::{Code, ServeError};
+use super::lock;
 
 /// Limits of the server.
 #[derive(Debug, Clone, Copy)]
@@ -108,7 +109,7 @@ impl Queries {
         .map_err(|_| ServeError::new(Code::Cancelled, "the server is shutting down"))?;
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (cancel, cancelled) = watch::channel(false);
-        self.running.lock().expect("queries lock").insert(
+        lock(&self.running).insert(
             id,
             Entry {
                 user: user.to_string(),
@@ -129,9 +130,7 @@ impl Queries {
 
     /// The queries running now.
     pub fn running(&self) -> Vec<RunningQuery> {
-        self.running
-            .lock()
-            .expect("queries lock")
+        lock(&self.running)
             .iter()
             .map(|(id, e)| RunningQuery {
                 id: *id,
@@ -150,7 +149,7 @@ impl Queries {
 
     /// Cancels a query of `user` (any user's when `user` is `None`). Whether it was running.
     pub fn cancel(&self, id: u64, user: Option<&str>) -> bool {
-        let running = self.running.lock().expect("queries lock");
+        let running = lock(&self.running);
         match running.get(&id) {
             Some(e) if user.is_none_or(|u| u == e.user) => {
                 let _ = e.cancel.send(true);
@@ -162,14 +161,14 @@ impl Queries {
 
     /// Cancels every running query (shutdown).
     pub fn cancel_all(&self) {
-        for e in self.running.lock().expect("queries lock").values() {
+        for e in lock(&self.running).values() {
             let _ = e.cancel.send(true);
         }
         self.permits.close();
     }
 
     fn finish(&self, id: u64, completed: bool) {
-        self.running.lock().expect("queries lock").remove(&id);
+        lock(&self.running).remove(&id);
         if !completed {
             self.cancelled.fetch_add(1, Ordering::Relaxed);
         }
@@ -273,7 +272,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         // A slot consumed by `guard` is finished by its stream first; one dropped early (an
         // error before streaming, or a tag statement) is finished here.
-        let mut running = self.queries.running.lock().expect("queries lock");
+        let mut running = lock(&self.queries.running);
         running.remove(&self.id);
     }
 }

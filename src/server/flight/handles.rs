@@ -10,6 +10,7 @@ use datafusion::common::ParamValues;
 use serde::{Deserialize, Serialize};
 
 use super::super::errors::{Code, ServeError};
+use super::super::lock;
 use crate::engine::Answer;
 
 /// The statement ticket of `GetFlightInfo` → `DoGet`.
@@ -70,7 +71,7 @@ const ANSWER_TTL: Duration = Duration::from_secs(600);
 
 impl Handles {
     pub fn add_prepared(&self, p: Prepared) -> Result<String, ServeError> {
-        let mut map = self.prepared.lock().expect("prepared lock");
+        let mut map = lock(&self.prepared);
         if map.len() >= MAX_PREPARED {
             return Err(ServeError::new(
                 Code::ResourceExhausted,
@@ -84,7 +85,7 @@ impl Handles {
 
     pub fn prepared(&self, handle: &[u8], user: &str) -> Result<Prepared, ServeError> {
         let id = std::str::from_utf8(handle).unwrap_or("");
-        match self.prepared.lock().expect("prepared lock").get(id) {
+        match lock(&self.prepared).get(id) {
             Some(p) if p.user == user => Ok(p.clone()),
             _ => Err(unknown_prepared()),
         }
@@ -92,7 +93,7 @@ impl Handles {
 
     pub fn bind(&self, handle: &[u8], user: &str, params: ParamValues) -> Result<(), ServeError> {
         let id = std::str::from_utf8(handle).unwrap_or("");
-        match self.prepared.lock().expect("prepared lock").get_mut(id) {
+        match lock(&self.prepared).get_mut(id) {
             Some(p) if p.user == user => {
                 p.params = Some(params);
                 Ok(())
@@ -103,7 +104,7 @@ impl Handles {
 
     pub fn close_prepared(&self, handle: &[u8], user: &str) {
         let id = std::str::from_utf8(handle).unwrap_or("");
-        let mut map = self.prepared.lock().expect("prepared lock");
+        let mut map = lock(&self.prepared);
         if map.get(id).is_some_and(|p| p.user == user) {
             map.remove(id);
         }
@@ -111,16 +112,14 @@ impl Handles {
 
     pub fn add_answer(&self, answer: Answer) -> String {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let mut map = self.answers.lock().expect("answers lock");
+        let mut map = lock(&self.answers);
         map.retain(|_, (at, _)| at.elapsed() < ANSWER_TTL);
         map.insert(id.clone(), (Instant::now(), answer));
         id
     }
 
     pub fn take_answer(&self, id: &str) -> Result<Answer, ServeError> {
-        self.answers
-            .lock()
-            .expect("answers lock")
+        lock(&self.answers)
             .remove(id)
             .map(|(_, a)| a)
             .ok_or_else(|| {

@@ -564,15 +564,15 @@ impl FlightSqlService for FlightSql {
 /// The first row of the bound batches as parameter values, checked against the statement.
 fn bind(p: &Prepared, batches: &[RecordBatch]) -> Result<ParamValues, Status> {
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if rows != 1 {
+    let Some(batch) = batches
+        .iter()
+        .find(|b| b.num_rows() == 1)
+        .filter(|_| rows == 1)
+    else {
         return Err(Status::invalid_argument(format!(
             "bind exactly one row of parameters (got {rows})"
         )));
-    }
-    let batch = batches
-        .iter()
-        .find(|b| b.num_rows() == 1)
-        .expect("one row found");
+    };
     let wanted = p.parameter_schema.fields().len();
     if batch.num_columns() != wanted {
         return Err(Status::invalid_argument(format!(

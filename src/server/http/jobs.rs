@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::super::auth::Caller;
 use super::super::errors::{Code, ServeError};
+use super::super::lock;
 use super::super::{BatchStream, Server};
 
 /// Where an asynchronous query is.
@@ -232,8 +233,10 @@ impl Jobs {
     /// Cancels a running query (or drops a finished one's results).
     pub fn cancel(&self, id: &str, caller: &Caller) -> Result<JobStatus, ServeError> {
         let mut jobs = self.lock();
-        visible(&jobs, id, caller)?;
-        let job = jobs.get_mut(id).expect("visible job exists");
+        let job = jobs
+            .get_mut(id)
+            .filter(|j| j.user == caller.user)
+            .ok_or_else(|| unknown_job(id))?;
         if job.state == JobState::Running {
             if let Some(task) = job.task.take() {
                 task.abort();
@@ -244,7 +247,6 @@ impl Jobs {
         }
         job.batches.clear();
         job.bytes = 0;
-        let job = jobs.get(id).expect("visible job exists");
         Ok(self.describe(id, job))
     }
 
@@ -284,7 +286,7 @@ impl Jobs {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Job>> {
-        self.jobs.lock().expect("jobs lock")
+        lock(&self.jobs)
     }
 }
 
@@ -296,9 +298,11 @@ fn visible<'a>(
 ) -> Result<&'a Job, ServeError> {
     jobs.get(id)
         .filter(|j| j.user == caller.user)
-        .ok_or_else(|| {
-            ServeError::not_found(format!(
-                "no query '{id}' (finished queries are kept for a limited time)"
-            ))
-        })
+        .ok_or_else(|| unknown_job(id))
+}
+
+fn unknown_job(id: &str) -> ServeError {
+    ServeError::not_found(format!(
+        "no query '{id}' (finished queries are kept for a limited time)"
+    ))
 }

@@ -21,11 +21,11 @@ mod openapi;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -35,7 +35,7 @@ use super::auth::Caller;
 use super::errors::ServeError;
 use super::{BatchStream, Server};
 pub use format::{ARROW_STREAM, Format};
-use jobs::Jobs;
+use jobs::{JobStatus, Jobs};
 
 #[derive(Clone)]
 struct AppState {
@@ -125,7 +125,7 @@ async fn index() -> impl IntoResponse {
 }
 
 async fn health() -> impl IntoResponse {
-    axum::Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
 async fn not_found() -> ServeError {
@@ -148,9 +148,7 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
             .and_then(|l| state.server.auth().login(&l.user, &l.password))
     };
     match result {
-        Ok(c) => {
-            axum::Json(serde_json::json!({ "user": c.user, "token": c.token })).into_response()
-        }
+        Ok(c) => Json(serde_json::json!({ "user": c.user, "token": c.token })).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -188,38 +186,32 @@ async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
             req.dataset,
         );
         let status = state.jobs.status(&id, &caller)?;
-        Ok::<_, ServeError>((StatusCode::ACCEPTED, axum::Json(status)).into_response())
+        Ok::<_, ServeError>((StatusCode::ACCEPTED, Json(status)).into_response())
     };
     run().unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match caller(&state, &headers) {
-        Ok(c) => axum::Json(state.jobs.list(&c)).into_response(),
-        Err(e) => e.into_response(),
-    }
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<JobStatus>>, ServeError> {
+    Ok(Json(state.jobs.list(&caller(&state, &headers)?)))
 }
 
 async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    caller(&state, &headers)
-        .and_then(|c| state.jobs.status(&id, &c))
-        .map(|s| axum::Json(s).into_response())
-        .unwrap_or_else(IntoResponse::into_response)
+) -> Result<Json<JobStatus>, ServeError> {
+    Ok(Json(state.jobs.status(&id, &caller(&state, &headers)?)?))
 }
 
 async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    caller(&state, &headers)
-        .and_then(|c| state.jobs.cancel(&id, &c))
-        .map(|s| axum::Json(s).into_response())
-        .unwrap_or_else(IntoResponse::into_response)
+) -> Result<Json<JobStatus>, ServeError> {
+    Ok(Json(state.jobs.cancel(&id, &caller(&state, &headers)?)?))
 }
 
 async fn results(
@@ -247,7 +239,7 @@ async fn running(State(state): State<AppState>, headers: HeaderMap) -> Response 
                 .into_iter()
                 .filter(|q| q.user == c.user)
                 .collect();
-            axum::Json(serde_json::json!({
+            Json(serde_json::json!({
                 "running": mine,
                 "cancelled_total": queries.cancelled_total(),
             }))
