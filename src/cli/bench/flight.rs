@@ -14,11 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use dyntag_catalog::import::{self, NoProgress, Source};
 use dyntag_catalog::tags::TagService;
 
 use super::rss_bytes;
-use super::scoring::{BENCH_MODEL, tempdir_for, write_embeddings};
+use super::scoring::synthetic_dataset;
 use crate::cli::Global;
 use crate::engine::Engine;
 use crate::error::{AppError, Result};
@@ -33,24 +32,9 @@ pub(super) async fn run(
     script: &Path,
     python: &str,
 ) -> Result<()> {
-    let temp = tempdir_for(work)?;
-    let dir = temp.path().to_path_buf();
-    let mut g = global.clone();
-    g.data = dir.join("data").to_string_lossy().into_owned();
-    let catalog = g.open().await?;
-    let parquet = dir.join("embeddings.parquet");
-    eprintln!("writing {rows} synthetic embeddings, importing them, publishing a {tags}-tag group");
-    write_embeddings(&parquet, rows, 512)?;
-    import::import(
-        &catalog,
-        "bench",
-        &[Source::Keyframes {
-            path: parquet,
-            model: BENCH_MODEL.into(),
-        }],
-        &NoProgress,
-    )
-    .await?;
+    let bench = synthetic_dataset(global, work, rows).await?;
+    let (g, catalog) = (&bench.global, Arc::clone(&bench.catalog));
+    eprintln!("publishing a {tags}-tag group");
     let names: Vec<String> = (0..tags).map(|i| format!("tag {i}")).collect();
     TagService::new(Arc::clone(&catalog))
         .create_group("g", "bench", &names, &[])

@@ -156,32 +156,14 @@ pub(super) async fn scoring(
     anchor: &Path,
     python: &str,
 ) -> Result<()> {
-    let temp = tempdir_for(work)?;
-    let dir = temp.path().to_path_buf();
-    let dim = 512;
-    let data = dir.join("data");
-    let parquet = dir.join("embeddings.parquet");
-    eprintln!(
-        "writing {rows} synthetic {dim}-d unit embeddings to {}",
-        parquet.display()
+    let bench = synthetic_dataset(global, work, rows).await?;
+    let (g, catalog, parquet, import_secs) = (
+        bench.global.clone(),
+        Arc::clone(&bench.catalog),
+        bench.parquet.clone(),
+        bench.import_secs,
     );
-    write_embeddings(&parquet, rows, dim)?;
-    let mut g = global.clone();
-    g.data = data.to_string_lossy().into_owned();
-    let catalog = g.open().await?;
-    eprintln!("importing them into dataset 'bench'");
-    let t = Instant::now();
-    import::import(
-        &catalog,
-        "bench",
-        &[Source::Keyframes {
-            path: parquet.clone(),
-            model: BENCH_MODEL.into(),
-        }],
-        &NoProgress,
-    )
-    .await?;
-    let import_secs = t.elapsed().as_secs_f64();
+    let dim = DIM;
     let mut names = vec!["t".to_string()];
     names.extend((1..tags).map(|i| format!("tag {i}")));
     TagService::new(Arc::clone(&catalog))
@@ -309,6 +291,57 @@ pub(super) async fn scoring(
         peak_rss as f64 / emb_bytes
     );
     Ok(())
+}
+
+/// Dimension of the synthetic embeddings.
+const DIM: usize = 512;
+
+/// The synthetic dataset `bench` of the benchmarks: `rows` unit embeddings of the bench model
+/// written to a Parquet file and imported, in a working folder.
+pub(super) struct SyntheticDataset {
+    /// Held so that a temporary folder lives as long as the dataset.
+    pub _work: Work,
+    pub global: Global,
+    pub catalog: Arc<dyntag_catalog::Catalog>,
+    pub parquet: PathBuf,
+    pub import_secs: f64,
+}
+
+pub(super) async fn synthetic_dataset(
+    global: &Global,
+    work: Option<PathBuf>,
+    rows: usize,
+) -> Result<SyntheticDataset> {
+    let work = tempdir_for(work)?;
+    let dir = work.path().to_path_buf();
+    let parquet = dir.join("embeddings.parquet");
+    eprintln!(
+        "writing {rows} synthetic {DIM}-d unit embeddings to {}",
+        parquet.display()
+    );
+    write_embeddings(&parquet, rows, DIM)?;
+    let mut g = global.clone();
+    g.data = dir.join("data").to_string_lossy().into_owned();
+    let catalog = g.open().await?;
+    eprintln!("importing them into dataset 'bench'");
+    let t = Instant::now();
+    import::import(
+        &catalog,
+        "bench",
+        &[Source::Keyframes {
+            path: parquet.clone(),
+            model: BENCH_MODEL.into(),
+        }],
+        &NoProgress,
+    )
+    .await?;
+    Ok(SyntheticDataset {
+        _work: work,
+        global: g,
+        catalog,
+        parquet,
+        import_secs: t.elapsed().as_secs_f64(),
+    })
 }
 
 /// A working folder: the given one (kept), or a temporary one (removed on drop).
