@@ -11,7 +11,9 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::memory::MemoryStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use dyntag_catalog::access::{Principal, SessionUser, View};
 use dyntag_catalog::import::{NoProgress, Progress};
+use dyntag_catalog::jobs::{self, Outcome as JobOutcome};
 use dyntag_catalog::provider::{CATALOG_NAME, DyntagCatalogProvider};
 use dyntag_catalog::statements::{self, TagStatement};
 use dyntag_catalog::store::Store;
@@ -58,12 +60,27 @@ pub enum Statement {
     Query(LogicalPlan),
 }
 
-/// Resources of one session.
-#[derive(Debug, Clone, Copy, Default)]
+/// Resources and identity of one session.
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Memory a query may hold (operators that can spill to disk do so beyond it); `None`
     /// for no limit.
     pub memory_limit: Option<usize>,
+    /// Who the session acts for.
+    pub principal: Principal,
+    /// Where scoring jobs that statements queue are run: `None` runs them in the statement
+    /// (the command line); `Some` wakes the server's background workers.
+    pub jobs: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            memory_limit: None,
+            principal: Principal::LocalAdmin,
+            jobs: None,
+        }
+    }
 }
 
 /// A SQL session over a catalog.
@@ -71,6 +88,11 @@ pub struct Engine {
     catalog: Arc<Catalog>,
     ctx: SessionContext,
     dataset: SessionDataset,
+    /// Who opened the session (may act as others if an organisation admin).
+    session_user: Principal,
+    /// Who the session acts for now.
+    user: SessionUser,
+    jobs: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Engine {
@@ -85,7 +107,7 @@ impl Engine {
         dataset: Option<&str>,
         options: EngineOptions,
     ) -> Result<Self> {
-        let dataset = current_dataset(&catalog, dataset)?;
+        let dataset = current_dataset_for(&catalog, &options.principal, dataset)?;
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG_NAME, &dataset)
@@ -97,21 +119,29 @@ impl Engine {
         let runtime = runtime.build_arc()?;
         runtime.register_object_store(Store::url().as_ref(), catalog.store().object_store());
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let user = SessionUser::new(options.principal.clone());
         ctx.register_catalog(
             CATALOG_NAME,
-            Arc::new(DyntagCatalogProvider::new(Arc::clone(&catalog))),
+            Arc::new(DyntagCatalogProvider::new(Arc::clone(&catalog), user.clone())),
         );
         let session_dataset = SessionDataset::new(dataset);
-        for f in dyntag_udfs::functions(FunctionContext {
+        let functions = FunctionContext {
             catalog: Arc::clone(&catalog),
             dataset: session_dataset.clone(),
-        }) {
+        };
+        for f in dyntag_udfs::functions(functions.clone()) {
             ctx.register_udf(f);
+        }
+        for (name, f) in dyntag_udfs::table_functions(functions) {
+            ctx.register_udtf(name, f);
         }
         Ok(Self {
             catalog,
             ctx,
             dataset: session_dataset,
+            session_user: options.principal,
+            user,
+            jobs: options.jobs,
         })
     }
 
@@ -130,9 +160,15 @@ impl Engine {
         self.dataset.get()
     }
 
-    /// Switches the current dataset.
+    /// Who the session acts for now.
+    pub fn principal(&self) -> Principal {
+        self.user.get()
+    }
+
+    /// Switches the current dataset (one the session's user sees).
     pub async fn use_dataset(&self, name: &str) -> Result<()> {
-        self.catalog.refresh().await?.dataset(name)?;
+        let snapshot = self.catalog.refresh().await?;
+        View::new(&snapshot, &self.user.get()).dataset(name)?;
         self.ctx
             .sql(&format!("SET datafusion.catalog.default_schema = '{name}'"))
             .await?
@@ -197,10 +233,57 @@ impl Engine {
                     "using dataset '{dataset}'"
                 ))?))
             }
+            TagStatement::SetAuthorization { user } => {
+                let snapshot = self.catalog.refresh().await?;
+                if !View::new(&snapshot, &self.session_user).org_admin() {
+                    return Err(CatalogError::Denied(
+                        "permission denied: SET SESSION AUTHORIZATION needs the organisation admin role".into(),
+                    )
+                    .into());
+                }
+                let next = match user {
+                    Some(u) if snapshot.access.users.contains_key(u) => Principal::User(u.clone()),
+                    Some(u) => return Err(CatalogError::not_found("user", u).into()),
+                    None => self.session_user.clone(),
+                };
+                let dataset = current_dataset_for(&self.catalog, &next, Some(&self.dataset()))
+                    .or_else(|_| current_dataset_for(&self.catalog, &next, None))?;
+                self.user.set(next.clone());
+                self.use_dataset(&dataset).await.ok();
+                Ok(Answer::from_batch(statements::message(format!(
+                    "acting as '{}'",
+                    next.name()
+                ))?))
+            }
             stmt => {
-                let batch =
-                    statements::execute(&self.catalog, stmt, &self.dataset(), progress).await?;
-                Ok(Answer::from_batch(batch))
+                let principal = self.user.get();
+                let out =
+                    statements::execute(&self.catalog, &principal, stmt, &self.dataset()).await?;
+                if out.jobs.is_empty() {
+                    return Ok(Answer::from_batch(out.batch));
+                }
+                let tail = match &self.jobs {
+                    Some(workers) => {
+                        workers.notify_waiters();
+                        "scoring is queued: SHOW SCORING JOBS and SHOW TAG GROUPS show its progress"
+                            .to_string()
+                    }
+                    None => {
+                        let done = jobs::run_now(&self.catalog, &out.jobs, progress).await?;
+                        let rows: u64 = done
+                            .iter()
+                            .map(|o| match o {
+                                JobOutcome::Scored { rows, .. } => *rows,
+                                _ => 0,
+                            })
+                            .sum();
+                        format!("scored: {rows} score rows")
+                    }
+                };
+                Ok(Answer::from_batch(statements::message(format!(
+                    "{}; {tail}",
+                    first_text(&out.batch)
+                ))?))
             }
         }
     }
@@ -244,19 +327,40 @@ impl Engine {
 /// The dataset a session starts in: `dataset` if it exists, else the first dataset, else
 /// `default`.
 pub fn current_dataset(catalog: &Catalog, dataset: Option<&str>) -> Result<String> {
+    current_dataset_for(catalog, &Principal::LocalAdmin, dataset)
+}
+
+/// Like [`current_dataset`], among the datasets `principal` sees.
+pub fn current_dataset_for(
+    catalog: &Catalog,
+    principal: &Principal,
+    dataset: Option<&str>,
+) -> Result<String> {
     let snapshot = catalog.snapshot();
+    let view = View::new(&snapshot, principal);
     Ok(match dataset {
         Some(d) => {
-            snapshot.dataset(d)?;
+            view.dataset(d)?;
             d.to_string()
         }
-        None => snapshot
-            .datasets
-            .keys()
-            .next()
-            .cloned()
+        None => view
+            .datasets()
+            .first()
+            .map(|d| d.to_string())
             .unwrap_or_else(|| "default".into()),
     })
+}
+
+/// The text of a one-cell answer.
+fn first_text(batch: &RecordBatch) -> String {
+    use datafusion::arrow::array::{Array, AsArray};
+    batch
+        .columns()
+        .first()
+        .and_then(|c| c.as_string_opt::<i32>())
+        .filter(|c| !c.is_empty())
+        .map(|c| c.value(0).to_string())
+        .unwrap_or_default()
 }
 
 /// `sql` with each `?` placeholder replaced by `$1`, `$2`, … in order; `None` when it has none

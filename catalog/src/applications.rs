@@ -93,7 +93,69 @@ pub struct Application {
     /// Earlier complete runs, newest first (each still readable by version).
     #[serde(default)]
     pub history: Vec<ScoreRun>,
+    /// The scoring job while `status` is `queued`.
+    #[serde(default)]
+    pub job: Option<Job>,
+    /// Set when the dataset stopped applying the group (its log keeps the history).
+    #[serde(default)]
+    pub removed: bool,
     pub updated_at: String,
+}
+
+impl Application {
+    /// A new application of `group` (slug) to `dataset`, not scored yet.
+    pub fn new(group: &str, dataset: &str) -> Self {
+        Self {
+            dataset: dataset.to_string(),
+            group: group.to_string(),
+            version: 0,
+            status: ScoringStatus::Unscored,
+            error: None,
+            run: None,
+            history: Vec::new(),
+            job: None,
+            removed: false,
+            updated_at: crate::dataset::now(),
+        }
+    }
+
+    /// Asks for `version` to be scored: status `queued` with a new job.
+    pub fn enqueue(&mut self, version: u32) {
+        self.version = version;
+        self.status = ScoringStatus::Queued;
+        self.error = None;
+        self.removed = false;
+        self.job = Some(Job {
+            id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+            version,
+            enqueued_at: crate::dataset::now(),
+            attempt: 0,
+            owner: None,
+            started_at: None,
+        });
+    }
+
+    /// The complete run of `version`, current or earlier.
+    pub fn run_of(&self, version: u32) -> Option<&ScoreRun> {
+        self.run
+            .iter()
+            .chain(self.history.iter())
+            .find(|r| r.version == version)
+    }
+}
+
+/// A scoring job: the version to score, and who runs it (a worker that claimed it and then
+/// died leaves it to be claimed again; see [`crate::jobs`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub version: u32,
+    pub enqueued_at: String,
+    /// How many times a worker claimed it.
+    pub attempt: u32,
+    /// `host:pid:worker` of the worker running it.
+    pub owner: Option<String>,
+    pub started_at: Option<String>,
 }
 
 /// The revision log of the application of `group` to `dataset`.

@@ -47,6 +47,11 @@ pub enum CatalogError {
     #[error("{file}: {message}")]
     Import { file: String, message: String },
 
+    /// The caller may see the thing but not do this to it; the message says which role
+    /// it needs.
+    #[error("{0}")]
+    Denied(String),
+
     /// An operation is not allowed in the current state (e.g. publishing an empty group).
     #[error("{0}")]
     State(String),
@@ -100,6 +105,7 @@ impl CatalogError {
                 | Self::AlreadyExists { .. }
                 | Self::Conflict { .. }
                 | Self::State(_)
+                | Self::Denied(_)
                 | Self::Location { .. }
         )
     }

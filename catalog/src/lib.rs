@@ -2,15 +2,18 @@
 //! their presentation to DataFusion as the `dyntag` catalog.
 //!
 //! ```text
+//! access/       users, roles, and the catalog as one caller may see it
 //! store/        the object store and revision logs (create-if-absent commits)
 //! dataset/      dataset manifests and table schemas
 //! import/       importing embeddings, shots, transcripts and metadata into a dataset
+//! jobs.rs       background scoring jobs (an application in status queued)
 //! tags/         tag groups: definitions, versions, naming rules, the service layer
 //! scoring/      compiling tags into heads, the scoring kernel, materialising dt_ tables
 //! provider/     DataFusion catalog, schema and table providers
 //! statements/   the tag statements (parsed with sqlparser before DataFusion sees them)
 //! ```
 
+pub mod access;
 pub mod applications;
 pub mod cache;
 mod catalog;
@@ -18,6 +21,7 @@ pub mod dataset;
 mod error;
 pub mod fault;
 pub mod import;
+pub mod jobs;
 mod modality;
 pub mod provider;
 pub mod scoring;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use object_store::path::Path;
 
+use crate::access::{AccessDoc, access_log};
 use crate::applications::{Application, application_log};
 use crate::dataset::{DatasetManifest, manifest_log};
 use crate::store::Store;
@@ -39,6 +40,10 @@ pub struct Snapshot {
     pub versions: BTreeMap<(String, u32), Arc<GroupVersion>>,
     /// Applications by (dataset, slug).
     pub applications: BTreeMap<(String, String), Versioned<Application>>,
+    /// Users and roles.
+    pub access: Arc<AccessDoc>,
+    /// The revision of `access` (0: no users yet).
+    pub access_revision: u64,
 }
 
 /// Which definition of a group a dataset sees.
@@ -124,9 +129,23 @@ impl Snapshot {
                         doc: Arc::new(log.read(store, rev).await?.ok_or_else(|| missing(&slug))?),
                     },
                 };
-                next.applications.insert(key, entry);
+                if !entry.doc.removed {
+                    next.applications.insert(key, entry);
+                }
             }
         }
+        let log = access_log();
+        let rev = log.latest_revision(store).await?;
+        next.access_revision = rev;
+        next.access = if rev == previous.access_revision {
+            Arc::clone(&previous.access)
+        } else {
+            Arc::new(
+                log.read::<AccessDoc>(store, rev)
+                    .await?
+                    .ok_or_else(|| missing("users and roles"))?,
+            )
+        };
         Ok(next)
     }
 

@@ -123,6 +123,23 @@ pub async fn prepare(global: &Global, sample_data: Option<PathBuf>) -> Result<Ar
         .application(DATASET, "subjects")
         .is_some_and(|a| a.run.is_some());
     if !published {
+        // Review each tag as a user would: open its preview.
+        let waiting: Vec<String> = catalog
+            .snapshot()
+            .group("subjects")?
+            .doc
+            .tags
+            .iter()
+            .filter(|t| t.status == dyntag_catalog::tags::TagStatus::NeedsReview)
+            .map(|t| t.name.clone())
+            .collect();
+        for tag in waiting {
+            engine
+                .execute(&format!(
+                    "PREVIEW TAG '{tag}' IN GROUP subjects LIMIT 4"
+                ))
+                .await?;
+        }
         let answer = engine
             .execute_with_progress("PUBLISH TAG GROUP subjects", &progress)
             .await?;

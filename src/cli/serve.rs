@@ -56,6 +56,9 @@ pub struct ServeArgs {
     /// Seconds in-flight queries may finish after SIGINT/SIGTERM before they are cancelled.
     #[arg(long, default_value_t = 10)]
     pub grace: u64,
+    /// Background workers that score published and applied tag groups.
+    #[arg(long, default_value_t = 1)]
+    pub scoring_workers: usize,
 }
 
 impl ServeArgs {
@@ -75,6 +78,7 @@ impl ServeArgs {
             result_ttl: Duration::from_secs(self.result_ttl),
             result_memory: self.result_memory_mb << 20,
             grace: Duration::from_secs(self.grace),
+            scoring_workers: self.scoring_workers,
         }
     }
 }

@@ -1,18 +1,23 @@
 //! Who is calling: bearer tokens on every call, basic credentials exchanged for a session
 //! token (the Flight SQL handshake, `POST /api/login`).
 //!
-//! Until users and roles exist, the server has one user, `admin`, whose password is the
-//! access token printed at start. Tokens are compared in constant time.
+//! Two kinds of credentials: the local admin token printed at start (user `admin`, an
+//! organisation admin), and the API tokens of users (`CREATE USER`, `dyntag users
+//! create`), stored as SHA-256 hashes in the catalog. A user signs in with their name and
+//! token as the password, or sends the token as a bearer token. Tokens are compared in
+//! constant time.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
+use dyntag_catalog::Catalog;
+use dyntag_catalog::access::{Principal, constant_time_eq};
 
 use super::errors::ServeError;
 use super::lock;
 
-/// The one user of a server without user management.
+/// The user name of the local admin.
 pub const ADMIN: &str = "admin";
 
 /// An authenticated caller.
@@ -21,16 +26,28 @@ pub struct Caller {
     pub user: String,
     /// The bearer token the caller presented (sessions are keyed by it).
     pub token: String,
+    pub principal: Principal,
 }
 
 /// Tokens the server accepts.
 pub struct Auth {
     admin_token: String,
-    sessions: Mutex<HashMap<String, String>>,
+    catalog: Option<Arc<Catalog>>,
+    sessions: Mutex<HashMap<String, Principal>>,
 }
 
 impl Auth {
-    /// With the given admin token, or a fresh random one.
+    /// With the given admin token (or a fresh random one) and the users of `catalog`.
+    pub fn with_users(
+        admin_token: Option<String>,
+        catalog: Arc<Catalog>,
+    ) -> Result<Self, ServeError> {
+        let mut auth = Self::new(admin_token)?;
+        auth.catalog = Some(catalog);
+        Ok(auth)
+    }
+
+    /// With the given admin token, or a fresh random one, and no other users.
     pub fn new(admin_token: Option<String>) -> Result<Self, ServeError> {
         let admin_token = match admin_token {
             Some(t) if t.len() < 16 => {
@@ -43,6 +60,7 @@ impl Auth {
         };
         Ok(Self {
             admin_token,
+            catalog: None,
             sessions: Mutex::new(HashMap::new()),
         })
     }
@@ -71,36 +89,50 @@ impl Auth {
         ))
     }
 
-    /// A bearer token: the admin token or a session token.
+    /// A bearer token: the admin token, a user's API token or a session token.
     pub fn bearer(&self, token: &str) -> Result<Caller, ServeError> {
-        if constant_time_eq(token.as_bytes(), self.admin_token.as_bytes()) {
-            return Ok(Caller {
-                user: ADMIN.into(),
+        let principal = if constant_time_eq(token.as_bytes(), self.admin_token.as_bytes()) {
+            Some(Principal::LocalAdmin)
+        } else {
+            let session = lock(&self.sessions).get(token).cloned();
+            session.or_else(|| self.user_token(token))
+        };
+        match principal {
+            Some(principal) => Ok(Caller {
+                user: principal.name().to_string(),
                 token: token.into(),
-            });
-        }
-        let sessions = lock(&self.sessions);
-        match sessions.get(token) {
-            Some(user) => Ok(Caller {
-                user: user.clone(),
-                token: token.into(),
+                principal,
             }),
             None => Err(ServeError::unauthenticated("invalid or expired token")),
         }
     }
 
-    /// Basic credentials: a new session token for the user.
+    /// The user whose API token this is (looked up by hash in the catalog).
+    fn user_token(&self, token: &str) -> Option<Principal> {
+        let snapshot = self.catalog.as_ref()?.snapshot();
+        let user = snapshot.access.user_by_token(token)?;
+        Some(Principal::User(user.name.clone()))
+    }
+
+    /// Basic credentials (a user name and their token as the password): a new session
+    /// token for the user.
     pub fn login(&self, user: &str, password: &str) -> Result<Caller, ServeError> {
-        let ok =
-            user == ADMIN && constant_time_eq(password.as_bytes(), self.admin_token.as_bytes());
-        if !ok {
+        let principal = if user == ADMIN {
+            constant_time_eq(password.as_bytes(), self.admin_token.as_bytes())
+                .then_some(Principal::LocalAdmin)
+        } else {
+            self.user_token(password)
+                .filter(|p| p.name() == user)
+        };
+        let Some(principal) = principal else {
             return Err(ServeError::unauthenticated("wrong user name or password"));
-        }
+        };
         let token = random_token();
-        lock(&self.sessions).insert(token.clone(), user.to_string());
+        lock(&self.sessions).insert(token.clone(), principal.clone());
         Ok(Caller {
-            user: user.to_string(),
+            user: principal.name().to_string(),
             token,
+            principal,
         })
     }
 }
@@ -126,18 +158,7 @@ fn decode_basic(encoded: &str) -> Result<(String, String), ServeError> {
 
 /// 256 random bits, hex.
 pub fn random_token() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    dyntag_catalog::access::new_token()
 }
 
 #[cfg(test)]

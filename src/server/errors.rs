@@ -167,6 +167,7 @@ fn from_catalog(e: &CatalogError) -> ServeError {
             Code::InvalidArgument
         }
         CatalogError::NotFound { .. } => Code::NotFound,
+        CatalogError::Denied(_) => Code::PermissionDenied,
         CatalogError::AlreadyExists { .. } => Code::AlreadyExists,
         CatalogError::Conflict { .. } => Code::Conflict,
         CatalogError::State(_) | CatalogError::Model(_) => Code::FailedPrecondition,

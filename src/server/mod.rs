@@ -6,6 +6,7 @@
 //! server/mod.rs      Server: sessions, statements run for a caller; serve(): listeners, shutdown
 //! server/auth.rs     bearer tokens, basic credentials → session tokens
 //! server/queries.rs  concurrency, timeouts, cancellation of running queries
+//! server/workers.rs  background scoring workers
 //! server/errors.rs   one error classification → gRPC status / HTTP status + JSON
 //! server/flight/     Flight SQL service (statements, prepared statements, metadata)
 //! server/http/       axum routes: /api/sql (streamed JSON, CSV, Arrow), /api/queries (async)
@@ -16,6 +17,7 @@ pub mod errors;
 pub mod flight;
 pub mod http;
 pub mod queries;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -39,6 +41,7 @@ use crate::error::{AppError, Result};
 use auth::{Auth, Caller};
 use errors::ServeError;
 use queries::{Limits, Queries};
+use workers::Workers;
 
 /// Locks a mutex of the server's bookkeeping. A thread that panicked while holding it left
 /// whole entries behind (every critical section is a single insert, read or remove), so the
@@ -55,6 +58,7 @@ pub struct Server {
     catalog: Arc<Catalog>,
     auth: Auth,
     queries: Arc<Queries>,
+    workers: Arc<Workers>,
     default_dataset: String,
     /// The current dataset of each session (keyed by its bearer token); `USE` changes it.
     sessions: Mutex<HashMap<String, String>>,
@@ -72,6 +76,7 @@ impl Server {
             catalog,
             auth,
             queries: Queries::new(limits),
+            workers: Workers::new(),
             default_dataset,
             sessions: Mutex::new(HashMap::new()),
         }))
@@ -89,22 +94,35 @@ impl Server {
         &self.queries
     }
 
+    pub fn workers(&self) -> &Arc<Workers> {
+        &self.workers
+    }
+
     /// The dataset statements of this caller run in unless they name another.
     pub fn session_dataset(&self, caller: &Caller) -> String {
-        lock(&self.sessions)
-            .get(&caller.token)
-            .cloned()
-            .unwrap_or_else(|| self.default_dataset.clone())
+        if let Some(d) = lock(&self.sessions).get(&caller.token).cloned() {
+            return d;
+        }
+        let snapshot = self.catalog.snapshot();
+        let view = dyntag_catalog::access::View::new(&snapshot, &caller.principal);
+        if view.sees_dataset(&self.default_dataset) {
+            return self.default_dataset.clone();
+        }
+        crate::engine::current_dataset_for(&self.catalog, &caller.principal, None)
+            .unwrap_or_else(|_| self.default_dataset.clone())
     }
 
     fn set_session_dataset(&self, caller: &Caller, dataset: String) {
         lock(&self.sessions).insert(caller.token.clone(), dataset);
     }
 
-    /// A session for one statement, with the per-query memory limit.
-    pub fn engine(&self, dataset: &str) -> Result<Engine, ServeError> {
+    /// A session for one statement of `caller`, with the per-query memory limit; scoring
+    /// jobs it queues go to the background workers.
+    pub fn engine(&self, caller: &Caller, dataset: &str) -> Result<Engine, ServeError> {
         let options = EngineOptions {
             memory_limit: Some(self.queries.limits().memory_per_query),
+            principal: caller.principal.clone(),
+            jobs: Some(Arc::clone(self.workers.wake())),
         };
         Ok(Engine::with_options(
             Arc::clone(&self.catalog),
@@ -115,12 +133,22 @@ impl Server {
 
     /// Parses and plans a statement in a new session (a query is not run; a tag statement
     /// is not run yet).
-    pub async fn plan(&self, dataset: &str, sql: &str) -> Result<(Engine, Statement), ServeError> {
+    pub async fn plan(
+        &self,
+        caller: &Caller,
+        dataset: &str,
+        sql: &str,
+    ) -> Result<(Engine, Statement), ServeError> {
         if sql.trim().is_empty() {
             return Err(ServeError::invalid("empty statement"));
         }
-        let engine = self.engine(dataset)?;
+        let engine = self.engine(caller, dataset)?;
         let stmt = engine.prepare(sql).await?;
+        if matches!(stmt, Statement::Tag(TagStatement::SetAuthorization { .. })) {
+            return Err(ServeError::invalid(
+                "SET SESSION AUTHORIZATION is for `dyntag sql` sessions; over the server, sign in with the user's own token",
+            ));
+        }
         Ok((engine, stmt))
     }
 
@@ -174,7 +202,7 @@ impl Server {
         sql: &str,
     ) -> Result<(SchemaRef, BatchStream), ServeError> {
         let dataset = dataset.map_or_else(|| self.session_dataset(caller), str::to_string);
-        match self.plan(&dataset, sql).await? {
+        match self.plan(caller, &dataset, sql).await? {
             (engine, Statement::Tag(stmt)) => {
                 let answer = self.run_tag(caller, protocol, &engine, sql, &stmt).await?;
                 Ok(answer_stream(answer))
@@ -212,6 +240,8 @@ pub struct Config {
     /// How long in-flight queries may finish after a shutdown signal before they are
     /// cancelled.
     pub grace: Duration,
+    /// Background scoring workers.
+    pub scoring_workers: usize,
 }
 
 /// Where a started server listens.
@@ -230,8 +260,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_ready: impl FnOnce(&Endpoints),
 ) -> Result<()> {
-    let auth = Auth::new(config.token.clone()).map_err(|e| AppError::Usage(e.message))?;
-    let server = Server::new(catalog, auth, config.limits, config.default_dataset.clone())?;
+    let auth = Auth::with_users(config.token.clone(), Arc::clone(&catalog))
+        .map_err(|e| AppError::Usage(e.message))?;
+    let server = Server::new(
+        Arc::clone(&catalog),
+        auth,
+        config.limits,
+        config.default_dataset.clone(),
+    )?;
     let flight_listener = bind(config.flight_addr, "Flight SQL").await?;
     let http_listener = bind(config.http_addr, "HTTP").await?;
     let flight_addr = flight_listener
@@ -269,6 +305,9 @@ pub async fn serve(
         config.result_memory,
         stopped(stop_rx.clone()),
     );
+    server
+        .workers()
+        .spawn(catalog, config.scoring_workers, stop_rx.clone());
     on_ready(&endpoints);
     tracing::info!(flight = %endpoints.flight_url, http = %endpoints.http_url, "serving");
 

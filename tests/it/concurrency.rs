@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use dyntag_catalog::access::Principal;
 use dyntag_catalog::tags::{GroupEdit, Polarity, Prompt, PromptModality, TagService};
 use dyntag_catalog::{Catalog, CatalogError};
 
@@ -10,7 +11,7 @@ use crate::common;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_edits_all_land() {
     let (dir, catalog) = common::news_catalog().await;
-    TagService::new(Arc::clone(&catalog))
+    TagService::new(Arc::clone(&catalog), Principal::LocalAdmin)
         .create_group("Sports", common::DATASET, &["football".into()], &[])
         .await
         .unwrap();
@@ -25,7 +26,7 @@ async fn concurrent_edits_all_land() {
                 polarity: Polarity::Positive,
                 modality: PromptModality::Both,
             };
-            TagService::new(c)
+            TagService::new(c, Principal::LocalAdmin)
                 .edit(
                     "sports",
                     &GroupEdit::AddPrompt {
@@ -61,7 +62,7 @@ async fn concurrent_edits_all_land() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pinned_revisions_conflict_and_name_the_current_one() {
     let (_dir, catalog) = common::news_catalog().await;
-    let service = TagService::new(Arc::clone(&catalog));
+    let service = TagService::new(Arc::clone(&catalog), Principal::LocalAdmin);
     service
         .create_group("Sports", common::DATASET, &["football".into()], &[])
         .await

@@ -7,12 +7,14 @@
 //! | `threshold_decision(score, threshold)`, `threshold_decision(score, ['group',] 'tag')` | [`threshold_decision`] |
 //! | `embed_text('text' [, 'model'])` | [`embed_text`] |
 //! | `cosine_similarity(a, b)` | [`cosine_similarity`] |
+//! | `dt_version('group', 'visual', n)` (table function) | [`dt_version`] |
 //!
 //! The functions that look up tags resolve them for the session's current dataset, held
 //! in a [`SessionDataset`] shared with the session that registers them.
 
 pub mod cosine_similarity;
 pub mod dt_score;
+pub mod dt_version;
 pub mod embed_text;
 pub mod threshold_decision;
 
@@ -80,6 +82,13 @@ pub fn functions(ctx: FunctionContext) -> Vec<ScalarUDF> {
         ScalarUDF::new_from_impl(embed_text::EmbedText::new(ctx)),
         ScalarUDF::new_from_impl(cosine_similarity::CosineSimilarity::new()),
     ]
+}
+
+/// dyntag's table functions, bound to `ctx`, by name.
+pub fn table_functions(
+    ctx: FunctionContext,
+) -> Vec<(&'static str, Arc<dyn datafusion::catalog::TableFunctionImpl>)> {
+    vec![("dt_version", Arc::new(dt_version::DtVersion::new(ctx)))]
 }
 
 /// A constant string argument, or a plan error naming the function and argument.

@@ -4,7 +4,7 @@
 
 mod dataset_schema;
 pub mod file_table;
-mod score_table;
+pub mod score_table;
 mod system;
 
 use std::sync::Arc;
@@ -13,9 +13,10 @@ use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 
 pub use dataset_schema::{BASE_TABLES, DatasetSchema};
-pub use system::SystemSchema;
+pub use system::{SYSTEM_TABLES, SystemSchema, system_table};
 
 use crate::Catalog;
+use crate::access::{SessionUser, View};
 use crate::dataset::schema::table_schema;
 use crate::dataset::{ColumnSpec, TableKind};
 
@@ -40,30 +41,42 @@ pub fn metadata_schema(kind: TableKind, columns: Option<&Vec<ColumnSpec>>) -> Sc
     Arc::new(Schema::new(fields))
 }
 
-/// The `dyntag` catalog: datasets as schemas, plus `system`.
+/// The `dyntag` catalog as the session's user sees it: the datasets they hold a role on,
+/// as schemas, plus `system`.
 #[derive(Debug)]
 pub struct DyntagCatalogProvider {
     catalog: Arc<Catalog>,
+    user: SessionUser,
 }
 
 impl DyntagCatalogProvider {
-    /// The catalog provider over `catalog`'s current snapshot.
-    pub fn new(catalog: Arc<Catalog>) -> Self {
-        Self { catalog }
+    /// The catalog provider over `catalog`'s current snapshot, for `user`.
+    pub fn new(catalog: Arc<Catalog>, user: SessionUser) -> Self {
+        Self { catalog, user }
     }
 }
 
 impl CatalogProvider for DyntagCatalogProvider {
     fn schema_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.catalog.snapshot().datasets.keys().cloned().collect();
+        let snapshot = self.catalog.snapshot();
+        let principal = self.user.get();
+        let mut names: Vec<String> = View::new(&snapshot, &principal)
+            .datasets()
+            .into_iter()
+            .cloned()
+            .collect();
         names.push(SYSTEM_SCHEMA.to_string());
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         let snapshot = self.catalog.snapshot();
+        let principal = self.user.get();
         if name == SYSTEM_SCHEMA {
-            return Some(Arc::new(SystemSchema::new(snapshot)));
+            return Some(Arc::new(SystemSchema::new(snapshot, principal)));
+        }
+        if !View::new(&snapshot, &principal).sees_dataset(name) {
+            return None;
         }
         let manifest = Arc::clone(&snapshot.datasets.get(name)?.doc);
         Some(Arc::new(DatasetSchema::new(

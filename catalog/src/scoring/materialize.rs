@@ -176,7 +176,7 @@ impl Stage<'_> {
 }
 
 /// The batches of a data file, from the resident cache when it fits.
-async fn batches(catalog: &Catalog, file: &DataFile) -> Result<Arc<Vec<RecordBatch>>> {
+pub(crate) async fn batches(catalog: &Catalog, file: &DataFile) -> Result<Arc<Vec<RecordBatch>>> {
     match catalog.table_cache().get(catalog.store(), file).await? {
         Some(b) => Ok(b),
         None => Ok(Arc::new(
@@ -192,7 +192,7 @@ pub fn embedding_values(list: &FixedSizeListArray) -> Result<&[f32]> {
 }
 
 /// Scores of every row against every head: row-major `rows × tags`.
-fn score_batch(heads: &CompiledHeads, batch: &RecordBatch) -> Result<Vec<f32>> {
+pub(crate) fn score_batch(heads: &CompiledHeads, batch: &RecordBatch) -> Result<Vec<f32>> {
     let emb = batch
         .column_by_name(col::EMBEDDING)
         .and_then(|c| c.as_fixed_size_list_opt())

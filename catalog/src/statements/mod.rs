@@ -1,28 +1,56 @@
-//! The tag statements: parsed here ([`parser`]), carried out by the service layer, and
-//! answered with a small table so that every SQL client can run them.
+//! The tag statements: parsed here ([`parser`]), carried out by the service layers
+//! ([`TagService`], [`AccessService`]) for one caller, and answered with a small table so
+//! that every SQL client can run them. The HTTP API builds the same [`TagStatement`]s.
 
 pub mod parser;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::filter_record_batch;
 
 pub use parser::{GRAMMAR, TagStatement, parse, split_statements};
 
-use crate::import::Progress;
-use crate::tags::{GroupEdit, TagService};
+use crate::access::{AccessService, OrgRole, Principal, View};
+use crate::jobs::JobKey;
+use crate::provider::system_table;
+use crate::tags::preview::PreviewMode;
+use crate::tags::{GroupEdit, PreviewRequest, TagService};
 use crate::{Catalog, CatalogError, Result};
 
-/// Carries out `stmt`. `dataset` is the session's current dataset (for `SHOW TAG GROUPS`).
-/// `USE` is the caller's to handle (it changes the session), so it is rejected here.
+/// Default number of items of a preview.
+pub const PREVIEW_LIMIT: usize = 40;
+
+/// What a statement did: its answer, and the scoring jobs it queued.
+#[derive(Debug)]
+pub struct Outcome {
+    pub batch: RecordBatch,
+    pub jobs: Vec<JobKey>,
+}
+
+impl From<RecordBatch> for Outcome {
+    fn from(batch: RecordBatch) -> Self {
+        Self {
+            batch,
+            jobs: Vec::new(),
+        }
+    }
+}
+
+/// Carries out `stmt` for `caller`. `dataset` is the session's current dataset (for
+/// `SHOW TAG GROUPS`). `USE` and `SET SESSION AUTHORIZATION` are the caller's to handle
+/// (they change the session), so they are rejected here.
 pub async fn execute(
     catalog: &Arc<Catalog>,
+    caller: &Principal,
     stmt: &TagStatement,
     dataset: &str,
-    progress: &dyn Progress,
-) -> Result<RecordBatch> {
-    let service = TagService::new(Arc::clone(catalog));
-    match stmt {
+) -> Result<Outcome> {
+    let service = TagService::new(Arc::clone(catalog), caller.clone());
+    let access = AccessService::new(Arc::clone(catalog), caller.clone());
+    let snapshot = catalog.refresh().await?;
+    let view = View::new(&snapshot, caller);
+    let out: Outcome = match stmt {
         TagStatement::CreateGroup {
             name,
             dataset,
@@ -31,124 +59,371 @@ pub async fn execute(
         } => {
             let g = service.create_group(name, dataset, tags, options).await?;
             message(format!(
-                "created tag group '{}' on dataset '{}' with {} tag(s); publish it to create dt_{}_visual, _transcript, _shot and _video",
+                "created tag group '{}' on dataset '{}' with {} tag(s), each needing review: open each tag's preview (PREVIEW TAG ...), then publish to create dt_{}_visual, _transcript, _shot and _video",
                 g.name,
                 g.training_dataset,
                 g.tags.len(),
                 g.slug
-            ))
+            ))?
+            .into()
         }
         TagStatement::Edit { group, edit } => {
             let (rev, g) = service.edit(group, edit, None).await?;
-            let what = match edit {
-                GroupEdit::AddTag { tag } => format!("added tag '{tag}'"),
-                GroupEdit::DropTag { tag } => format!("dropped tag '{tag}'"),
-                GroupEdit::RenameTag { tag, to } => format!("renamed tag '{tag}' to '{to}'"),
-                GroupEdit::AddPrompt { tag, prompt } => format!(
-                    "added {} {} prompt '{}' to tag '{tag}'",
-                    prompt.polarity.as_str(),
-                    prompt.modality.as_str(),
-                    prompt.text
-                ),
-                GroupEdit::DropPrompt { tag, prompt } => {
-                    format!(
-                        "dropped {} prompt '{}' of tag '{tag}'",
-                        prompt.polarity.as_str(),
-                        prompt.text
-                    )
-                }
-                GroupEdit::SetThreshold { tag, threshold } => {
-                    format!("set the threshold of tag '{tag}' to {threshold}")
-                }
-                GroupEdit::SetOption { key, value } => format!("set {key} = '{value}'"),
-            };
             message(format!(
-                "{what} in tag group '{}' (revision {rev}, status {})",
+                "{} in tag group '{}' (revision {rev}, status {})",
+                describe(edit),
                 g.name,
                 g.status.as_str()
-            ))
+            ))?
+            .into()
         }
+        TagStatement::Preview {
+            group,
+            tag,
+            modality,
+            published,
+            mode,
+            threshold,
+            limit,
+        } => service
+            .preview(&PreviewRequest {
+                group: group.clone(),
+                tag: tag.clone(),
+                modality: *modality,
+                mode: *mode,
+                threshold: *threshold,
+                limit: limit.unwrap_or(match mode {
+                    Some(PreviewMode::Stratified { .. }) => usize::MAX,
+                    _ => PREVIEW_LIMIT,
+                }),
+                published: *published,
+                seed: None,
+            })
+            .await?
+            .into(),
         TagStatement::Publish { group, visibility } => {
-            let p = service.publish(group, *visibility, progress).await?;
-            let rows: u64 = p.run.tables.values().flatten().map(|f| f.rows).sum();
+            let p = service.publish(group, *visibility).await?;
+            Outcome {
+                batch: message(format!(
+                    "{} version {} of tag group '{}' on dataset '{}'",
+                    if p.new_version {
+                        "published"
+                    } else {
+                        "re-scoring"
+                    },
+                    p.version,
+                    p.group,
+                    p.job.1
+                ))?,
+                jobs: vec![p.job],
+            }
+        }
+        TagStatement::Apply { group, dataset } => {
+            let (v, job) = service.apply_to(group, dataset).await?;
+            Outcome {
+                batch: message(format!(
+                    "applied version {v} of tag group '{group}' to dataset '{dataset}'"
+                ))?,
+                jobs: vec![job],
+            }
+        }
+        TagStatement::Update { group, dataset } => {
+            let (v, job) = service.update_on(group, dataset).await?;
+            Outcome {
+                batch: message(format!(
+                    "dataset '{dataset}' moves to version {v} of tag group '{group}' (readers see the previous version until it is scored)"
+                ))?,
+                jobs: vec![job],
+            }
+        }
+        TagStatement::Remove { group, dataset } => {
+            service.remove_from(group, dataset).await?;
             message(format!(
-                "{} version {} of tag group '{}' and scored it: {rows} score rows",
-                if p.new_version {
-                    "published"
-                } else {
-                    "re-scored"
-                },
-                p.version,
-                p.group
-            ))
+                "dataset '{dataset}' no longer applies tag group '{group}'"
+            ))?
+            .into()
         }
         TagStatement::DropGroup { group } => {
             service.drop_group(group).await?;
-            message(format!("dropped tag group '{group}'"))
+            message(format!("dropped tag group '{group}'"))?.into()
         }
         TagStatement::ShowGroups { dataset: on } => {
-            let snapshot = catalog.refresh().await?;
             let ds = on.as_deref().unwrap_or(dataset);
-            let groups = snapshot.groups_of(ds);
-            let col = |f: &dyn Fn(&crate::snapshot::Versioned<crate::tags::TagGroup>) -> String| -> ArrayRef {
-                Arc::new(StringArray::from(groups.iter().map(|g| f(g)).collect::<Vec<_>>()))
-            };
-            let applied = |g: &crate::snapshot::Versioned<crate::tags::TagGroup>| {
-                snapshot.application(ds, &g.doc.slug)
-            };
-            RecordBatch::try_from_iter(vec![
-                ("group_name", col(&|g| g.doc.name.clone())),
-                ("table_prefix", col(&|g| format!("dt_{}", g.doc.slug))),
-                ("training_dataset", col(&|g| g.doc.training_dataset.clone())),
-                ("status", col(&|g| g.doc.status.as_str().to_string())),
-                (
-                    "visibility",
-                    col(&|g| g.doc.visibility.as_str().to_string()),
-                ),
-                (
-                    "latest_version",
-                    Arc::new(Int64Array::from(
-                        groups
-                            .iter()
-                            .map(|g| i64::from(g.doc.latest_version))
-                            .collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "applied_version",
-                    Arc::new(Int64Array::from(
-                        groups
-                            .iter()
-                            .map(|g| applied(g).map(|a| i64::from(a.version)))
-                            .collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "scoring_status",
-                    Arc::new(StringArray::from(
-                        groups
-                            .iter()
-                            .map(|g| applied(g).map(|a| a.status.as_str()))
-                            .collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "tags",
-                    col(&|g| {
-                        g.doc
-                            .tags
-                            .iter()
-                            .map(|t| t.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }),
-                ),
-            ])
-            .map_err(|e| CatalogError::engine("SHOW TAG GROUPS", e))
+            view.dataset(ds)?;
+            manage_groups(&view, ds)?.into()
+        }
+        TagStatement::ShowShareable { pattern } => {
+            let pattern = pattern.as_deref().map(str::to_lowercase);
+            let batch = table(&view, "tag_groups")?;
+            let keep = column_str(&batch, "visibility")
+                .zip(column_str(&batch, "group_name"))
+                .zip(column_int(&batch, "latest_version"))
+                .map(|((v, name), latest)| {
+                    v == "shareable"
+                        && latest > 0
+                        && pattern
+                            .as_deref()
+                            .is_none_or(|p| like(&name.to_lowercase(), p))
+                })
+                .collect::<Vec<_>>();
+            filter(&batch, keep)?.into()
         }
         TagStatement::ShowTags { group } => {
-            let snapshot = catalog.refresh().await?;
-            let g = &snapshot.group(group)?.doc;
+            let g = view.group(group)?;
+            show_tags(&g.doc)?.into()
+        }
+        TagStatement::ShowLabels { group } => {
+            let slug = view.group(group)?.doc.slug.clone();
+            rows_of(&view, "labels", "group_slug", &slug)?.into()
+        }
+        TagStatement::ShowVersions { group } => {
+            let slug = view.group(group)?.doc.slug.clone();
+            rows_of(&view, "versions", "group_slug", &slug)?.into()
+        }
+        TagStatement::ShowDatasetAccess { group } => {
+            let slug = view.group(group)?.doc.slug.clone();
+            rows_of(&view, "applications", "group_slug", &slug)?.into()
+        }
+        TagStatement::ShowJobs => {
+            let batch = table(&view, "applications")?;
+            let keep = column_str(&batch, "status")
+                .map(|s| s == "queued")
+                .collect::<Vec<_>>();
+            filter(&batch, keep)?.into()
+        }
+        TagStatement::CreateUser { name, org_admin } => {
+            let role = if *org_admin {
+                OrgRole::Admin
+            } else {
+                OrgRole::Member
+            };
+            let token = access.create_user(name, role).await?;
+            RecordBatch::try_from_iter(vec![
+                ("user_name", strs(vec![name.clone()])),
+                ("org_role", strs(vec![role.as_str().to_string()])),
+                ("token", strs(vec![token])),
+            ])
+            .map_err(|e| CatalogError::engine("CREATE USER", e))?
+            .into()
+        }
+        TagStatement::DropUser { name } => {
+            access.drop_user(name).await?;
+            message(format!("dropped user '{name}'"))?.into()
+        }
+        TagStatement::Grant {
+            role,
+            dataset,
+            user,
+        } => {
+            access.grant(dataset, user, *role).await?;
+            message(format!(
+                "user '{user}' is now {} on dataset '{dataset}'",
+                role.as_str()
+            ))?
+            .into()
+        }
+        TagStatement::Revoke { dataset, user } => {
+            access.revoke(dataset, user).await?;
+            message(format!(
+                "user '{user}' no longer has a role on dataset '{dataset}'"
+            ))?
+            .into()
+        }
+        TagStatement::ShowUsers => table(&view, "users")?.into(),
+        TagStatement::ShowRoles { dataset } => match dataset {
+            Some(d) => {
+                view.dataset(d)?;
+                rows_of(&view, "roles", "dataset", d)?.into()
+            }
+            None => table(&view, "roles")?.into(),
+        },
+        TagStatement::Use { .. } | TagStatement::SetAuthorization { .. } => {
+            return Err(CatalogError::State(
+                "USE and SET SESSION AUTHORIZATION are handled by the session".into(),
+            ));
+        }
+    };
+    Ok(out)
+}
+
+/// What an edit did, in words.
+fn describe(edit: &GroupEdit) -> String {
+    match edit {
+        GroupEdit::AddTag { tag } => format!("added tag '{tag}'"),
+        GroupEdit::DropTag { tag } => format!("dropped tag '{tag}'"),
+        GroupEdit::RenameTag { tag, to } => format!("renamed tag '{tag}' to '{to}'"),
+        GroupEdit::AddPrompt { tag, prompt } => format!(
+            "added {} {} prompt '{}' to tag '{tag}'",
+            prompt.polarity.as_str(),
+            prompt.modality.as_str(),
+            prompt.text
+        ),
+        GroupEdit::DropPrompt { tag, prompt } => format!(
+            "dropped {} prompt '{}' of tag '{tag}'",
+            prompt.polarity.as_str(),
+            prompt.text
+        ),
+        GroupEdit::SetThreshold { tag, threshold } => {
+            format!("set the threshold of tag '{tag}' to {threshold}")
+        }
+        GroupEdit::SetOption { key, value } => format!("set {key} = '{value}'"),
+        GroupEdit::AddLabels {
+            tag,
+            asset_ids,
+            positive,
+        } => format!(
+            "labelled {} item(s) {} for tag '{tag}'",
+            asset_ids.len(),
+            if *positive { "positive" } else { "negative" }
+        ),
+        GroupEdit::DropLabels { tag, asset_ids } => {
+            format!("removed {} label(s) of tag '{tag}'", asset_ids.len())
+        }
+        GroupEdit::Reviewed { tag } => format!("reviewed tag '{tag}'"),
+    }
+}
+
+fn table(view: &View<'_>, name: &str) -> Result<RecordBatch> {
+    system_table(view, name)?
+        .ok_or_else(|| CatalogError::State(format!("no system table '{name}'")))
+}
+
+/// The rows of system table `name` whose `column` equals `value`.
+fn rows_of(view: &View<'_>, name: &str, column: &str, value: &str) -> Result<RecordBatch> {
+    let batch = table(view, name)?;
+    let keep = column_str(&batch, column)
+        .map(|v| v == value)
+        .collect::<Vec<_>>();
+    filter(&batch, keep)
+}
+
+fn column_str<'a>(batch: &'a RecordBatch, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .into_iter()
+        .flat_map(|a| a.iter().map(|v| v.unwrap_or("")))
+}
+
+fn column_int<'a>(batch: &'a RecordBatch, name: &str) -> impl Iterator<Item = i64> + 'a {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Int64Array>())
+        .into_iter()
+        .flat_map(|a| a.iter().map(|v| v.unwrap_or(0)))
+}
+
+fn filter(batch: &RecordBatch, keep: Vec<bool>) -> Result<RecordBatch> {
+    filter_record_batch(batch, &BooleanArray::from(keep))
+        .map_err(|e| CatalogError::engine("statement", e))
+}
+
+/// SQL `LIKE` with `%` and `_` (already lower-cased).
+fn like(text: &str, pattern: &str) -> bool {
+    fn go(t: &[char], p: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('%', rest)) => (0..=t.len()).any(|i| go(&t[i..], rest)),
+            Some(('_', rest)) => !t.is_empty() && go(&t[1..], rest),
+            Some((c, rest)) => t.first() == Some(c) && go(&t[1..], rest),
+        }
+    }
+    let t: Vec<char> = text.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    go(&t, &p)
+}
+
+fn strs(v: Vec<String>) -> ArrayRef {
+    Arc::new(StringArray::from(v))
+}
+
+/// The "manage groups" view of a dataset: every group it trains or applies, with the
+/// version applied, whether an update is available and the scoring status.
+fn manage_groups(view: &View<'_>, ds: &str) -> Result<RecordBatch> {
+    let snapshot = view.snapshot;
+    let groups = view.groups_of(ds);
+    let applied = |slug: &str| snapshot.application(ds, slug);
+    let s = |f: &dyn Fn(&crate::tags::TagGroup) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(
+            groups.iter().map(|g| f(&g.doc)).collect::<Vec<_>>(),
+        ))
+    };
+    RecordBatch::try_from_iter(vec![
+        ("group_name", s(&|g| g.name.clone())),
+        ("table_prefix", s(&|g| format!("dt_{}", g.slug))),
+        ("training_dataset", s(&|g| g.training_dataset.clone())),
+        (
+            "is_training_dataset",
+            Arc::new(BooleanArray::from(
+                groups
+                    .iter()
+                    .map(|g| g.doc.training_dataset == ds)
+                    .collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
+        ("status", s(&|g| g.status.as_str().to_string())),
+        ("visibility", s(&|g| g.visibility.as_str().to_string())),
+        (
+            "latest_version",
+            Arc::new(Int64Array::from(
+                groups
+                    .iter()
+                    .map(|g| i64::from(g.doc.latest_version))
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "applied_version",
+            Arc::new(Int64Array::from(
+                groups
+                    .iter()
+                    .map(|g| applied(&g.doc.slug).map(|a| i64::from(a.version)))
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "update_available",
+            Arc::new(BooleanArray::from(
+                groups
+                    .iter()
+                    .map(|g| applied(&g.doc.slug).is_some_and(|a| a.version < g.doc.latest_version))
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "scoring_status",
+            Arc::new(StringArray::from(
+                groups
+                    .iter()
+                    .map(|g| applied(&g.doc.slug).map(|a| a.status.as_str()))
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "error",
+            Arc::new(StringArray::from(
+                groups
+                    .iter()
+                    .map(|g| applied(&g.doc.slug).and_then(|a| a.error.clone()))
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "tags",
+            s(&|g| {
+                g.tags
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+        ),
+    ])
+    .map_err(|e| CatalogError::engine("SHOW TAG GROUPS", e))
+}
+
+/// The tags of a group with their status, threshold and prompts.
+fn show_tags(g: &crate::tags::TagGroup) -> Result<RecordBatch> {
             let prompts = |t: &crate::tags::Tag, pol: crate::tags::Polarity| -> String {
                 t.prompts
                     .iter()
@@ -203,11 +478,6 @@ pub async fn execute(
             ])
             .map_err(|e| CatalogError::engine("SHOW TAGS", e))
         }
-        TagStatement::Use { .. } => {
-            Err(CatalogError::State("USE is handled by the session".into()))
-        }
-    }
-}
 
 /// A one-row, one-column answer.
 pub fn message(text: String) -> Result<RecordBatch> {

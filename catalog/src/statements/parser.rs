@@ -10,10 +10,29 @@
 //! ALTER TAG '<tag>' IN GROUP <group> DROP [POSITIVE | NEGATIVE] PROMPT '<text>' [FOR VISUAL | TRANSCRIPT | BOTH]
 //! ALTER TAG '<tag>' IN GROUP <group> SET THRESHOLD <0..1>
 //! ALTER TAG '<tag>' IN GROUP <group> RENAME TO '<new name>'
+//! ALTER TAG '<tag>' IN GROUP <group> ADD POSITIVE | NEGATIVE LABELS ('<asset id>', ...)
+//! ALTER TAG '<tag>' IN GROUP <group> DROP LABELS ('<asset id>', ...)
+//! PREVIEW TAG '<tag>' IN GROUP <group> [FOR VISUAL | TRANSCRIPT] [PUBLISHED]
+//!     [MODE COMPARE | POSITIVES | NEGATIVES | STRATIFIED | TOP] [THRESHOLD <0..1>] [LIMIT <n>]
 //! PUBLISH TAG GROUP <group> [VISIBILITY SECRET | SHAREABLE]
+//! APPLY TAG GROUP <group> TO DATASET <dataset>
+//! UPDATE TAG GROUP <group> ON DATASET <dataset>
+//! REMOVE TAG GROUP <group> FROM DATASET <dataset>
 //! DROP TAG GROUP <group>
 //! SHOW TAG GROUPS [ON DATASET <dataset>]
+//! SHOW SHAREABLE TAG GROUPS [LIKE '<pattern>']
 //! SHOW TAGS IN GROUP <group>
+//! SHOW LABELS IN GROUP <group>
+//! SHOW VERSIONS OF TAG GROUP <group>
+//! SHOW DATASET ACCESS FOR TAG GROUP <group>
+//! SHOW SCORING JOBS
+//! CREATE USER <name> [ORG ADMIN]
+//! DROP USER <name>
+//! GRANT ADMIN | EDITOR | VIEWER ON DATASET <dataset> TO <user>
+//! REVOKE ALL ON DATASET <dataset> FROM <user>
+//! SHOW USERS
+//! SHOW ROLES [ON DATASET <dataset>]
+//! SET SESSION AUTHORIZATION <user> | RESET SESSION AUTHORIZATION
 //! USE [DATASET] <dataset>
 //! ```
 //!
@@ -23,8 +42,10 @@
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
+use crate::access::DatasetRole;
+use crate::tags::preview::PreviewMode;
 use crate::tags::{GroupEdit, Polarity, Prompt, PromptModality, Visibility};
-use crate::{CatalogError, Result};
+use crate::{CatalogError, Modality, Result};
 
 /// A tag statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,14 +76,79 @@ pub enum TagStatement {
     Use {
         dataset: String,
     },
+    Preview {
+        group: String,
+        tag: String,
+        modality: Modality,
+        published: bool,
+        mode: Option<PreviewMode>,
+        threshold: Option<f64>,
+        limit: Option<usize>,
+    },
+    Apply {
+        group: String,
+        dataset: String,
+    },
+    Update {
+        group: String,
+        dataset: String,
+    },
+    Remove {
+        group: String,
+        dataset: String,
+    },
+    ShowShareable {
+        pattern: Option<String>,
+    },
+    ShowLabels {
+        group: String,
+    },
+    ShowVersions {
+        group: String,
+    },
+    ShowDatasetAccess {
+        group: String,
+    },
+    ShowJobs,
+    CreateUser {
+        name: String,
+        org_admin: bool,
+    },
+    DropUser {
+        name: String,
+    },
+    Grant {
+        role: DatasetRole,
+        dataset: String,
+        user: String,
+    },
+    Revoke {
+        dataset: String,
+        user: String,
+    },
+    ShowUsers,
+    ShowRoles {
+        dataset: Option<String>,
+    },
+    /// Act as another user (organisation admins only), or as oneself again (`None`).
+    SetAuthorization {
+        user: Option<String>,
+    },
 }
 
 /// The grammar, shown with syntax errors.
 pub const GRAMMAR: &str = "CREATE TAG GROUP <group> ON DATASET <dataset> TAGS ('<tag>', ...) [WITH (<option> = '<value>', ...)] | \
 ALTER TAG GROUP <group> ADD TAG '<tag>' | DROP TAG '<tag>' | RENAME TAG '<tag>' TO '<name>' | SET <option> = '<value>' | \
 ALTER TAG '<tag>' IN GROUP <group> ADD|DROP [POSITIVE|NEGATIVE] PROMPT '<text>' [FOR VISUAL|TRANSCRIPT|BOTH] | SET THRESHOLD <0..1> | RENAME TO '<name>' | \
-PUBLISH TAG GROUP <group> [VISIBILITY SECRET|SHAREABLE] | DROP TAG GROUP <group> | SHOW TAG GROUPS [ON DATASET <dataset>] | \
-SHOW TAGS IN GROUP <group> | USE <dataset>";
+ALTER TAG '<tag>' IN GROUP <group> ADD POSITIVE|NEGATIVE LABELS ('<asset id>', ...) | DROP LABELS ('<asset id>', ...) | \
+PREVIEW TAG '<tag>' IN GROUP <group> [FOR VISUAL|TRANSCRIPT] [PUBLISHED] [MODE COMPARE|POSITIVES|NEGATIVES|STRATIFIED|TOP] [THRESHOLD <x>] [LIMIT <n>] | \
+PUBLISH TAG GROUP <group> [VISIBILITY SECRET|SHAREABLE] | APPLY TAG GROUP <group> TO DATASET <dataset> | \
+UPDATE TAG GROUP <group> ON DATASET <dataset> | REMOVE TAG GROUP <group> FROM DATASET <dataset> | DROP TAG GROUP <group> | \
+SHOW TAG GROUPS [ON DATASET <dataset>] | SHOW SHAREABLE TAG GROUPS [LIKE '<pattern>'] | SHOW TAGS|LABELS IN GROUP <group> | \
+SHOW VERSIONS OF TAG GROUP <group> | SHOW DATASET ACCESS FOR TAG GROUP <group> | SHOW SCORING JOBS | \
+CREATE USER <name> [ORG ADMIN] | DROP USER <name> | GRANT ADMIN|EDITOR|VIEWER ON DATASET <dataset> TO <user> | \
+REVOKE ALL ON DATASET <dataset> FROM <user> | SHOW USERS | SHOW ROLES [ON DATASET <dataset>] | \
+SET SESSION AUTHORIZATION <user> | RESET SESSION AUTHORIZATION | USE <dataset>";
 
 /// Parses `sql` if it is a tag statement; `Ok(None)` means it is for DataFusion.
 pub fn parse(sql: &str) -> Result<Option<TagStatement>> {
@@ -77,12 +163,24 @@ pub fn parse(sql: &str) -> Result<Option<TagStatement>> {
     let mut p = Cursor { tokens, pos: 0 };
     let first = p.peek_word();
     let second = p.peek_word_at(1);
+    let third = p.peek_word_at(2);
     let ours = matches!(
         (first.as_deref(), second.as_deref()),
-        (Some("CREATE" | "ALTER" | "DROP"), Some("TAG"))
-            | (Some("PUBLISH"), _)
-            | (Some("SHOW"), Some("TAG" | "TAGS"))
-            | (Some("USE"), _)
+        (Some("CREATE" | "ALTER" | "DROP"), Some("TAG" | "USER"))
+            | (Some("PREVIEW"), Some("TAG"))
+            | (Some("PUBLISH" | "GRANT" | "REVOKE" | "USE"), _)
+            | (
+                Some("SHOW"),
+                Some(
+                    "TAG" | "TAGS" | "LABELS" | "SHAREABLE" | "VERSIONS" | "SCORING" | "USERS"
+                        | "ROLES"
+                )
+            )
+            | (Some("SET" | "RESET"), Some("SESSION"))
+    ) || matches!(
+        (first.as_deref(), second.as_deref(), third.as_deref()),
+        (Some("SHOW"), Some("DATASET"), Some("ACCESS"))
+            | (Some("APPLY" | "UPDATE" | "REMOVE"), Some("TAG"), Some("GROUP"))
     );
     if !ours {
         return Ok(None);
@@ -197,6 +295,67 @@ impl Cursor {
         }
     }
 
+    /// `('a', 'b', ...)`.
+    fn string_list(&mut self, what: &str) -> Result<Vec<String>> {
+        self.expect(Token::LParen, &format!("'(' and {what}"))?;
+        let mut out = Vec::new();
+        loop {
+            out.push(self.string(what)?);
+            if !self.eat(&Token::Comma) {
+                break;
+            }
+        }
+        self.expect(Token::RParen, "')'")?;
+        Ok(out)
+    }
+
+    fn preview(&mut self) -> Result<TagStatement> {
+        self.expect_word("TAG")?;
+        let tag = self.name("a tag name")?;
+        self.expect_word("IN")?;
+        self.eat_word("TAG");
+        self.expect_word("GROUP")?;
+        let group = self.name("a group name")?;
+        let (mut modality, mut published, mut mode, mut threshold, mut limit) =
+            (Modality::Visual, false, None, None, None);
+        loop {
+            if self.eat_word("FOR") {
+                modality = if self.eat_word("VISUAL") {
+                    Modality::Visual
+                } else if self.eat_word("TRANSCRIPT") {
+                    Modality::Transcript
+                } else {
+                    return Err(self.error("VISUAL or TRANSCRIPT"));
+                };
+            } else if self.eat_word("PUBLISHED") {
+                published = true;
+            } else if self.eat_word("MODE") {
+                mode = Some(PreviewMode::parse(&self.name("a preview mode")?)?);
+            } else if self.eat_word("THRESHOLD") {
+                threshold = Some(self.number("a threshold between 0 and 1")?);
+            } else if self.eat_word("LIMIT") {
+                let n = self.number("a number of items")?;
+                if n < 1.0 || n.fract() != 0.0 {
+                    return Err(CatalogError::Invalid(format!(
+                        "LIMIT must be a whole number of items, at least 1 (found {n})"
+                    )));
+                }
+                limit = Some(n as usize);
+            } else {
+                break;
+            }
+        }
+        Ok(TagStatement::Preview {
+            group,
+            tag,
+            modality,
+            published,
+            mode,
+            threshold,
+            limit,
+        })
+    }
+
     /// `key = 'value'` pairs separated by commas.
     fn options(&mut self) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
@@ -220,6 +379,23 @@ impl Cursor {
 
     fn statement(&mut self) -> Result<TagStatement> {
         match self.peek_word().as_deref() {
+            Some("CREATE") if self.peek_word_at(1).as_deref() == Some("USER") => {
+                self.pos += 2;
+                let name = self.name("a user name")?;
+                let org_admin = if self.eat_word("ORG") {
+                    self.expect_word("ADMIN")?;
+                    true
+                } else {
+                    false
+                };
+                Ok(TagStatement::CreateUser { name, org_admin })
+            }
+            Some("DROP") if self.peek_word_at(1).as_deref() == Some("USER") => {
+                self.pos += 2;
+                Ok(TagStatement::DropUser {
+                    name: self.name("a user name")?,
+                })
+            }
             Some("CREATE") => {
                 self.pos += 1;
                 self.expect_word("TAG")?;
@@ -298,6 +474,57 @@ impl Cursor {
             }
             Some("SHOW") => {
                 self.pos += 1;
+                if self.eat_word("SHAREABLE") {
+                    self.expect_word("TAG")?;
+                    self.expect_word("GROUPS")?;
+                    let pattern = if self.eat_word("LIKE") {
+                        Some(self.string("a pattern in quotes")?)
+                    } else {
+                        None
+                    };
+                    return Ok(TagStatement::ShowShareable { pattern });
+                }
+                if self.eat_word("LABELS") {
+                    self.expect_word("IN")?;
+                    self.eat_word("TAG");
+                    self.expect_word("GROUP")?;
+                    return Ok(TagStatement::ShowLabels {
+                        group: self.name("a group name")?,
+                    });
+                }
+                if self.eat_word("VERSIONS") {
+                    self.expect_word("OF")?;
+                    self.expect_word("TAG")?;
+                    self.expect_word("GROUP")?;
+                    return Ok(TagStatement::ShowVersions {
+                        group: self.name("a group name")?,
+                    });
+                }
+                if self.eat_word("DATASET") {
+                    self.expect_word("ACCESS")?;
+                    self.expect_word("FOR")?;
+                    self.expect_word("TAG")?;
+                    self.expect_word("GROUP")?;
+                    return Ok(TagStatement::ShowDatasetAccess {
+                        group: self.name("a group name")?,
+                    });
+                }
+                if self.eat_word("SCORING") {
+                    self.expect_word("JOBS")?;
+                    return Ok(TagStatement::ShowJobs);
+                }
+                if self.eat_word("USERS") {
+                    return Ok(TagStatement::ShowUsers);
+                }
+                if self.eat_word("ROLES") {
+                    let dataset = if self.eat_word("ON") {
+                        self.expect_word("DATASET")?;
+                        Some(self.name("a dataset name")?)
+                    } else {
+                        None
+                    };
+                    return Ok(TagStatement::ShowRoles { dataset });
+                }
                 if self.eat_word("TAGS") {
                     self.expect_word("IN")?;
                     self.eat_word("TAG");
@@ -316,6 +543,67 @@ impl Cursor {
                     };
                     Ok(TagStatement::ShowGroups { dataset })
                 }
+            }
+            Some("PREVIEW") => {
+                self.pos += 1;
+                self.preview()
+            }
+            Some(w @ ("APPLY" | "UPDATE" | "REMOVE")) => {
+                let w = w.to_string();
+                self.pos += 1;
+                self.expect_word("TAG")?;
+                self.expect_word("GROUP")?;
+                let group = self.name("a group name")?;
+                self.expect_word(match w.as_str() {
+                    "APPLY" => "TO",
+                    "UPDATE" => "ON",
+                    _ => "FROM",
+                })?;
+                self.expect_word("DATASET")?;
+                let dataset = self.name("a dataset name")?;
+                Ok(match w.as_str() {
+                    "APPLY" => TagStatement::Apply { group, dataset },
+                    "UPDATE" => TagStatement::Update { group, dataset },
+                    _ => TagStatement::Remove { group, dataset },
+                })
+            }
+            Some("GRANT") => {
+                self.pos += 1;
+                let role = DatasetRole::parse(&self.name("ADMIN, EDITOR or VIEWER")?)?;
+                self.expect_word("ON")?;
+                self.expect_word("DATASET")?;
+                let dataset = self.name("a dataset name")?;
+                self.expect_word("TO")?;
+                let user = self.name("a user name")?;
+                Ok(TagStatement::Grant {
+                    role,
+                    dataset,
+                    user,
+                })
+            }
+            Some("REVOKE") => {
+                self.pos += 1;
+                self.eat_word("ALL");
+                self.expect_word("ON")?;
+                self.expect_word("DATASET")?;
+                let dataset = self.name("a dataset name")?;
+                self.expect_word("FROM")?;
+                let user = self.name("a user name")?;
+                Ok(TagStatement::Revoke { dataset, user })
+            }
+            Some("SET") => {
+                self.pos += 1;
+                self.expect_word("SESSION")?;
+                self.expect_word("AUTHORIZATION")?;
+                Ok(TagStatement::SetAuthorization {
+                    user: Some(self.name("a user name")?),
+                })
+            }
+            Some("RESET") => {
+                self.pos += 1;
+                self.expect_word("SESSION")?;
+                self.expect_word("AUTHORIZATION")?;
+                Ok(TagStatement::SetAuthorization { user: None })
             }
             Some("USE") => {
                 self.pos += 1;
@@ -386,6 +674,18 @@ impl Cursor {
             self.eat_word("POSITIVE");
             Polarity::Positive
         };
+        if self.eat_word("LABELS") || self.eat_word("LABEL") {
+            let asset_ids = self.string_list("asset ids in quotes")?;
+            return Ok(if add {
+                GroupEdit::AddLabels {
+                    tag,
+                    asset_ids,
+                    positive: polarity == Polarity::Positive,
+                }
+            } else {
+                GroupEdit::DropLabels { tag, asset_ids }
+            });
+        }
         self.expect_word("PROMPT")?;
         let text = self.string("the prompt text in quotes")?;
         let modality = if self.eat_word("FOR") {

@@ -7,12 +7,13 @@
 //! ```
 
 pub mod names;
+pub mod preview;
 mod service;
 
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
-pub use service::{GroupEdit, Published, TagService};
+pub use service::{GroupEdit, PreviewRequest, Published, TagService};
 
 use crate::store::RevisionLog;
 use crate::{CatalogError, Modality, Result};
@@ -138,6 +139,14 @@ pub struct Prompt {
     pub modality: PromptModality,
 }
 
+/// A visual label: an image or keyframe that is (or is not) an example of the tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    /// `coactive_image_id` of an image or keyframe of the training dataset.
+    pub asset_id: String,
+    pub positive: bool,
+}
+
 /// A tag of a group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tag {
@@ -145,6 +154,9 @@ pub struct Tag {
     pub name: String,
     /// Text prompts; the tag name is the first positive prompt when created.
     pub prompts: Vec<Prompt>,
+    /// Visual labels.
+    #[serde(default)]
+    pub labels: Vec<Label>,
     /// Items scoring at or above it are tagged (`threshold_decision`).
     pub threshold: f64,
     pub status: TagStatus,
@@ -160,8 +172,9 @@ impl Tag {
                 modality: PromptModality::Both,
             }],
             name,
+            labels: Vec::new(),
             threshold: DEFAULT_THRESHOLD,
-            status: TagStatus::Draft,
+            status: TagStatus::NeedsReview,
         }
     }
 
@@ -311,6 +324,7 @@ impl TagGroup {
             .map(|t| VersionTag {
                 name: t.name.clone(),
                 prompts: t.prompts.clone(),
+                labels: t.labels.clone(),
             })
             .collect()
     }
@@ -339,6 +353,8 @@ impl TagGroup {
 pub struct VersionTag {
     pub name: String,
     pub prompts: Vec<Prompt>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
 }
 
 /// A published, immutable version of a group.

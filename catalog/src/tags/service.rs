@@ -1,22 +1,29 @@
 //! The service layer of tag groups: every operation on a group goes through here, whether
-//! it comes from a SQL statement or an HTTP request. Each edit is a read-modify-commit of
-//! the group's revision log; when another writer commits first, the edit is re-applied
-//! on top of theirs (edits of different fields merge), unless the caller pinned the
-//! revision it edited, in which case it gets a conflict naming the current revision.
+//! it comes from a SQL statement or an HTTP request, and every one checks the caller's role
+//! first (see [`crate::access`]). Each edit is a read-modify-commit of the group's revision
+//! log; when another writer commits first, the edit is re-applied on top of theirs (edits
+//! of different fields merge), unless the caller pinned the revision it edited, in which
+//! case it gets a conflict naming the current revision. Publishing, applying and updating
+//! only queue scoring jobs ([`crate::jobs`]); they return at once.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use datafusion::arrow::array::AsArray;
+
+use super::preview::{self, PreviewMode};
 use super::{
-    GroupOptions, GroupStatus, GroupVersion, Polarity, Prompt, PromptModality, Tag, TagGroup,
-    TagStatus, Visibility, group_log, names, version_path,
+    GroupOptions, GroupStatus, GroupVersion, Label, Polarity, Prompt, PromptModality, Tag,
+    TagGroup, TagStatus, Visibility, group_log, names, version_path,
 };
-use crate::applications::{Application, ScoreRun, ScoringStatus, application_log};
-use crate::dataset::now;
-use crate::import::Progress;
-use crate::scoring::materialize::score_dataset;
-use crate::snapshot::Definition;
+use crate::access::{DatasetRole, Principal, View};
+use crate::applications::{Application, ScoringStatus, application_log};
+use crate::dataset::schema::col;
+use crate::dataset::{TableKind, now};
+use crate::jobs::JobKey;
+use crate::snapshot::{Definition, Snapshot};
 use crate::store::RevisionLog;
-use crate::{Catalog, CatalogError, Result};
+use crate::{Catalog, CatalogError, Modality, Result};
 
 const MAX_RETRIES: usize = 64;
 
@@ -38,6 +45,12 @@ pub enum GroupEdit {
     DropPrompt { tag: String, prompt: Prompt },
     SetThreshold { tag: String, threshold: f64 },
     SetOption { key: String, value: String },
+    /// Labels images or keyframes as examples (or counter-examples) of a tag.
+    AddLabels { tag: String, asset_ids: Vec<String>, positive: bool },
+    /// Removes labels.
+    DropLabels { tag: String, asset_ids: Vec<String> },
+    /// The tag's preview was opened: `needs_review` → `draft`.
+    Reviewed { tag: String },
 }
 
 /// What publishing did.
@@ -45,24 +58,58 @@ pub enum GroupEdit {
 pub struct Published {
     pub group: String,
     pub version: u32,
-    /// Whether a new version was frozen (false: the latest version was scored again).
+    /// Whether a new version was frozen (false: the latest version is scored again).
     pub new_version: bool,
-    pub run: ScoreRun,
+    /// The scoring job queued for the training dataset.
+    pub job: JobKey,
 }
 
-/// Operations on tag groups.
+/// A preview request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviewRequest {
+    pub group: String,
+    pub tag: String,
+    pub modality: Modality,
+    pub mode: Option<PreviewMode>,
+    /// Default: the tag's saved threshold.
+    pub threshold: Option<f64>,
+    pub limit: usize,
+    /// Score the published version rather than the draft.
+    pub published: bool,
+    pub seed: Option<u64>,
+}
+
+/// Operations on tag groups, for one caller.
 pub struct TagService {
     catalog: Arc<Catalog>,
+    caller: Principal,
 }
 
 impl TagService {
-    /// The service over `catalog`.
-    pub fn new(catalog: Arc<Catalog>) -> Self {
-        Self { catalog }
+    /// The service over `catalog` acting for `caller`.
+    pub fn new(catalog: Arc<Catalog>, caller: Principal) -> Self {
+        Self { catalog, caller }
+    }
+
+    async fn snapshot(&self) -> Result<Arc<Snapshot>> {
+        self.catalog.refresh().await
+    }
+
+    /// Fails unless the caller edits the definition of `g`: an editor of its training
+    /// dataset.
+    fn require_training_editor(view: &View<'_>, g: &TagGroup, action: &str) -> Result<()> {
+        if !view.sees_dataset(&g.training_dataset) {
+            return Err(CatalogError::Denied(format!(
+                "permission denied: tag group '{}' is edited only on its training dataset; datasets that apply it cannot change its definition",
+                g.name
+            )));
+        }
+        view.require(&g.training_dataset, DatasetRole::Editor, action)
     }
 
     /// Creates a group on `dataset` from a list of tag names (each its first positive
-    /// prompt). Fails if the name is taken or breaks the naming rules.
+    /// prompt; a string may hold several, one per line). Every tag starts in
+    /// `needs_review`. Fails if the name is taken or breaks the naming rules.
     pub async fn create_group(
         &self,
         name: &str,
@@ -72,8 +119,9 @@ impl TagService {
     ) -> Result<TagGroup> {
         let name = names::group_name(name)?;
         let slug = names::slug(&name);
-        let snapshot = self.catalog.refresh().await?;
-        snapshot.dataset(dataset)?;
+        let snapshot = self.snapshot().await?;
+        let view = View::new(&snapshot, &self.caller);
+        view.require(dataset, DatasetRole::Editor, "creating tag groups")?;
         let mut seen: Vec<String> = Vec::new();
         let mut list = Vec::new();
         for raw in tags
@@ -111,33 +159,27 @@ impl TagService {
             updated_at: at,
             deleted: false,
         };
+        let taken = || match snapshot.group(&slug) {
+            Ok(g) if view.sees_group(&g.doc) => CatalogError::AlreadyExists {
+                kind: "tag group",
+                name: g.doc.name.clone(),
+            },
+            // Another dataset's secret group: say no more than that the name is taken.
+            _ => CatalogError::Invalid(format!(
+                "the tag group name '{name}' is not available; choose another"
+            )),
+        };
         let log = group_log(&slug);
-        let latest = log.latest::<TagGroup>(self.catalog.store()).await?;
-        let expected = match latest {
-            Some((_, g)) if !g.deleted => {
-                return Err(CatalogError::AlreadyExists {
-                    kind: "tag group",
-                    name: g.name,
-                });
-            }
-            Some((rev, g)) => {
-                // Re-creating a dropped group continues its log and its version numbers.
-                let mut group = group.clone();
-                group.latest_version = 0;
-                let _ = g;
-                log.commit(self.catalog.store(), rev, &group).await?;
-                self.catalog.refresh().await?;
-                return Ok(group);
-            }
+        let expected = match log.latest::<TagGroup>(self.catalog.store()).await? {
+            Some((_, g)) if !g.deleted => return Err(taken()),
+            // Re-creating a dropped group continues its log and its version numbers.
+            Some((rev, _)) => rev,
             None => 0,
         };
         log.commit(self.catalog.store(), expected, &group)
             .await
             .map_err(|e| match e {
-                CatalogError::Conflict { .. } => CatalogError::AlreadyExists {
-                    kind: "tag group",
-                    name: name.clone(),
-                },
+                CatalogError::Conflict { .. } => taken(),
                 e => e,
             })?;
         self.catalog.refresh().await?;
@@ -152,6 +194,13 @@ impl TagService {
         edit: &GroupEdit,
         expected_revision: Option<u64>,
     ) -> Result<(u64, TagGroup)> {
+        let snapshot = self.snapshot().await?;
+        let view = View::new(&snapshot, &self.caller);
+        let g = &view.group(group)?.doc;
+        Self::require_training_editor(&view, g, &format!("editing tag group '{}'", g.name))?;
+        if let GroupEdit::AddLabels { tag, asset_ids, .. } = edit {
+            self.check_assets(&g.training_dataset, tag, asset_ids).await?;
+        }
         for attempt in 0..MAX_RETRIES {
             if attempt > 0 {
                 backoff(attempt).await;
@@ -182,6 +231,52 @@ impl TagService {
         })
     }
 
+    /// Fails unless every id is an image or keyframe of `dataset`.
+    async fn check_assets(&self, dataset: &str, tag: &str, ids: &[String]) -> Result<()> {
+        if ids.is_empty() {
+            return Err(CatalogError::Invalid(format!(
+                "no asset ids given to label tag '{tag}'"
+            )));
+        }
+        let snapshot = self.catalog.snapshot();
+        let manifest = Arc::clone(snapshot.dataset(dataset)?);
+        let mut known: HashSet<String> = HashSet::new();
+        for file in manifest.files(TableKind::Images) {
+            for b in crate::scoring::materialize::batches(&self.catalog, file)
+                .await?
+                .iter()
+            {
+                if let Some(c) = b
+                    .column_by_name(col::IMAGE_ID)
+                    .and_then(|c| c.as_string_opt::<i32>())
+                {
+                    known.extend(c.iter().flatten().map(str::to_string));
+                }
+            }
+        }
+        let unknown: Vec<&str> = ids
+            .iter()
+            .filter(|i| !known.contains(i.as_str()))
+            .map(String::as_str)
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(CatalogError::NotFound {
+                kind: "image or keyframe",
+                name: unknown[..unknown.len().min(5)].join("', '"),
+                hint: format!(
+                    " in dataset '{dataset}'{} (labels are coactive_image_id values)",
+                    if unknown.len() > 5 {
+                        format!(" and {} more", unknown.len() - 5)
+                    } else {
+                        String::new()
+                    }
+                ),
+            })
+        }
+    }
+
     /// The revision log of a live (not dropped) group, its latest revision and definition.
     async fn live(&self, group: &str) -> Result<(RevisionLog, u64, TagGroup)> {
         let log = group_log(&names::slug(group));
@@ -191,8 +286,12 @@ impl TagService {
         }
     }
 
-    /// Drops a group: its tables disappear; its history stays on the store.
+    /// Drops a group: its tables disappear everywhere; its history stays on the store.
     pub async fn drop_group(&self, group: &str) -> Result<()> {
+        let snapshot = self.snapshot().await?;
+        let view = View::new(&snapshot, &self.caller);
+        let g = &view.group(group)?.doc;
+        Self::require_training_editor(&view, g, &format!("dropping tag group '{}'", g.name))?;
         let (log, rev, mut g) = self.live(group).await?;
         g.deleted = true;
         g.updated_at = now();
@@ -201,19 +300,82 @@ impl TagService {
         Ok(())
     }
 
+    /// A preview of one tag: its items scored on the fly under the draft definition (or
+    /// the published version) on the training dataset, sampled by `mode` (default:
+    /// compare for keyframes, top for transcripts; stratified keyframes once published).
+    /// Opening a preview moves a tag out of `needs_review` when the caller may edit it.
+    pub async fn preview(&self, req: &PreviewRequest) -> Result<datafusion::arrow::array::RecordBatch> {
+        let snapshot = self.snapshot().await?;
+        let view = View::new(&snapshot, &self.caller);
+        let versioned = view.group(&req.group)?;
+        let g = &versioned.doc;
+        view.require(&g.training_dataset, DatasetRole::Viewer, "previewing tags")?;
+        let tag = g.tag(&req.tag).ok_or_else(|| CatalogError::NotFound {
+            kind: "tag",
+            name: req.tag.clone(),
+            hint: format!(" in tag group '{}'", g.name),
+        })?;
+        let definition = if req.published {
+            let v = g.latest_version;
+            let frozen = snapshot.versions.get(&(g.slug.clone(), v)).ok_or_else(|| {
+                CatalogError::State(format!("tag group '{}' has no published version yet", g.name))
+            })?;
+            Definition {
+                group: g.slug.clone(),
+                version: Some(v),
+                revision: 0,
+                tags: frozen.tags.clone(),
+            }
+        } else {
+            Definition {
+                group: g.slug.clone(),
+                version: None,
+                revision: versioned.revision,
+                tags: g.version_tags(),
+            }
+        };
+        let threshold = names::threshold(req.threshold.unwrap_or(tag.threshold))?;
+        let mode = req.mode.unwrap_or(match req.modality {
+            Modality::Transcript => PreviewMode::Top,
+            Modality::Visual if req.published => PreviewMode::Stratified { per_bucket: 10 },
+            Modality::Visual => PreviewMode::Compare,
+        });
+        let items = preview::score_items(
+            &self.catalog,
+            &g.training_dataset,
+            &definition,
+            req.modality,
+            &tag.name,
+        )
+        .await?;
+        let seed = req.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
+        let sampled = preview::sample(items, mode, threshold, req.limit, seed);
+        if tag.status == TagStatus::NeedsReview
+            && view.role(&g.training_dataset) >= Some(DatasetRole::Editor)
+        {
+            self.edit(
+                &g.slug,
+                &GroupEdit::Reviewed {
+                    tag: tag.name.clone(),
+                },
+                None,
+            )
+            .await?;
+        }
+        preview::to_batch(&sampled, threshold)
+    }
+
     /// Publishes `group`: freezes its definition as a new immutable version (or, with no
-    /// change since the latest version, keeps that one), then scores its training dataset
-    /// and makes the new `dt_` tables visible in one commit.
-    pub async fn publish(
-        &self,
-        group: &str,
-        visibility: Option<Visibility>,
-        progress: &dyn Progress,
-    ) -> Result<Published> {
+    /// change since the latest version, keeps that one) and queues scoring of its training
+    /// dataset. Readers see the previous version until the new one is scored.
+    pub async fn publish(&self, group: &str, visibility: Option<Visibility>) -> Result<Published> {
         let store = self.catalog.store();
+        let snapshot = self.snapshot().await?;
+        let view = View::new(&snapshot, &self.caller);
+        let seen = &view.group(group)?.doc;
+        Self::require_training_editor(&view, seen, &format!("publishing tag group '{}'", seen.name))?;
         let (log, rev, g) = self.live(group).await?;
         let slug = g.slug.clone();
-        let snapshot = self.catalog.refresh().await?;
         let manifest = snapshot.dataset(&g.training_dataset)?;
         if manifest.models.is_empty() {
             return Err(CatalogError::State(format!(
@@ -221,19 +383,36 @@ impl TagService {
                 g.training_dataset
             )));
         }
+        let waiting: Vec<&str> = g
+            .tags
+            .iter()
+            .filter(|t| t.status == TagStatus::NeedsReview)
+            .map(|t| t.name.as_str())
+            .collect();
+        if !waiting.is_empty() {
+            return Err(CatalogError::State(format!(
+                "cannot publish tag group '{}': these tags still need review (open their preview first): {}",
+                g.name,
+                waiting.join(", ")
+            )));
+        }
         let visibility = visibility.unwrap_or(g.visibility);
+        let elsewhere = snapshot
+            .applications
+            .keys()
+            .filter(|(d, s)| s == &slug && d != &g.training_dataset)
+            .count();
+        if visibility == Visibility::Secret && elsewhere > 0 {
+            return Err(CatalogError::State(format!(
+                "cannot publish tag group '{}' as secret: {elsewhere} other dataset(s) apply it; they must remove it first",
+                g.name
+            )));
+        }
         let unchanged = g.latest_version > 0
             && g.status == GroupStatus::Published
             && visibility == g.visibility;
-        let (version, frozen) = if unchanged {
-            let v = g.latest_version;
-            let doc = store
-                .get_json::<GroupVersion>(&version_path(&slug, v))
-                .await?
-                .ok_or_else(|| {
-                    CatalogError::State(format!("version {v} of '{}' is missing", g.name))
-                })?;
-            (v, doc)
+        let version = if unchanged {
+            g.latest_version
         } else {
             let mut v = g.latest_version + 1;
             loop {
@@ -242,7 +421,7 @@ impl TagService {
                     .put_json_if_absent(&version_path(&slug, v), &doc)
                     .await?
                 {
-                    break (v, doc);
+                    break v;
                 }
                 v += 1;
             }
@@ -268,58 +447,104 @@ impl TagService {
             })?;
         }
         let dataset = g.training_dataset.clone();
-        self.update_application(&slug, &dataset, |a| {
-            a.version = version;
-            a.status = ScoringStatus::Queued;
-            a.error = None;
+        self.update_application(&slug, &dataset, |a| a.enqueue(version))
+            .await?;
+        self.catalog.refresh().await?;
+        Ok(Published {
+            group: slug.clone(),
+            version,
+            new_version: !unchanged,
+            job: (slug, dataset),
+        })
+    }
+
+    /// Applies a shareable group to `dataset` at its latest version and queues scoring.
+    pub async fn apply_to(&self, group: &str, dataset: &str) -> Result<(u32, JobKey)> {
+        let snapshot = self.snapshot().await?;
+        let view = View::new(&snapshot, &self.caller);
+        view.require(dataset, DatasetRole::Editor, "applying tag groups")?;
+        let g = &view.group(group)?.doc;
+        if g.training_dataset == dataset {
+            return Err(CatalogError::State(format!(
+                "dataset '{dataset}' is the training dataset of tag group '{}': publishing it scores the dataset",
+                g.name
+            )));
+        }
+        if g.visibility == Visibility::Secret {
+            return Err(CatalogError::State(format!(
+                "tag group '{}' is secret: only its training dataset may use it (publish it with VISIBILITY SHAREABLE to apply it elsewhere)",
+                g.name
+            )));
+        }
+        if g.latest_version == 0 {
+            return Err(CatalogError::State(format!(
+                "tag group '{}' has no published version to apply",
+                g.name
+            )));
+        }
+        if snapshot.application(dataset, &g.slug).is_some() {
+            return Err(CatalogError::AlreadyExists {
+                kind: "application of tag group",
+                name: format!("{}' to dataset '{dataset}", g.name),
+            });
+        }
+        let v = g.latest_version;
+        self.update_application(&g.slug, dataset, |a| a.enqueue(v))
+            .await?;
+        self.catalog.refresh().await?;
+        Ok((v, (g.slug.clone(), dataset.to_string())))
+    }
+
+    /// Moves `dataset` to the latest version of `group` and queues scoring (also re-runs a
+    /// job that ended in error).
+    pub async fn update_on(&self, group: &str, dataset: &str) -> Result<(u32, JobKey)> {
+        let snapshot = self.snapshot().await?;
+        let view = View::new(&snapshot, &self.caller);
+        view.require(dataset, DatasetRole::Editor, "updating tag groups")?;
+        let g = &view.group(group)?.doc;
+        if snapshot.application(dataset, &g.slug).is_none() {
+            return Err(CatalogError::NotFound {
+                kind: "tag group",
+                name: g.name.clone(),
+                hint: format!(" on dataset '{dataset}' (apply it first)"),
+            });
+        }
+        let v = g.latest_version;
+        self.update_application(&g.slug, dataset, |a| a.enqueue(v))
+            .await?;
+        self.catalog.refresh().await?;
+        Ok((v, (g.slug.clone(), dataset.to_string())))
+    }
+
+    /// Stops applying `group` to `dataset` (its tables disappear there).
+    pub async fn remove_from(&self, group: &str, dataset: &str) -> Result<()> {
+        let snapshot = self.snapshot().await?;
+        let view = View::new(&snapshot, &self.caller);
+        view.require(dataset, DatasetRole::Editor, "removing tag groups")?;
+        let g = &view.group(group)?.doc;
+        if g.training_dataset == dataset {
+            return Err(CatalogError::State(format!(
+                "dataset '{dataset}' trains tag group '{}': drop the group instead",
+                g.name
+            )));
+        }
+        if snapshot.application(dataset, &g.slug).is_none() {
+            return Err(CatalogError::NotFound {
+                kind: "tag group",
+                name: g.name.clone(),
+                hint: format!(" on dataset '{dataset}'"),
+            });
+        }
+        self.update_application(&g.slug, dataset, |a| {
+            a.removed = true;
+            a.job = None;
+            if a.status == ScoringStatus::Queued {
+                a.status = ScoringStatus::Unscored;
+            }
         })
         .await?;
         self.catalog.refresh().await?;
-        let definition = Definition {
-            group: slug.clone(),
-            version: Some(version),
-            revision: rev,
-            tags: frozen.tags.clone(),
-        };
-        match score_dataset(
-            &self.catalog,
-            &dataset,
-            &definition,
-            &frozen.options,
-            progress,
-        )
-        .await
-        {
-            Ok(run) => {
-                let committed = run.clone();
-                self.update_application(&slug, &dataset, move |a| {
-                    if let Some(prev) = a.run.take() {
-                        a.history.insert(0, prev);
-                    }
-                    a.run = Some(committed.clone());
-                    a.status = ScoringStatus::Scored;
-                    a.error = None;
-                })
-                .await?;
-                self.catalog.refresh().await?;
-                Ok(Published {
-                    group: slug,
-                    version,
-                    new_version: !unchanged,
-                    run,
-                })
-            }
-            Err(e) => {
-                let message = e.to_string();
-                self.update_application(&slug, &dataset, |a| {
-                    a.status = ScoringStatus::Error;
-                    a.error = Some(message.clone());
-                })
-                .await?;
-                self.catalog.refresh().await?;
-                Err(e)
-            }
-        }
+        Ok(())
     }
 
     /// Read-modify-commit of an application, retried on concurrent commits.
@@ -336,19 +561,7 @@ impl TagService {
             }
             let (rev, mut app) = match log.latest::<Application>(self.catalog.store()).await? {
                 Some(x) => x,
-                None => (
-                    0,
-                    Application {
-                        dataset: dataset.to_string(),
-                        group: group.to_string(),
-                        version: 0,
-                        status: ScoringStatus::Unscored,
-                        error: None,
-                        run: None,
-                        history: Vec::new(),
-                        updated_at: now(),
-                    },
-                ),
+                None => (0, Application::new(group, dataset)),
             };
             f(&mut app);
             app.updated_at = now();
@@ -368,18 +581,17 @@ impl TagService {
 /// Applies an edit to a definition, updating statuses as the product does: prompt and tag
 /// changes after publishing are "unpublished changes"; threshold changes are not.
 fn apply(g: &mut TagGroup, edit: &GroupEdit) -> Result<()> {
-    let changes_definition = !matches!(edit, GroupEdit::SetThreshold { .. });
+    let changes_definition = !matches!(
+        edit,
+        GroupEdit::SetThreshold { .. } | GroupEdit::Reviewed { .. }
+    );
     match edit {
         GroupEdit::AddTag { tag } => {
             let name = names::tag_name(tag)?;
             if g.tag(&name).is_some() {
                 return Err(CatalogError::AlreadyExists { kind: "tag", name });
             }
-            let mut t = Tag::new(name);
-            if g.latest_version > 0 {
-                t.status = TagStatus::UnpublishedChanges;
-            }
-            g.tags.push(t);
+            g.tags.push(Tag::new(name));
         }
         GroupEdit::DropTag { tag } => {
             let before = g.tags.len();
@@ -442,9 +654,9 @@ fn apply(g: &mut TagGroup, edit: &GroupEdit) -> Result<()> {
                     ),
                 });
             }
-            if t.prompts_for(crate::Modality::Visual, Polarity::Positive)
+            if t.prompts_for(Modality::Visual, Polarity::Positive)
                 .is_empty()
-                && t.prompts_for(crate::Modality::Transcript, Polarity::Positive)
+                && t.prompts_for(Modality::Transcript, Polarity::Positive)
                     .is_empty()
             {
                 tracing::info!(tag = %t.name, "tag has no positive prompt left; its name stands in");
@@ -455,18 +667,53 @@ fn apply(g: &mut TagGroup, edit: &GroupEdit) -> Result<()> {
             g.tag_mut(tag)?.threshold = th;
         }
         GroupEdit::SetOption { key, value } => g.options.set(key, value)?,
+        GroupEdit::AddLabels {
+            tag,
+            asset_ids,
+            positive,
+        } => {
+            let t = g.tag_mut(tag)?;
+            for id in asset_ids {
+                t.labels.retain(|l| &l.asset_id != id);
+                t.labels.push(Label {
+                    asset_id: id.clone(),
+                    positive: *positive,
+                });
+            }
+        }
+        GroupEdit::DropLabels { tag, asset_ids } => {
+            let t = g.tag_mut(tag)?;
+            let before = t.labels.len();
+            t.labels.retain(|l| !asset_ids.contains(&l.asset_id));
+            if t.labels.len() == before {
+                return Err(CatalogError::NotFound {
+                    kind: "label of",
+                    name: asset_ids.join("', '"),
+                    hint: format!(" on tag '{}'", t.name),
+                });
+            }
+        }
+        GroupEdit::Reviewed { tag } => {
+            let t = g.tag_mut(tag)?;
+            if t.status == TagStatus::NeedsReview {
+                t.status = TagStatus::Draft;
+            }
+        }
     }
     if changes_definition && g.latest_version > 0 {
         g.status = GroupStatus::UnpublishedChanges;
         let touched = match edit {
-            GroupEdit::AddPrompt { tag, .. } | GroupEdit::DropPrompt { tag, .. } => {
-                Some(tag.as_str())
-            }
+            GroupEdit::AddPrompt { tag, .. }
+            | GroupEdit::DropPrompt { tag, .. }
+            | GroupEdit::AddLabels { tag, .. }
+            | GroupEdit::DropLabels { tag, .. } => Some(tag.as_str()),
             GroupEdit::RenameTag { to, .. } => Some(to.as_str()),
             _ => None,
         };
         for t in &mut g.tags {
-            if touched.is_some_and(|n| t.name.eq_ignore_ascii_case(n)) {
+            if touched.is_some_and(|n| t.name.eq_ignore_ascii_case(n))
+                && t.status != TagStatus::NeedsReview
+            {
                 t.status = TagStatus::UnpublishedChanges;
             }
         }

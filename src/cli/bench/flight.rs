@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use dyntag_catalog::tags::TagService;
 
 use super::rss_bytes;
 use super::scoring::synthetic_dataset;
@@ -36,9 +35,7 @@ pub(super) async fn run(
     let (g, catalog) = (&bench.global, Arc::clone(&bench.catalog));
     eprintln!("publishing a {tags}-tag group");
     let names: Vec<String> = (0..tags).map(|i| format!("tag {i}")).collect();
-    TagService::new(Arc::clone(&catalog))
-        .create_group("g", "bench", &names, &[])
-        .await?;
+    super::create_reviewed_group(&catalog, "g", "bench", &names).await?;
     Engine::new(Arc::clone(&catalog), Some("bench"))?
         .execute("PUBLISH TAG GROUP g")
         .await?;

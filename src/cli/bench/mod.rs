@@ -135,3 +135,29 @@ pub fn rss_bytes(pid: u32) -> u64 {
         })
         .map_or(0, |kb| kb * 1024)
 }
+
+/// Creates a tag group for a benchmark with every tag already out of `needs_review` (a
+/// benchmark stands in for a user who opened each preview).
+pub async fn create_reviewed_group(
+    catalog: &std::sync::Arc<dyntag_catalog::Catalog>,
+    name: &str,
+    dataset: &str,
+    tags: &[String],
+) -> Result<()> {
+    use dyntag_catalog::access::Principal;
+    use dyntag_catalog::tags::{GroupEdit, TagService};
+    let service = TagService::new(std::sync::Arc::clone(catalog), Principal::LocalAdmin);
+    let group = service.create_group(name, dataset, tags, &[]).await?;
+    for t in &group.tags {
+        service
+            .edit(
+                &group.slug,
+                &GroupEdit::Reviewed {
+                    tag: t.name.clone(),
+                },
+                None,
+            )
+            .await?;
+    }
+    Ok(())
+}

@@ -22,7 +22,6 @@ use dyntag_catalog::Modality;
 use dyntag_catalog::dataset::TableKind;
 use dyntag_catalog::import::{self, NoProgress, Source};
 use dyntag_catalog::scoring::materialize::embedding_values;
-use dyntag_catalog::tags::TagService;
 
 use crate::cli::Global;
 use crate::engine::Engine;
@@ -166,9 +165,7 @@ pub(super) async fn scoring(
     let dim = DIM;
     let mut names = vec!["t".to_string()];
     names.extend((1..tags).map(|i| format!("tag {i}")));
-    TagService::new(Arc::clone(&catalog))
-        .create_group("g", "bench", &names, &[])
-        .await?;
+    super::create_reviewed_group(&catalog, "g", "bench", &names).await?;
 
     // 1. The SQL query, in a child process so that its peak memory is its own.
     let exe = std::env::current_exe().map_err(|e| AppError::io("locating dyntag", e))?;

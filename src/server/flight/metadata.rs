@@ -11,6 +11,9 @@ use arrow_flight::sql::{
 use datafusion::arrow::array::RecordBatch;
 use dyntag_catalog::provider::CATALOG_NAME;
 
+use dyntag_catalog::access::View;
+
+use crate::server::auth::Caller;
 use super::super::Server;
 use super::super::errors::ServeError;
 
@@ -48,9 +51,13 @@ pub fn catalogs(cmd: CommandGetCatalogs) -> Result<RecordBatch, ServeError> {
     Ok(b.build()?)
 }
 
-pub async fn schemas(server: &Server, cmd: CommandGetDbSchemas) -> Result<RecordBatch, ServeError> {
+pub async fn schemas(
+    server: &Server,
+    caller: &Caller,
+    cmd: CommandGetDbSchemas,
+) -> Result<RecordBatch, ServeError> {
     let mut b = cmd.into_builder();
-    for name in schema_names(server).await? {
+    for name in schema_names(server, caller).await? {
         b.append(CATALOG_NAME, name);
     }
     Ok(b.build()?)
@@ -63,7 +70,11 @@ pub fn table_types(cmd: CommandGetTableTypes) -> Result<RecordBatch, ServeError>
     Ok(b.build()?)
 }
 
-pub async fn tables(server: &Server, cmd: CommandGetTables) -> Result<RecordBatch, ServeError> {
+pub async fn tables(
+    server: &Server,
+    caller: &Caller,
+    cmd: CommandGetTables,
+) -> Result<RecordBatch, ServeError> {
     let schema_pattern = cmd.db_schema_filter_pattern.clone();
     let table_pattern = cmd.table_name_filter_pattern.clone();
     let catalog_wanted = cmd.catalog.clone();
@@ -71,12 +82,12 @@ pub async fn tables(server: &Server, cmd: CommandGetTables) -> Result<RecordBatc
     if catalog_wanted.as_deref().is_some_and(|c| c != CATALOG_NAME) {
         return Ok(b.build()?);
     }
-    let engine = server.engine(&server.default_dataset)?;
+    let engine = server.engine(caller, &server.session_dataset(caller))?;
     let catalog = engine
         .context()
         .catalog(CATALOG_NAME)
         .ok_or_else(|| ServeError::internal("the dyntag catalog is not registered"))?;
-    for schema_name in schema_names(server).await? {
+    for schema_name in schema_names(server, caller).await? {
         if !schema_pattern
             .as_deref()
             .is_none_or(|p| like(&schema_name, p))
@@ -105,9 +116,13 @@ pub async fn tables(server: &Server, cmd: CommandGetTables) -> Result<RecordBatc
     Ok(b.build()?)
 }
 
-async fn schema_names(server: &Server) -> Result<Vec<String>, ServeError> {
+async fn schema_names(server: &Server, caller: &Caller) -> Result<Vec<String>, ServeError> {
     let snapshot = server.catalog().refresh().await?;
-    let mut names: Vec<String> = snapshot.datasets.keys().cloned().collect();
+    let mut names: Vec<String> = View::new(&snapshot, &caller.principal)
+        .datasets()
+        .into_iter()
+        .cloned()
+        .collect();
     names.push("information_schema".into());
     Ok(names)
 }

@@ -127,7 +127,7 @@ impl FlightSql {
         sql: &str,
         params: Option<ParamValues>,
     ) -> Result<(SchemaRef, BatchStream), ServeError> {
-        match self.server.plan(dataset, sql).await? {
+        match self.server.plan(caller, dataset, sql).await? {
             (engine, Statement::Tag(stmt)) => {
                 let answer = self
                     .server
@@ -231,7 +231,7 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let caller = self.caller(request.metadata())?;
         let dataset = self.server.session_dataset(&caller);
-        let (engine, stmt) = self.server.plan(&dataset, &query.query).await?;
+        let (engine, stmt) = self.server.plan(&caller, &dataset, &query.query).await?;
         let (schema, handle) = match stmt {
             Statement::Tag(stmt) => {
                 let answer = self
@@ -305,7 +305,7 @@ impl FlightSqlService for FlightSql {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let caller = self.caller(request.metadata())?;
         let dataset = self.server.session_dataset(&caller);
-        let (_, stmt) = self.server.plan(&dataset, &query.query).await?;
+        let (_, stmt) = self.server.plan(&caller, &dataset, &query.query).await?;
         let (dataset_schema, parameter_schema) = match &stmt {
             // A tag statement's answer is known when it runs.
             Statement::Tag(_) => (Schema::empty(), Schema::empty()),
@@ -374,7 +374,7 @@ impl FlightSqlService for FlightSql {
         if prepared.is_tag {
             // Run it now, once, and hand out its answer (as for an ad hoc tag statement).
             let (engine, Statement::Tag(stmt)) =
-                self.server.plan(&prepared.dataset, &prepared.sql).await?
+                self.server.plan(&caller, &prepared.dataset, &prepared.sql).await?
             else {
                 return Err(Status::internal(
                     "a prepared tag statement planned as a query",
@@ -481,8 +481,10 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(request.metadata())?;
-        Ok(one_batch(metadata::schemas(&self.server, cmd).await?))
+        let caller = self.caller(request.metadata())?;
+        Ok(one_batch(
+            metadata::schemas(&self.server, &caller, cmd).await?,
+        ))
     }
 
     async fn get_flight_info_tables(
@@ -500,8 +502,8 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(request.metadata())?;
-        Ok(one_batch(metadata::tables(&self.server, cmd).await?))
+        let caller = self.caller(request.metadata())?;
+        Ok(one_batch(metadata::tables(&self.server, &caller, cmd).await?))
     }
 
     async fn get_flight_info_table_types(

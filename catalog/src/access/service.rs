@@ -1,0 +1,135 @@
+//! Operations on users and roles, each a read-modify-commit of the access document,
+//! retried when another writer commits first.
+
+use std::sync::Arc;
+
+use super::{
+    AccessDoc, DatasetRole, OrgRole, Principal, User, View, access_log, new_token, token_hash,
+    user_name,
+};
+use crate::dataset::now;
+use crate::{Catalog, CatalogError, Result};
+
+const MAX_RETRIES: usize = 32;
+
+/// Users and roles, for one caller.
+pub struct AccessService {
+    catalog: Arc<Catalog>,
+    caller: Principal,
+}
+
+impl AccessService {
+    pub fn new(catalog: Arc<Catalog>, caller: Principal) -> Self {
+        Self { catalog, caller }
+    }
+
+    /// Creates a user and returns their API token (shown only now; stored hashed).
+    /// Organisation admins only.
+    pub async fn create_user(&self, name: &str, org_role: OrgRole) -> Result<String> {
+        let name = user_name(name)?;
+        let token = new_token();
+        let hash = token_hash(&token);
+        self.update(&format!("creating user '{name}'"), |view, doc| {
+            view.require_org_admin("creating users")?;
+            if name == Principal::LocalAdmin.name() || doc.users.contains_key(&name) {
+                return Err(CatalogError::AlreadyExists {
+                    kind: "user",
+                    name: name.clone(),
+                });
+            }
+            doc.users.insert(
+                name.clone(),
+                User {
+                    name: name.clone(),
+                    org_role,
+                    token_sha256: hash.clone(),
+                    created_at: now(),
+                },
+            );
+            Ok(())
+        })
+        .await?;
+        Ok(token)
+    }
+
+    /// Removes a user and all their roles. Organisation admins only.
+    pub async fn drop_user(&self, name: &str) -> Result<()> {
+        self.update(&format!("dropping user '{name}'"), |view, doc| {
+            view.require_org_admin("dropping users")?;
+            if doc.users.remove(name).is_none() {
+                return Err(CatalogError::not_found("user", name));
+            }
+            for roles in doc.roles.values_mut() {
+                roles.remove(name);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Gives `user` `role` on `dataset` (replacing their role there). Dataset admins only.
+    pub async fn grant(&self, dataset: &str, user: &str, role: DatasetRole) -> Result<()> {
+        self.update("granting a role", |view, doc| {
+            view.require(dataset, DatasetRole::Admin, "changing roles")?;
+            if !doc.users.contains_key(user) {
+                return Err(CatalogError::not_found("user", user));
+            }
+            doc.roles
+                .entry(dataset.to_string())
+                .or_default()
+                .insert(user.to_string(), role);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Takes `user`'s role on `dataset` away. Dataset admins only.
+    pub async fn revoke(&self, dataset: &str, user: &str) -> Result<()> {
+        self.update("revoking a role", |view, doc| {
+            view.require(dataset, DatasetRole::Admin, "changing roles")?;
+            let removed = doc
+                .roles
+                .get_mut(dataset)
+                .and_then(|r| r.remove(user))
+                .is_some();
+            if !removed {
+                return Err(CatalogError::NotFound {
+                    kind: "role of user",
+                    name: user.to_string(),
+                    hint: format!(" on dataset '{dataset}'"),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        what: &str,
+        f: impl Fn(&View<'_>, &mut AccessDoc) -> Result<()>,
+    ) -> Result<()> {
+        let log = access_log();
+        let store = self.catalog.store();
+        for _ in 0..MAX_RETRIES {
+            let snapshot = self.catalog.refresh().await?;
+            let (rev, mut doc) = log
+                .latest::<AccessDoc>(store)
+                .await?
+                .unwrap_or((0, AccessDoc::default()));
+            f(&View::new(&snapshot, &self.caller), &mut doc)?;
+            match log.commit(store, rev, &doc).await {
+                Ok(_) => {
+                    self.catalog.refresh().await?;
+                    return Ok(());
+                }
+                Err(CatalogError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CatalogError::Conflict {
+            what: format!("users and roles ({what})"),
+            current: log.latest_revision(store).await?,
+        })
+    }
+}

@@ -1,0 +1,275 @@
+//! Previews of a tag: its items scored on the fly under a definition (the draft being
+//! edited, or a published version) and sampled the way the product shows them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::Int64Type;
+
+use crate::dataset::TableKind;
+use crate::dataset::schema::col;
+use crate::scoring::materialize::{batches, score_batch};
+use crate::snapshot::Definition;
+use crate::{Catalog, CatalogError, Modality, Result};
+
+/// Which items a preview shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewMode {
+    /// A random sample of positives and one of negatives at the threshold, half each.
+    Compare,
+    /// Random positives.
+    Positives,
+    /// Random negatives.
+    Negatives,
+    /// `per_bucket` random items from each score bucket of width 0.1.
+    Stratified { per_bucket: usize },
+    /// The highest scores first (transcript previews).
+    Top,
+}
+
+impl PreviewMode {
+    /// `compare`, `positives`, `negatives`, `stratified`, `top`.
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "compare" => Self::Compare,
+            "positives" | "positive" => Self::Positives,
+            "negatives" | "negative" => Self::Negatives,
+            "stratified" => Self::Stratified { per_bucket: 10 },
+            "top" => Self::Top,
+            other => {
+                return Err(CatalogError::Invalid(format!(
+                    "unknown preview mode '{other}' (modes: compare, positives, negatives, stratified, top)"
+                )));
+            }
+        })
+    }
+}
+
+/// One scored item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub id: String,
+    pub video_id: Option<String>,
+    pub time_ms: Option<i64>,
+    /// The image path, or the transcript text.
+    pub detail: Option<String>,
+    pub score: f64,
+}
+
+/// Scores every item of `modality` in `dataset` against `tag` of `definition`.
+pub async fn score_items(
+    catalog: &Catalog,
+    dataset: &str,
+    definition: &Definition,
+    modality: Modality,
+    tag: &str,
+) -> Result<Vec<Item>> {
+    let snapshot = catalog.snapshot();
+    let manifest = Arc::clone(snapshot.dataset(dataset)?);
+    let Some(model) = manifest.models.get(&modality) else {
+        return Ok(Vec::new());
+    };
+    let heads = catalog.heads(definition, modality, &model.id, Some(tag))?;
+    if heads.tags.is_empty() {
+        return Err(CatalogError::NotFound {
+            kind: "tag",
+            name: tag.to_string(),
+            hint: format!(" in tag group '{}'", definition.group),
+        });
+    }
+    let (kind, id, time, detail) = match modality {
+        Modality::Visual => (TableKind::Images, col::IMAGE_ID, col::KEYFRAME_TIME, col::PATH),
+        Modality::Transcript => (TableKind::Transcripts, col::SEGMENT_ID, col::START, col::TEXT),
+    };
+    let mut items = Vec::new();
+    for file in manifest.files(kind) {
+        for batch in batches(catalog, file).await?.iter() {
+            let scores = score_batch(&heads, batch)?;
+            let ids = string_col(batch, id)?;
+            let videos = batch.column_by_name(col::VIDEO_ID).map(|c| c.as_string::<i32>());
+            let times = batch
+                .column_by_name(time)
+                .and_then(|c| c.as_primitive_opt::<Int64Type>());
+            let details = batch.column_by_name(detail).and_then(|c| c.as_string_opt::<i32>());
+            for (r, score) in scores.iter().enumerate() {
+                items.push(Item {
+                    id: ids.value(r).to_string(),
+                    video_id: videos.filter(|v| v.is_valid(r)).map(|v| v.value(r).to_string()),
+                    time_ms: times.filter(|t| t.is_valid(r)).map(|t| t.value(r)),
+                    detail: details
+                        .filter(|d| d.is_valid(r))
+                        .map(|d| d.value(r).to_string()),
+                    score: f64::from(*score),
+                });
+            }
+        }
+    }
+    Ok(items)
+}
+
+fn string_col<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| CatalogError::State(format!("a scored table has no '{name}' column")))
+}
+
+/// Samples `items` for a preview of at most `limit` items (stratified: `per_bucket` per
+/// bucket), ordered by score, highest first.
+pub fn sample(
+    mut items: Vec<Item>,
+    mode: PreviewMode,
+    threshold: f64,
+    limit: usize,
+    seed: u64,
+) -> Vec<Item> {
+    let mut rng = SplitMix(seed);
+    let mut out = match mode {
+        PreviewMode::Top => {
+            items.sort_by(|a, b| b.score.total_cmp(&a.score));
+            items.truncate(limit);
+            items
+        }
+        PreviewMode::Positives | PreviewMode::Negatives => {
+            let want_pos = mode == PreviewMode::Positives;
+            items.retain(|i| (i.score >= threshold) == want_pos);
+            rng.choose(items, limit)
+        }
+        PreviewMode::Compare => {
+            let (pos, neg): (Vec<Item>, Vec<Item>) =
+                items.into_iter().partition(|i| i.score >= threshold);
+            let half = limit / 2;
+            let pos_n = half.max(limit.saturating_sub(neg.len())).min(pos.len());
+            let neg_n = (limit - pos_n).min(neg.len());
+            let mut out = rng.choose(pos, pos_n);
+            out.extend(rng.choose(neg, neg_n));
+            out
+        }
+        PreviewMode::Stratified { per_bucket } => {
+            let mut buckets: Vec<Vec<Item>> = vec![Vec::new(); 10];
+            for i in items {
+                let b = ((i.score * 10.0).floor() as usize).min(9);
+                buckets[b].push(i);
+            }
+            buckets
+                .into_iter()
+                .flat_map(|b| rng.choose(b, per_bucket))
+                .collect()
+        }
+    };
+    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    out
+}
+
+/// Items as a table: `item_id, coactive_video_id, time_ms, detail, score,
+/// threshold_decision`.
+pub fn to_batch(items: &[Item], threshold: f64) -> Result<RecordBatch> {
+    let cols: Vec<(&str, ArrayRef)> = vec![
+        (
+            "item_id",
+            Arc::new(StringArray::from_iter_values(items.iter().map(|i| i.id.as_str()))),
+        ),
+        (
+            "coactive_video_id",
+            Arc::new(StringArray::from(
+                items.iter().map(|i| i.video_id.clone()).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "time_ms",
+            Arc::new(Int64Array::from(items.iter().map(|i| i.time_ms).collect::<Vec<_>>())),
+        ),
+        (
+            "detail",
+            Arc::new(StringArray::from(
+                items.iter().map(|i| i.detail.clone()).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "score",
+            Arc::new(Float64Array::from_iter_values(items.iter().map(|i| i.score))),
+        ),
+        (
+            "threshold_decision",
+            Arc::new(BooleanArray::from(
+                items.iter().map(|i| i.score >= threshold).collect::<Vec<_>>(),
+            )),
+        ),
+    ];
+    RecordBatch::try_from_iter(cols).map_err(|e| CatalogError::engine("preview", e))
+}
+
+/// A small seeded generator for sampling (SplitMix64).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// `k` items chosen uniformly without replacement (partial Fisher–Yates).
+    fn choose<T>(&mut self, mut v: Vec<T>, k: usize) -> Vec<T> {
+        let k = k.min(v.len());
+        for i in 0..k {
+            let j = i + (self.next() % (v.len() - i) as u64) as usize;
+            v.swap(i, j);
+        }
+        v.truncate(k);
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(scores: &[f64]) -> Vec<Item> {
+        scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Item {
+                id: format!("i{i}"),
+                video_id: None,
+                time_ms: None,
+                detail: None,
+                score: *s,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compare_takes_half_each_side_and_fills_from_the_other() {
+        let v = items(&[0.9, 0.8, 0.7, 0.6, 0.1, 0.2]);
+        let out = sample(v.clone(), PreviewMode::Compare, 0.5, 4, 1);
+        assert_eq!(out.iter().filter(|i| i.score >= 0.5).count(), 2);
+        assert_eq!(out.len(), 4);
+        let out = sample(v, PreviewMode::Compare, 0.5, 6, 1);
+        assert_eq!(out.iter().filter(|i| i.score >= 0.5).count(), 4);
+        assert!(out.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+
+    #[test]
+    fn stratified_takes_per_bucket() {
+        let scores: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
+        let out = sample(items(&scores), PreviewMode::Stratified { per_bucket: 10 }, 0.5, 0, 3);
+        assert_eq!(out.len(), 100);
+        for b in 0..10 {
+            let n = out
+                .iter()
+                .filter(|i| ((i.score * 10.0).floor() as usize).min(9) == b)
+                .count();
+            assert_eq!(n, 10, "bucket {b}");
+        }
+        let pos = sample(items(&scores), PreviewMode::Positives, 0.9, 5, 3);
+        assert!(pos.len() == 5 && pos.iter().all(|i| i.score >= 0.9));
+    }
+}
