@@ -122,7 +122,10 @@ impl Engine {
         let user = SessionUser::new(options.principal.clone());
         ctx.register_catalog(
             CATALOG_NAME,
-            Arc::new(DyntagCatalogProvider::new(Arc::clone(&catalog), user.clone())),
+            Arc::new(DyntagCatalogProvider::new(
+                Arc::clone(&catalog),
+                user.clone(),
+            )),
         );
         let session_dataset = SessionDataset::new(dataset);
         let functions = FunctionContext {

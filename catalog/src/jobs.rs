@@ -83,7 +83,11 @@ fn held_by_live_worker(job: &Job, me: &str) -> bool {
         .as_deref()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .is_some_and(|t| {
-            chrono::Utc::now().signed_duration_since(t).to_std().unwrap_or_default() < LEASE
+            chrono::Utc::now()
+                .signed_duration_since(t)
+                .to_std()
+                .unwrap_or_default()
+                < LEASE
         })
 }
 
@@ -116,7 +120,13 @@ pub async fn run(
         Err(CatalogError::Conflict { .. }) => return Ok(Outcome::Skipped),
         Err(e) => return Err(e),
     }
-    tracing::info!(group, dataset, version = job.version, attempt = job.attempt, "scoring");
+    tracing::info!(
+        group,
+        dataset,
+        version = job.version,
+        attempt = job.attempt,
+        "scoring"
+    );
     let snapshot = catalog.refresh().await?;
     let scored = match snapshot.versions.get(&(group.to_string(), job.version)) {
         Some(frozen) => {

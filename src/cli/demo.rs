@@ -135,9 +135,7 @@ pub async fn prepare(global: &Global, sample_data: Option<PathBuf>) -> Result<Ar
             .collect();
         for tag in waiting {
             engine
-                .execute(&format!(
-                    "PREVIEW TAG '{tag}' IN GROUP subjects LIMIT 4"
-                ))
+                .execute(&format!("PREVIEW TAG '{tag}' IN GROUP subjects LIMIT 4"))
                 .await?;
         }
         let answer = engine

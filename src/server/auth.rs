@@ -121,8 +121,7 @@ impl Auth {
             constant_time_eq(password.as_bytes(), self.admin_token.as_bytes())
                 .then_some(Principal::LocalAdmin)
         } else {
-            self.user_token(password)
-                .filter(|p| p.name() == user)
+            self.user_token(password).filter(|p| p.name() == user)
         };
         let Some(principal) = principal else {
             return Err(ServeError::unauthenticated("wrong user name or password"));

@@ -357,3 +357,20 @@ pub async fn news_catalog() -> (tempfile::TempDir, Arc<Catalog>) {
         .unwrap();
     (dir, catalog)
 }
+
+/// Adds a second dataset `name` to a `news` data folder: the same keyframes and shots,
+/// no transcripts (for applying groups across datasets).
+pub async fn add_keyframe_dataset(dir: &Path, catalog: &Catalog, name: &str) {
+    let kf = dir.join(format!("{name}-keyframes.parquet"));
+    let shots = dir.join(format!("{name}-shots.csv"));
+    write_keyframes(catalog, &kf);
+    write_shots(&shots);
+    let sources = vec![
+        Source::Keyframes {
+            path: kf,
+            model: DEFAULT_MODEL_ID.into(),
+        },
+        Source::Shots { path: shots },
+    ];
+    import(catalog, name, &sources, &NoProgress).await.unwrap();
+}

@@ -1,7 +1,8 @@
 //! sqllogictest files (`tests/slt/*.slt`) run against the real engine: each file gets a
 //! fresh data folder holding the `news` fixture dataset (see `tests/common`).
 //!
-//! `cargo test --test slt` runs them all; `cargo test --test slt -- NAME` runs the files
+//! Files named `lifecycle*` also get a second dataset, `archive`, holding the same
+//! keyframes. `cargo test --test slt` runs them all; `cargo test --test slt -- NAME` runs the files
 //! whose name contains NAME; `-- --complete NAME` rewrites their expected results from
 //! what the engine answers (review the diff before committing it).
 
@@ -111,6 +112,9 @@ fn main() {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let result = rt.block_on(async {
             let (tmp, catalog) = common::news_catalog().await;
+            if name.starts_with("lifecycle") {
+                common::add_keyframe_dataset(tmp.path(), &catalog, "archive").await;
+            }
             let tmp = Arc::new(tmp);
             let catalog = Arc::clone(&catalog);
             let mut runner = sqllogictest::Runner::new(move || {

@@ -87,7 +87,10 @@ pub fn functions(ctx: FunctionContext) -> Vec<ScalarUDF> {
 /// dyntag's table functions, bound to `ctx`, by name.
 pub fn table_functions(
     ctx: FunctionContext,
-) -> Vec<(&'static str, Arc<dyn datafusion::catalog::TableFunctionImpl>)> {
+) -> Vec<(
+    &'static str,
+    Arc<dyn datafusion::catalog::TableFunctionImpl>,
+)> {
     vec![("dt_version", Arc::new(dt_version::DtVersion::new(ctx)))]
 }
 

@@ -83,10 +83,7 @@ impl<'a> View<'a> {
         Err(CatalogError::NotFound {
             kind: "dataset",
             name: name.to_string(),
-            hint: format!(
-                " (datasets: {})",
-                list_or_none(self.datasets().into_iter())
-            ),
+            hint: format!(" (datasets: {})", list_or_none(self.datasets().into_iter())),
         })
     }
 

@@ -98,7 +98,10 @@ pub fn system_table(view: &View<'_>, name: &str) -> DFResult<Option<RecordBatch>
                 .into_iter()
                 .filter_map(|n| s.datasets.get(n))
                 .collect();
-            let model = |m: Modality| d.iter().map(move |x| x.doc.models.get(&m).map(|e| e.id.clone()));
+            let model = |m: Modality| {
+                d.iter()
+                    .map(move |x| x.doc.models.get(&m).map(|e| e.id.clone()))
+            };
             let rows = |k: TableKind| d.iter().map(move |x| x.doc.rows(k) as i64);
             Cols::default()
                 .s("dataset", d.iter().map(|x| x.doc.name.clone()))
@@ -126,7 +129,10 @@ pub fn system_table(view: &View<'_>, name: &str) -> DFResult<Option<RecordBatch>
                     "training_dataset",
                     g.iter().map(|v| v.doc.training_dataset.clone()),
                 )
-                .s("status", g.iter().map(|v| v.doc.status.as_str().to_string()))
+                .s(
+                    "status",
+                    g.iter().map(|v| v.doc.status.as_str().to_string()),
+                )
                 .s(
                     "visibility",
                     g.iter().map(|v| v.doc.visibility.as_str().to_string()),
@@ -136,8 +142,14 @@ pub fn system_table(view: &View<'_>, name: &str) -> DFResult<Option<RecordBatch>
                     g.iter().map(|v| i64::from(v.doc.latest_version)),
                 )
                 .i("tags", g.iter().map(|v| v.doc.tags.len() as i64))
-                .s("shot_aggregation", g.iter().map(|v| v.doc.options.shot_str()))
-                .s("video_aggregation", g.iter().map(|v| v.doc.options.video_str()))
+                .s(
+                    "shot_aggregation",
+                    g.iter().map(|v| v.doc.options.shot_str()),
+                )
+                .s(
+                    "video_aggregation",
+                    g.iter().map(|v| v.doc.options.video_str()),
+                )
                 .i("revision", g.iter().map(|v| v.revision as i64))
                 .s("updated_at", g.iter().map(|v| v.doc.updated_at.clone()))
                 .build()?
@@ -155,7 +167,10 @@ pub fn system_table(view: &View<'_>, name: &str) -> DFResult<Option<RecordBatch>
             Cols::default()
                 .s("group_slug", t.iter().map(|(g, _)| g.doc.slug.clone()))
                 .s("tag_name", t.iter().map(|(_, t)| t.name.clone()))
-                .s("status", t.iter().map(|(_, t)| t.status.as_str().to_string()))
+                .s(
+                    "status",
+                    t.iter().map(|(_, t)| t.status.as_str().to_string()),
+                )
                 .f("threshold", t.iter().map(|(_, t)| t.threshold))
                 .i("positive_prompts", count(Polarity::Positive))
                 .i("negative_prompts", count(Polarity::Negative))
@@ -201,7 +216,10 @@ pub fn system_table(view: &View<'_>, name: &str) -> DFResult<Option<RecordBatch>
             Cols::default()
                 .s("group_slug", l.iter().map(|(g, _, _)| g.doc.slug.clone()))
                 .s("tag_name", l.iter().map(|(_, t, _)| t.name.clone()))
-                .s("coactive_image_id", l.iter().map(|(_, _, l)| l.asset_id.clone()))
+                .s(
+                    "coactive_image_id",
+                    l.iter().map(|(_, _, l)| l.asset_id.clone()),
+                )
                 .s(
                     "label",
                     l.iter().map(|(_, _, l)| {
@@ -264,18 +282,24 @@ pub fn system_table(view: &View<'_>, name: &str) -> DFResult<Option<RecordBatch>
                 .os("error", a.iter().map(|x| x.error.clone()))
                 .oi(
                     "scored_version",
-                    a.iter().map(|x| x.run.as_ref().map(|r| i64::from(r.version))),
+                    a.iter()
+                        .map(|x| x.run.as_ref().map(|r| i64::from(r.version))),
                 )
                 .os("visual_model", model(Modality::Visual))
                 .os("transcript_model", model(Modality::Transcript))
-                .os("job_id", a.iter().map(|x| x.job.as_ref().map(|j| j.id.clone())))
+                .os(
+                    "job_id",
+                    a.iter().map(|x| x.job.as_ref().map(|j| j.id.clone())),
+                )
                 .oi(
                     "job_attempt",
-                    a.iter().map(|x| x.job.as_ref().map(|j| i64::from(j.attempt))),
+                    a.iter()
+                        .map(|x| x.job.as_ref().map(|j| i64::from(j.attempt))),
                 )
                 .os(
                     "job_enqueued_at",
-                    a.iter().map(|x| x.job.as_ref().map(|j| j.enqueued_at.clone())),
+                    a.iter()
+                        .map(|x| x.job.as_ref().map(|j| j.enqueued_at.clone())),
                 )
                 .os(
                     "job_started_at",
@@ -295,7 +319,10 @@ pub fn system_table(view: &View<'_>, name: &str) -> DFResult<Option<RecordBatch>
                 .collect();
             Cols::default()
                 .s("user_name", u.iter().map(|u| u.name.clone()))
-                .s("org_role", u.iter().map(|u| u.org_role.as_str().to_string()))
+                .s(
+                    "org_role",
+                    u.iter().map(|u| u.org_role.as_str().to_string()),
+                )
                 .s("created_at", u.iter().map(|u| u.created_at.clone()))
                 .build()?
         }

@@ -6,7 +6,9 @@ pub mod parser;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
 use datafusion::arrow::compute::filter_record_batch;
 
 pub use parser::{GRAMMAR, TagStatement, parse, split_statements};
@@ -166,7 +168,17 @@ pub async fn execute(
                             .is_none_or(|p| like(&name.to_lowercase(), p))
                 })
                 .collect::<Vec<_>>();
-            filter(&batch, keep)?.into()
+            project(
+                &filter(&batch, keep)?,
+                &[
+                    "group_name",
+                    "group_slug",
+                    "training_dataset",
+                    "latest_version",
+                    "tags",
+                ],
+            )?
+            .into()
         }
         TagStatement::ShowTags { group } => {
             let g = view.group(group)?;
@@ -178,18 +190,46 @@ pub async fn execute(
         }
         TagStatement::ShowVersions { group } => {
             let slug = view.group(group)?.doc.slug.clone();
-            rows_of(&view, "versions", "group_slug", &slug)?.into()
+            project(
+                &rows_of(&view, "versions", "group_slug", &slug)?,
+                &["version", "visibility", "tags", "published_at"],
+            )?
+            .into()
         }
         TagStatement::ShowDatasetAccess { group } => {
             let slug = view.group(group)?.doc.slug.clone();
-            rows_of(&view, "applications", "group_slug", &slug)?.into()
+            project(
+                &rows_of(&view, "applications", "group_slug", &slug)?,
+                &[
+                    "dataset",
+                    "is_training_dataset",
+                    "applied_version",
+                    "update_available",
+                    "status",
+                    "error",
+                    "scored_version",
+                ],
+            )?
+            .into()
         }
         TagStatement::ShowJobs => {
             let batch = table(&view, "applications")?;
             let keep = column_str(&batch, "status")
                 .map(|s| s == "queued")
                 .collect::<Vec<_>>();
-            filter(&batch, keep)?.into()
+            project(
+                &filter(&batch, keep)?,
+                &[
+                    "dataset",
+                    "group_slug",
+                    "applied_version",
+                    "job_id",
+                    "job_attempt",
+                    "job_enqueued_at",
+                    "job_started_at",
+                ],
+            )?
+            .into()
         }
         TagStatement::CreateUser { name, org_admin } => {
             let role = if *org_admin {
@@ -313,6 +353,22 @@ fn column_int<'a>(batch: &'a RecordBatch, name: &str) -> impl Iterator<Item = i6
         .flat_map(|a| a.iter().map(|v| v.unwrap_or(0)))
 }
 
+/// The named columns of `batch`, in that order.
+fn project(batch: &RecordBatch, names: &[&str]) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let idx = names
+        .iter()
+        .map(|n| {
+            schema
+                .index_of(n)
+                .map_err(|e| CatalogError::engine("statement", e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    batch
+        .project(&idx)
+        .map_err(|e| CatalogError::engine("statement", e))
+}
+
 fn filter(batch: &RecordBatch, keep: Vec<bool>) -> Result<RecordBatch> {
     filter_record_batch(batch, &BooleanArray::from(keep))
         .map_err(|e| CatalogError::engine("statement", e))
@@ -424,60 +480,60 @@ fn manage_groups(view: &View<'_>, ds: &str) -> Result<RecordBatch> {
 
 /// The tags of a group with their status, threshold and prompts.
 fn show_tags(g: &crate::tags::TagGroup) -> Result<RecordBatch> {
-            let prompts = |t: &crate::tags::Tag, pol: crate::tags::Polarity| -> String {
-                t.prompts
+    let prompts = |t: &crate::tags::Tag, pol: crate::tags::Polarity| -> String {
+        t.prompts
+            .iter()
+            .filter(|p| p.polarity == pol)
+            .map(|p| {
+                if p.modality == crate::tags::PromptModality::Both {
+                    p.text.clone()
+                } else {
+                    format!("{} ({})", p.text, p.modality.as_str())
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    RecordBatch::try_from_iter(vec![
+        (
+            "tag_name",
+            Arc::new(StringArray::from(
+                g.tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
+        (
+            "status",
+            Arc::new(StringArray::from(
+                g.tags.iter().map(|t| t.status.as_str()).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "threshold",
+            Arc::new(Float64Array::from(
+                g.tags.iter().map(|t| t.threshold).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "positive_prompts",
+            Arc::new(StringArray::from(
+                g.tags
                     .iter()
-                    .filter(|p| p.polarity == pol)
-                    .map(|p| {
-                        if p.modality == crate::tags::PromptModality::Both {
-                            p.text.clone()
-                        } else {
-                            format!("{} ({})", p.text, p.modality.as_str())
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            };
-            RecordBatch::try_from_iter(vec![
-                (
-                    "tag_name",
-                    Arc::new(StringArray::from(
-                        g.tags.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
-                    )) as ArrayRef,
-                ),
-                (
-                    "status",
-                    Arc::new(StringArray::from(
-                        g.tags.iter().map(|t| t.status.as_str()).collect::<Vec<_>>(),
-                    )),
-                ),
-                (
-                    "threshold",
-                    Arc::new(Float64Array::from(
-                        g.tags.iter().map(|t| t.threshold).collect::<Vec<_>>(),
-                    )),
-                ),
-                (
-                    "positive_prompts",
-                    Arc::new(StringArray::from(
-                        g.tags
-                            .iter()
-                            .map(|t| prompts(t, crate::tags::Polarity::Positive))
-                            .collect::<Vec<_>>(),
-                    )),
-                ),
-                (
-                    "negative_prompts",
-                    Arc::new(StringArray::from(
-                        g.tags
-                            .iter()
-                            .map(|t| prompts(t, crate::tags::Polarity::Negative))
-                            .collect::<Vec<_>>(),
-                    )),
-                ),
-            ])
-            .map_err(|e| CatalogError::engine("SHOW TAGS", e))
-        }
+                    .map(|t| prompts(t, crate::tags::Polarity::Positive))
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "negative_prompts",
+            Arc::new(StringArray::from(
+                g.tags
+                    .iter()
+                    .map(|t| prompts(t, crate::tags::Polarity::Negative))
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+    ])
+    .map_err(|e| CatalogError::engine("SHOW TAGS", e))
+}
 
 /// A one-row, one-column answer.
 pub fn message(text: String) -> Result<RecordBatch> {

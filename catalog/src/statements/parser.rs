@@ -172,7 +172,13 @@ pub fn parse(sql: &str) -> Result<Option<TagStatement>> {
             | (
                 Some("SHOW"),
                 Some(
-                    "TAG" | "TAGS" | "LABELS" | "SHAREABLE" | "VERSIONS" | "SCORING" | "USERS"
+                    "TAG"
+                        | "TAGS"
+                        | "LABELS"
+                        | "SHAREABLE"
+                        | "VERSIONS"
+                        | "SCORING"
+                        | "USERS"
                         | "ROLES"
                 )
             )
@@ -180,7 +186,11 @@ pub fn parse(sql: &str) -> Result<Option<TagStatement>> {
     ) || matches!(
         (first.as_deref(), second.as_deref(), third.as_deref()),
         (Some("SHOW"), Some("DATASET"), Some("ACCESS"))
-            | (Some("APPLY" | "UPDATE" | "REMOVE"), Some("TAG"), Some("GROUP"))
+            | (
+                Some("APPLY" | "UPDATE" | "REMOVE"),
+                Some("TAG"),
+                Some("GROUP")
+            )
     );
     if !ours {
         return Ok(None);

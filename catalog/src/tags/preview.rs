@@ -80,23 +80,39 @@ pub async fn score_items(
         });
     }
     let (kind, id, time, detail) = match modality {
-        Modality::Visual => (TableKind::Images, col::IMAGE_ID, col::KEYFRAME_TIME, col::PATH),
-        Modality::Transcript => (TableKind::Transcripts, col::SEGMENT_ID, col::START, col::TEXT),
+        Modality::Visual => (
+            TableKind::Images,
+            col::IMAGE_ID,
+            col::KEYFRAME_TIME,
+            col::PATH,
+        ),
+        Modality::Transcript => (
+            TableKind::Transcripts,
+            col::SEGMENT_ID,
+            col::START,
+            col::TEXT,
+        ),
     };
     let mut items = Vec::new();
     for file in manifest.files(kind) {
         for batch in batches(catalog, file).await?.iter() {
             let scores = score_batch(&heads, batch)?;
             let ids = string_col(batch, id)?;
-            let videos = batch.column_by_name(col::VIDEO_ID).map(|c| c.as_string::<i32>());
+            let videos = batch
+                .column_by_name(col::VIDEO_ID)
+                .map(|c| c.as_string::<i32>());
             let times = batch
                 .column_by_name(time)
                 .and_then(|c| c.as_primitive_opt::<Int64Type>());
-            let details = batch.column_by_name(detail).and_then(|c| c.as_string_opt::<i32>());
+            let details = batch
+                .column_by_name(detail)
+                .and_then(|c| c.as_string_opt::<i32>());
             for (r, score) in scores.iter().enumerate() {
                 items.push(Item {
                     id: ids.value(r).to_string(),
-                    video_id: videos.filter(|v| v.is_valid(r)).map(|v| v.value(r).to_string()),
+                    video_id: videos
+                        .filter(|v| v.is_valid(r))
+                        .map(|v| v.value(r).to_string()),
                     time_ms: times.filter(|t| t.is_valid(r)).map(|t| t.value(r)),
                     detail: details
                         .filter(|d| d.is_valid(r))
@@ -109,10 +125,7 @@ pub async fn score_items(
     Ok(items)
 }
 
-fn string_col<'a>(
-    batch: &'a RecordBatch,
-    name: &str,
-) -> Result<&'a StringArray> {
+fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_string_opt::<i32>())
@@ -172,7 +185,9 @@ pub fn to_batch(items: &[Item], threshold: f64) -> Result<RecordBatch> {
     let cols: Vec<(&str, ArrayRef)> = vec![
         (
             "item_id",
-            Arc::new(StringArray::from_iter_values(items.iter().map(|i| i.id.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                items.iter().map(|i| i.id.as_str()),
+            )),
         ),
         (
             "coactive_video_id",
@@ -182,7 +197,9 @@ pub fn to_batch(items: &[Item], threshold: f64) -> Result<RecordBatch> {
         ),
         (
             "time_ms",
-            Arc::new(Int64Array::from(items.iter().map(|i| i.time_ms).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(
+                items.iter().map(|i| i.time_ms).collect::<Vec<_>>(),
+            )),
         ),
         (
             "detail",
@@ -192,12 +209,17 @@ pub fn to_batch(items: &[Item], threshold: f64) -> Result<RecordBatch> {
         ),
         (
             "score",
-            Arc::new(Float64Array::from_iter_values(items.iter().map(|i| i.score))),
+            Arc::new(Float64Array::from_iter_values(
+                items.iter().map(|i| i.score),
+            )),
         ),
         (
             "threshold_decision",
             Arc::new(BooleanArray::from(
-                items.iter().map(|i| i.score >= threshold).collect::<Vec<_>>(),
+                items
+                    .iter()
+                    .map(|i| i.score >= threshold)
+                    .collect::<Vec<_>>(),
             )),
         ),
     ];
@@ -260,7 +282,13 @@ mod tests {
     #[test]
     fn stratified_takes_per_bucket() {
         let scores: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
-        let out = sample(items(&scores), PreviewMode::Stratified { per_bucket: 10 }, 0.5, 0, 3);
+        let out = sample(
+            items(&scores),
+            PreviewMode::Stratified { per_bucket: 10 },
+            0.5,
+            0,
+            3,
+        );
         assert_eq!(out.len(), 100);
         for b in 0..10 {
             let n = out

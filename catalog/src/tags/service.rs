@@ -38,19 +38,47 @@ async fn backoff(attempt: usize) {
 /// A change to a group's definition.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GroupEdit {
-    AddTag { tag: String },
-    DropTag { tag: String },
-    RenameTag { tag: String, to: String },
-    AddPrompt { tag: String, prompt: Prompt },
-    DropPrompt { tag: String, prompt: Prompt },
-    SetThreshold { tag: String, threshold: f64 },
-    SetOption { key: String, value: String },
+    AddTag {
+        tag: String,
+    },
+    DropTag {
+        tag: String,
+    },
+    RenameTag {
+        tag: String,
+        to: String,
+    },
+    AddPrompt {
+        tag: String,
+        prompt: Prompt,
+    },
+    DropPrompt {
+        tag: String,
+        prompt: Prompt,
+    },
+    SetThreshold {
+        tag: String,
+        threshold: f64,
+    },
+    SetOption {
+        key: String,
+        value: String,
+    },
     /// Labels images or keyframes as examples (or counter-examples) of a tag.
-    AddLabels { tag: String, asset_ids: Vec<String>, positive: bool },
+    AddLabels {
+        tag: String,
+        asset_ids: Vec<String>,
+        positive: bool,
+    },
     /// Removes labels.
-    DropLabels { tag: String, asset_ids: Vec<String> },
+    DropLabels {
+        tag: String,
+        asset_ids: Vec<String>,
+    },
     /// The tag's preview was opened: `needs_review` → `draft`.
-    Reviewed { tag: String },
+    Reviewed {
+        tag: String,
+    },
 }
 
 /// What publishing did.
@@ -199,7 +227,8 @@ impl TagService {
         let g = &view.group(group)?.doc;
         Self::require_training_editor(&view, g, &format!("editing tag group '{}'", g.name))?;
         if let GroupEdit::AddLabels { tag, asset_ids, .. } = edit {
-            self.check_assets(&g.training_dataset, tag, asset_ids).await?;
+            self.check_assets(&g.training_dataset, tag, asset_ids)
+                .await?;
         }
         for attempt in 0..MAX_RETRIES {
             if attempt > 0 {
@@ -304,7 +333,10 @@ impl TagService {
     /// the published version) on the training dataset, sampled by `mode` (default:
     /// compare for keyframes, top for transcripts; stratified keyframes once published).
     /// Opening a preview moves a tag out of `needs_review` when the caller may edit it.
-    pub async fn preview(&self, req: &PreviewRequest) -> Result<datafusion::arrow::array::RecordBatch> {
+    pub async fn preview(
+        &self,
+        req: &PreviewRequest,
+    ) -> Result<datafusion::arrow::array::RecordBatch> {
         let snapshot = self.snapshot().await?;
         let view = View::new(&snapshot, &self.caller);
         let versioned = view.group(&req.group)?;
@@ -318,7 +350,10 @@ impl TagService {
         let definition = if req.published {
             let v = g.latest_version;
             let frozen = snapshot.versions.get(&(g.slug.clone(), v)).ok_or_else(|| {
-                CatalogError::State(format!("tag group '{}' has no published version yet", g.name))
+                CatalogError::State(format!(
+                    "tag group '{}' has no published version yet",
+                    g.name
+                ))
             })?;
             Definition {
                 group: g.slug.clone(),
@@ -348,7 +383,9 @@ impl TagService {
             &tag.name,
         )
         .await?;
-        let seed = req.seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
+        let seed = req
+            .seed
+            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
         let sampled = preview::sample(items, mode, threshold, req.limit, seed);
         if tag.status == TagStatus::NeedsReview
             && view.role(&g.training_dataset) >= Some(DatasetRole::Editor)
@@ -373,7 +410,11 @@ impl TagService {
         let snapshot = self.snapshot().await?;
         let view = View::new(&snapshot, &self.caller);
         let seen = &view.group(group)?.doc;
-        Self::require_training_editor(&view, seen, &format!("publishing tag group '{}'", seen.name))?;
+        Self::require_training_editor(
+            &view,
+            seen,
+            &format!("publishing tag group '{}'", seen.name),
+        )?;
         let (log, rev, g) = self.live(group).await?;
         let slug = g.slug.clone();
         let manifest = snapshot.dataset(&g.training_dataset)?;

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-
 use super::rss_bytes;
 use super::scoring::synthetic_dataset;
 use crate::cli::Global;

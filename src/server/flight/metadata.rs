@@ -13,9 +13,9 @@ use dyntag_catalog::provider::CATALOG_NAME;
 
 use dyntag_catalog::access::View;
 
-use crate::server::auth::Caller;
 use super::super::Server;
 use super::super::errors::ServeError;
+use crate::server::auth::Caller;
 
 /// Table type of datasets' tables.
 const TABLE: &str = "TABLE";

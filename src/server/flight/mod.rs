@@ -373,8 +373,10 @@ impl FlightSqlService for FlightSql {
             .prepared(&cmd.prepared_statement_handle, &caller.user)?;
         if prepared.is_tag {
             // Run it now, once, and hand out its answer (as for an ad hoc tag statement).
-            let (engine, Statement::Tag(stmt)) =
-                self.server.plan(&caller, &prepared.dataset, &prepared.sql).await?
+            let (engine, Statement::Tag(stmt)) = self
+                .server
+                .plan(&caller, &prepared.dataset, &prepared.sql)
+                .await?
             else {
                 return Err(Status::internal(
                     "a prepared tag statement planned as a query",
@@ -503,7 +505,9 @@ impl FlightSqlService for FlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let caller = self.caller(request.metadata())?;
-        Ok(one_batch(metadata::tables(&self.server, &caller, cmd).await?))
+        Ok(one_batch(
+            metadata::tables(&self.server, &caller, cmd).await?,
+        ))
     }
 
     async fn get_flight_info_table_types(
