@@ -27,6 +27,8 @@ use crate::error::{AppError, Result};
 pub struct Answer {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
+    /// Scoring jobs the statement queued for the background workers.
+    pub queued: usize,
 }
 
 impl Answer {
@@ -34,6 +36,7 @@ impl Answer {
         Self {
             schema: batch.schema(),
             batches: vec![batch],
+            queued: 0,
         }
     }
 
@@ -202,7 +205,11 @@ impl Engine {
                     .map_err(friendly)?;
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 let batches = df.collect().await.map_err(friendly)?;
-                Ok(Answer { schema, batches })
+                Ok(Answer {
+                    schema,
+                    batches,
+                    queued: 0,
+                })
             }
         }
     }
@@ -265,6 +272,11 @@ impl Engine {
                 if out.jobs.is_empty() {
                     return Ok(Answer::from_batch(out.batch));
                 }
+                let queued = if self.jobs.is_some() {
+                    out.jobs.len()
+                } else {
+                    0
+                };
                 let tail = match &self.jobs {
                     Some(workers) => {
                         workers.notify_waiters();
@@ -283,10 +295,12 @@ impl Engine {
                         format!("scored: {rows} score rows")
                     }
                 };
-                Ok(Answer::from_batch(statements::message(format!(
+                let mut answer = Answer::from_batch(statements::message(format!(
                     "{}; {tail}",
                     first_text(&out.batch)
-                ))?))
+                ))?);
+                answer.queued = queued;
+                Ok(answer)
             }
         }
     }
@@ -350,9 +364,12 @@ pub fn current_dataset_for(
             .datasets()
             .first()
             .map(|d| d.to_string())
-            .unwrap_or_else(|| "default".into()),
+            .unwrap_or_else(|| NO_DATASET.into()),
     })
 }
+
+/// The current dataset's name when there is none to work in.
+pub const NO_DATASET: &str = "default";
 
 /// The text of a one-cell answer.
 fn first_text(batch: &RecordBatch) -> String {

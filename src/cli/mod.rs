@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod progress;
 pub mod serve;
 pub mod sql;
+pub mod users;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -85,6 +86,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Benchmarks that print their ratio against anchors measured in the same run.
     Bench(bench::BenchArgs),
+    /// Users and roles (the admin command): create, grant, revoke, drop, list.
+    Users(users::UsersArgs),
 }
 
 /// Runs the parsed command line.
@@ -95,5 +98,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Bench(args) => bench::run(&cli.global, args).await,
+        Command::Users(args) => users::run(&cli.global, args).await,
     }
 }

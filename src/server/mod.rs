@@ -50,6 +50,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The current dataset of a session whose user sees none.
+const NO_DATASET: &str = crate::engine::NO_DATASET;
+
 /// Batches of a result as they are produced.
 pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch, ServeError>> + Send>>;
 
@@ -124,9 +127,16 @@ impl Server {
             principal: caller.principal.clone(),
             jobs: Some(Arc::clone(self.workers.wake())),
         };
+        // A caller who sees no dataset works in none (the placeholder name is not theirs to
+        // be refused).
+        let snapshot = self.catalog.snapshot();
+        let sees_none = dyntag_catalog::access::View::new(&snapshot, &caller.principal)
+            .datasets()
+            .is_empty();
+        let dataset = (!(sees_none && dataset == NO_DATASET)).then_some(dataset);
         Ok(Engine::with_options(
             Arc::clone(&self.catalog),
-            Some(dataset),
+            dataset,
             options,
         )?)
     }
@@ -171,6 +181,20 @@ impl Server {
         }
         tracing::info!(user = %caller.user, protocol, %dataset, rows = answer.rows(), "tag statement");
         Ok(answer)
+    }
+
+    /// Runs a tag statement built by a front end (the HTTP lifecycle routes) for a caller,
+    /// in `dataset` or the caller's session dataset.
+    pub async fn statement(
+        &self,
+        caller: &Caller,
+        dataset: Option<&str>,
+        stmt: TagStatement,
+    ) -> Result<Answer, ServeError> {
+        let dataset = dataset.map_or_else(|| self.session_dataset(caller), str::to_string);
+        let engine = self.engine(caller, &dataset)?;
+        let what = format!("{stmt:?}");
+        self.run_tag(caller, "http", &engine, &what, &stmt).await
     }
 
     /// Runs a planned query for a caller, streaming its batches.

@@ -158,3 +158,73 @@ fn a_missing_onnx_runtime_is_a_one_line_error_saying_how_to_install_it() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_command_creates_grants_lists_and_refuses_bad_input() {
+    let (dir, catalog) = crate::common::news_catalog().await;
+    drop(catalog);
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let out = dyntag(&["--data", data, "users", "create", "ann"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "{token}"
+    );
+    let out = dyntag(&[
+        "--data",
+        data,
+        "users",
+        "grant",
+        "ann",
+        "--dataset",
+        "news",
+        "--role",
+        "editor",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = dyntag(&["--data", data, "users", "list"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ann\tmember\tnews=editor\n"
+    );
+    // The token is stored only as its hash.
+    let stored = std::fs::read_dir(dir.path().join("data/access/_log"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert!(!stored.contains(&token) && stored.contains("token_sha256"));
+    for (args, needle) in [
+        (
+            vec!["grant", "ann", "--dataset", "films", "--role", "viewer"],
+            "dataset 'films' not found",
+        ),
+        (
+            vec!["grant", "ann", "--dataset", "news", "--role", "owner"],
+            "unknown dataset role 'owner'",
+        ),
+        (vec!["create", "ann"], "user 'ann' already exists"),
+        (
+            vec!["revoke", "bob", "--dataset", "news"],
+            "role of user 'bob' not found on dataset 'news'",
+        ),
+    ] {
+        let mut full = vec!["--data", data, "users"];
+        full.extend(args);
+        let out = dyntag(&full);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(needle),
+            "{full:?}: {err}"
+        );
+    }
+}

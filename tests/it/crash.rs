@@ -49,7 +49,7 @@ async fn killed_publish_keeps_previous_version() {
     let data = dir.path().join("data");
     let ok = dyntag(
         &data,
-        "CREATE TAG GROUP Topics ON DATASET news TAGS ('cooking', 'football'); PUBLISH TAG GROUP topics",
+        "CREATE TAG GROUP Topics ON DATASET news TAGS ('cooking', 'football'); PREVIEW TAG 'cooking' IN GROUP topics; PREVIEW TAG 'football' IN GROUP topics; PUBLISH TAG GROUP topics",
         None,
     );
     assert!(
@@ -104,7 +104,7 @@ async fn killed_publish_keeps_previous_version() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
-    assert!(String::from_utf8_lossy(&again.stdout).contains("re-scored version 2"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("re-scoring version 2"));
     let (done, sum_done, _) = summary(&data).await;
     assert_eq!(done, vec!["144".to_string(), "2".to_string()]);
     assert!(

@@ -20,6 +20,13 @@ async fn topic_tags_find_their_segments_and_videos() {
     let (_dir, catalog) = common::news_catalog().await;
     let engine = Engine::new(catalog, Some(common::DATASET)).unwrap();
     run(&engine, "CREATE TAG GROUP Topics ON DATASET news TAGS ('cooking', 'football', 'weather forecast', 'space exploration', 'wildlife', 'music concert')").await;
+    for (tag, _) in TOPICS {
+        run(
+            &engine,
+            &format!("PREVIEW TAG '{tag}' IN GROUP topics LIMIT 1"),
+        )
+        .await;
+    }
     let published = run(&engine, "PUBLISH TAG GROUP topics").await;
     assert!(
         strings(&published, "result")[0].starts_with("published version 1"),

@@ -9,6 +9,7 @@ mod concurrency;
 mod crash;
 mod e2e_topics;
 mod import_errors;
+mod lifecycle;
 mod media;
 mod object_store;
 mod serve;

@@ -86,7 +86,7 @@ fn a_dataset_lives_on_s3() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = s3.dyntag(&["sql", "--dataset", "news", "-e", "CREATE TAG GROUP Topics ON DATASET news TAGS ('cooking', 'wildlife'); PUBLISH TAG GROUP topics"]);
+    let out = s3.dyntag(&["sql", "--dataset", "news", "-e", "CREATE TAG GROUP Topics ON DATASET news TAGS ('cooking', 'wildlife'); PREVIEW TAG 'cooking' IN GROUP topics; PREVIEW TAG 'wildlife' IN GROUP topics; PUBLISH TAG GROUP topics"]);
     assert!(
         out.status.success(),
         "{}",

@@ -60,6 +60,16 @@ impl Served {
 
     /// Starts `dyntag <command>` (`serve`, or `demo`, which serves too).
     pub fn start_command(data: &Path, command: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(data, command, extra, &[])
+    }
+
+    /// Like [`Served::start_command`], with extra environment variables.
+    pub fn start_with_env(
+        data: &Path,
+        command: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("server.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_dyntag"))
@@ -67,6 +77,7 @@ impl Served {
             .args(["--flight-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
             .args(["--token", TOKEN])
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -151,6 +162,18 @@ impl Served {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself (and reaps it).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// Sends SIGTERM and waits for the exit.

@@ -87,6 +87,7 @@ pub async fn score_dataset(
             )
             .await?;
         run.tables.insert(ScoreTable::Visual, visual);
+        crate::fault::pause("while-scoring").await;
         crate::fault::point("crash-while-scoring");
         let shots = shot_times(catalog, manifest.files(TableKind::Shots)).await?;
         let durations = video_durations(catalog, manifest.files(TableKind::Videos)).await?;

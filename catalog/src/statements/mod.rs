@@ -69,8 +69,12 @@ pub async fn execute(
             ))?
             .into()
         }
-        TagStatement::Edit { group, edit } => {
-            let (rev, g) = service.edit(group, edit, None).await?;
+        TagStatement::Edit {
+            group,
+            edit,
+            expected_revision,
+        } => {
+            let (rev, g) = service.edit(group, edit, *expected_revision).await?;
             message(format!(
                 "{} in tag group '{}' (revision {rev}, status {})",
                 describe(edit),
@@ -150,8 +154,11 @@ pub async fn execute(
             message(format!("dropped tag group '{group}'"))?.into()
         }
         TagStatement::ShowGroups { dataset: on } => {
-            let ds = on.as_deref().unwrap_or(dataset);
-            view.dataset(ds)?;
+            // A named dataset must be one the caller sees; the session's own may be none.
+            let ds = match on {
+                Some(d) => &view.dataset(d)?.name,
+                None => dataset,
+            };
             manage_groups(&view, ds)?.into()
         }
         TagStatement::ShowShareable { pattern } => {

@@ -36,7 +36,9 @@
 //! USE [DATASET] <dataset>
 //! ```
 //!
-//! `<group>` is an identifier or a quoted name; options are `shot_aggregation` and
+//! Any `ALTER` may end with `AT REVISION <n>`: the edit is refused with a conflict naming
+//! the current revision if the group moved past revision `n` (without it, concurrent edits
+//! of different fields merge). `<group>` is an identifier or a quoted name; options are `shot_aggregation` and
 //! `video_aggregation`.
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -59,6 +61,8 @@ pub enum TagStatement {
     Edit {
         group: String,
         edit: GroupEdit,
+        /// `AT REVISION n`: refuse the edit if the group moved past revision `n`.
+        expected_revision: Option<u64>,
     },
     Publish {
         group: String,
@@ -140,6 +144,7 @@ pub enum TagStatement {
 pub const GRAMMAR: &str = "CREATE TAG GROUP <group> ON DATASET <dataset> TAGS ('<tag>', ...) [WITH (<option> = '<value>', ...)] | \
 ALTER TAG GROUP <group> ADD TAG '<tag>' | DROP TAG '<tag>' | RENAME TAG '<tag>' TO '<name>' | SET <option> = '<value>' | \
 ALTER TAG '<tag>' IN GROUP <group> ADD|DROP [POSITIVE|NEGATIVE] PROMPT '<text>' [FOR VISUAL|TRANSCRIPT|BOTH] | SET THRESHOLD <0..1> | RENAME TO '<name>' | \
+(any ALTER may end with AT REVISION <n>: refused if the group moved past revision n) | \
 ALTER TAG '<tag>' IN GROUP <group> ADD POSITIVE|NEGATIVE LABELS ('<asset id>', ...) | DROP LABELS ('<asset id>', ...) | \
 PREVIEW TAG '<tag>' IN GROUP <group> [FOR VISUAL|TRANSCRIPT] [PUBLISHED] [MODE COMPARE|POSITIVES|NEGATIVES|STRATIFIED|TOP] [THRESHOLD <x>] [LIMIT <n>] | \
 PUBLISH TAG GROUP <group> [VISIBILITY SECRET|SHAREABLE] | APPLY TAG GROUP <group> TO DATASET <dataset> | \
@@ -305,6 +310,21 @@ impl Cursor {
         }
     }
 
+    /// An optional `AT REVISION <n>`.
+    fn at_revision(&mut self) -> Result<Option<u64>> {
+        if !self.eat_word("AT") {
+            return Ok(None);
+        }
+        self.expect_word("REVISION")?;
+        let n = self.number("a revision number")?;
+        if n < 1.0 || n.fract() != 0.0 {
+            return Err(CatalogError::Invalid(format!(
+                "a revision is a whole number, at least 1 (found {n})"
+            )));
+        }
+        Ok(Some(n as u64))
+    }
+
     /// `('a', 'b', ...)`.
     fn string_list(&mut self, what: &str) -> Result<Vec<String>> {
         self.expect(Token::LParen, &format!("'(' and {what}"))?;
@@ -445,7 +465,12 @@ impl Cursor {
                 if self.eat_word("GROUP") {
                     let group = self.name("a group name")?;
                     let edit = self.group_edit()?;
-                    Ok(TagStatement::Edit { group, edit })
+                    let expected_revision = self.at_revision()?;
+                    Ok(TagStatement::Edit {
+                        group,
+                        edit,
+                        expected_revision,
+                    })
                 } else {
                     let tag = self.name("a tag name or GROUP")?;
                     self.expect_word("IN")?;
@@ -453,7 +478,12 @@ impl Cursor {
                     self.expect_word("GROUP")?;
                     let group = self.name("a group name")?;
                     let edit = self.tag_edit(tag)?;
-                    Ok(TagStatement::Edit { group, edit })
+                    let expected_revision = self.at_revision()?;
+                    Ok(TagStatement::Edit {
+                        group,
+                        edit,
+                        expected_revision,
+                    })
                 }
             }
             Some("PUBLISH") => {
@@ -821,9 +851,10 @@ mod tests {
                         modality: PromptModality::Visual
                     },
                 },
+                expected_revision: None,
             }
         );
-        let s = parse("alter tag 'a' in group g set threshold 0.7")
+        let s = parse("alter tag 'a' in group g set threshold 0.7 at revision 4")
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -833,9 +864,38 @@ mod tests {
                 edit: GroupEdit::SetThreshold {
                     tag: "a".into(),
                     threshold: 0.7
-                }
+                },
+                expected_revision: Some(4),
             }
         );
+        let s = parse("ALTER TAG 'a' IN GROUP g ADD POSITIVE LABELS ('x', 'y')")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            s,
+            TagStatement::Edit { edit: GroupEdit::AddLabels { positive: true, ref asset_ids, .. }, .. }
+                if asset_ids.len() == 2
+        ));
+        for sql in [
+            "APPLY TAG GROUP g TO DATASET d",
+            "UPDATE TAG GROUP g ON DATASET d",
+            "REMOVE TAG GROUP g FROM DATASET d",
+            "PREVIEW TAG 'a' IN GROUP g FOR TRANSCRIPT MODE top LIMIT 5",
+            "GRANT EDITOR ON DATASET d TO ann",
+            "REVOKE ALL ON DATASET d FROM ann",
+            "CREATE USER ann ORG ADMIN",
+            "SHOW SCORING JOBS",
+            "SHOW DATASET ACCESS FOR TAG GROUP g",
+            "SET SESSION AUTHORIZATION ann",
+        ] {
+            assert!(parse(sql).unwrap().is_some(), "{sql}");
+        }
+        // Ordinary SQL that starts with the same words is DataFusion's.
+        assert!(parse("UPDATE tag SET x = 1").unwrap().is_none());
+        let err = parse("ALTER TAG 'a' IN GROUP g SET THRESHOLD 0.5 AT REVISION 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least 1"), "{err}");
         let s = parse("PUBLISH TAG GROUP g VISIBILITY SHAREABLE")
             .unwrap()
             .unwrap();

@@ -187,29 +187,41 @@ impl TagService {
             updated_at: at,
             deleted: false,
         };
-        let taken = || match snapshot.group(&slug) {
-            Ok(g) if view.sees_group(&g.doc) => CatalogError::AlreadyExists {
-                kind: "tag group",
-                name: g.doc.name.clone(),
-            },
-            // Another dataset's secret group: say no more than that the name is taken.
-            _ => CatalogError::Invalid(format!(
-                "the tag group name '{name}' is not available; choose another"
-            )),
+        // The name is taken: say so if the caller may see the group that has it; of another
+        // dataset's secret group say no more than that the name is not available.
+        let taken = |g: &TagGroup| {
+            if view.sees_group(g) {
+                CatalogError::AlreadyExists {
+                    kind: "tag group",
+                    name: g.name.clone(),
+                }
+            } else {
+                CatalogError::Invalid(format!(
+                    "the tag group name '{name}' is not available; choose another"
+                ))
+            }
         };
         let log = group_log(&slug);
-        let expected = match log.latest::<TagGroup>(self.catalog.store()).await? {
-            Some((_, g)) if !g.deleted => return Err(taken()),
+        let store = self.catalog.store();
+        let expected = match log.latest::<TagGroup>(store).await? {
+            Some((_, g)) if !g.deleted => return Err(taken(&g)),
             // Re-creating a dropped group continues its log and its version numbers.
             Some((rev, _)) => rev,
             None => 0,
         };
-        log.commit(self.catalog.store(), expected, &group)
-            .await
-            .map_err(|e| match e {
-                CatalogError::Conflict { .. } => taken(),
-                e => e,
-            })?;
+        match log.commit(store, expected, &group).await {
+            Ok(_) => {}
+            Err(CatalogError::Conflict { .. }) => {
+                return Err(match log.latest::<TagGroup>(store).await? {
+                    Some((_, g)) => taken(&g),
+                    None => CatalogError::Conflict {
+                        what: format!("tag group '{name}'"),
+                        current: 0,
+                    },
+                });
+            }
+            Err(e) => return Err(e),
+        }
         self.catalog.refresh().await?;
         Ok(group)
     }

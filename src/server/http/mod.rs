@@ -13,9 +13,11 @@
 //! | `DELETE /api/queries/{id}` | cancel it |
 //! | `GET /api/running` | statements running now, of either protocol |
 //! | `GET /api/openapi.json` | this API as OpenAPI 3 |
+//! | `/api/datasets/…`, `/api/groups/…`, `/api/users`, `/api/scoring-jobs` | the lifecycle API ([`lifecycle`]) |
 
 mod format;
 mod jobs;
+pub mod lifecycle;
 mod openapi;
 
 use std::sync::Arc;
@@ -74,6 +76,7 @@ fn router(state: AppState) -> Router {
         .route("/api/queries/{id}/results", get(results))
         .route("/api/running", get(running))
         .route("/api/openapi.json", get(openapi::document))
+        .merge(lifecycle::router())
         .fallback(not_found)
         .with_state(state)
 }
@@ -162,8 +165,9 @@ async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
             .server
             .run(&caller, "http", req.dataset.as_deref(), &req.sql)
             .await?;
-        // The first batch decides the status: most failures happen before it.
-        let mut batches = batches;
+        // The first batch decides the status: most failures happen before it. (Fused: a
+        // statement with no batches at all must not be polled again after its end.)
+        let mut batches = batches.fuse();
         let first = batches.next().await.transpose()?;
         let rest: BatchStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(batches));
         let body = format::body(format, schema, rest)?;

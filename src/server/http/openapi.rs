@@ -38,8 +38,16 @@ fn id_param() -> Value {
     json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }])
 }
 
-/// The document.
+/// The document: the SQL routes below, and the lifecycle routes of [`super::lifecycle`].
 pub fn spec() -> Value {
+    let mut doc = sql_spec();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        paths.extend(super::lifecycle::openapi_paths());
+    }
+    doc
+}
+
+fn sql_spec() -> Value {
     json!({
         "openapi": "3.0.3",
         "info": {

@@ -1,0 +1,837 @@
+//! The lifecycle API: tag groups, tags, prompts, labels, previews, publishing, applying,
+//! versions, scoring jobs, users and roles as JSON routes. Each route builds the same
+//! [`TagStatement`] its SQL equivalent parses to and runs it through the same service
+//! layer, so the two can never disagree; [`ROUTES`] lists them (it feeds the OpenAPI
+//! document and the README's table).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::json::ArrayWriter;
+use dyntag_catalog::Modality;
+use dyntag_catalog::access::{DatasetRole, View};
+use dyntag_catalog::statements::TagStatement;
+use dyntag_catalog::tags::preview::PreviewMode;
+use dyntag_catalog::tags::{GroupEdit, Polarity, Prompt, PromptModality, Visibility};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AppState, caller};
+use crate::server::errors::ServeError;
+
+/// One route: method, path, the SQL it stands for, what it does.
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub sql: &'static str,
+    pub summary: &'static str,
+}
+
+macro_rules! routes {
+    ($( $m:literal $p:literal => $sql:literal : $s:literal ;)*) => {
+        /// Every lifecycle route with its SQL equivalent.
+        pub const ROUTES: &[RouteDoc] = &[ $( RouteDoc { method: $m, path: $p, sql: $sql, summary: $s } ),* ];
+    };
+}
+
+routes! {
+    "GET" "/api/me" => "SHOW USERS; SHOW ROLES" : "who the caller is and their roles";
+    "GET" "/api/datasets" => "SELECT * FROM system.datasets" : "the datasets the caller sees, with their role";
+    "GET" "/api/datasets/{dataset}/groups" => "SHOW TAG GROUPS ON DATASET d" : "manage groups: groups trained or applied on the dataset, applied version, update available, scoring status";
+    "POST" "/api/datasets/{dataset}/groups" => "CREATE TAG GROUP g ON DATASET d TAGS (...)" : "create a group from {name, tags: [..] or \"one per line\", options: {..}}";
+    "POST" "/api/datasets/{dataset}/applications" => "APPLY TAG GROUP g TO DATASET d" : "apply a shareable group {group}; queues scoring";
+    "POST" "/api/datasets/{dataset}/applications/{group}/update" => "UPDATE TAG GROUP g ON DATASET d" : "move to the latest version; queues scoring";
+    "DELETE" "/api/datasets/{dataset}/applications/{group}" => "REMOVE TAG GROUP g FROM DATASET d" : "stop applying a group";
+    "GET" "/api/datasets/{dataset}/roles" => "SHOW ROLES ON DATASET d" : "roles on the dataset";
+    "PUT" "/api/datasets/{dataset}/roles/{user}" => "GRANT EDITOR ON DATASET d TO u" : "give a user a role {role: admin|editor|viewer}";
+    "DELETE" "/api/datasets/{dataset}/roles/{user}" => "REVOKE ALL ON DATASET d FROM u" : "take a user's role away";
+    "GET" "/api/groups" => "SELECT * FROM system.tag_groups; SHOW SHAREABLE TAG GROUPS LIKE 'p'" : "groups the caller sees; ?shareable=true&like=pattern searches groups to apply";
+    "GET" "/api/groups/{group}" => "SHOW TAGS IN GROUP g" : "the group's definition with statuses and its revision";
+    "DELETE" "/api/groups/{group}" => "DROP TAG GROUP g" : "drop the group";
+    "PUT" "/api/groups/{group}/options" => "ALTER TAG GROUP g SET option = 'value'" : "set one option {key, value}";
+    "POST" "/api/groups/{group}/publish" => "PUBLISH TAG GROUP g VISIBILITY v" : "freeze a version {visibility?}; queues scoring";
+    "GET" "/api/groups/{group}/versions" => "SHOW VERSIONS OF TAG GROUP g" : "published versions";
+    "GET" "/api/groups/{group}/access" => "SHOW DATASET ACCESS FOR TAG GROUP g" : "datasets applying the group, with version and scoring status";
+    "GET" "/api/groups/{group}/tags" => "SHOW TAGS IN GROUP g" : "tags with status, threshold, prompts";
+    "POST" "/api/groups/{group}/tags" => "ALTER TAG GROUP g ADD TAG 't'" : "add a tag {name}";
+    "PATCH" "/api/groups/{group}/tags/{tag}" => "ALTER TAG 't' IN GROUP g SET THRESHOLD x | RENAME TO 'n' [AT REVISION r]" : "{threshold} or {name}, with optional expected_revision";
+    "DELETE" "/api/groups/{group}/tags/{tag}" => "ALTER TAG GROUP g DROP TAG 't'" : "drop a tag";
+    "POST" "/api/groups/{group}/tags/{tag}/prompts" => "ALTER TAG 't' IN GROUP g ADD [NEGATIVE] PROMPT 'p' FOR m" : "add a prompt {text, polarity?, modality?, expected_revision?}";
+    "DELETE" "/api/groups/{group}/tags/{tag}/prompts" => "ALTER TAG 't' IN GROUP g DROP PROMPT 'p'" : "drop a prompt {text, polarity?, modality?}";
+    "GET" "/api/groups/{group}/tags/{tag}/labels" => "SHOW LABELS IN GROUP g" : "the tag's visual labels";
+    "POST" "/api/groups/{group}/tags/{tag}/labels" => "ALTER TAG 't' IN GROUP g ADD POSITIVE LABELS (...)" : "label {asset_ids: [..], positive: bool}";
+    "DELETE" "/api/groups/{group}/tags/{tag}/labels" => "ALTER TAG 't' IN GROUP g DROP LABELS (...)" : "remove labels {asset_ids}";
+    "GET" "/api/groups/{group}/tags/{tag}/preview" => "PREVIEW TAG 't' IN GROUP g ..." : "?modality=visual|transcript&mode=compare|positives|negatives|stratified|top&threshold=&limit=&published=; opening it reviews the tag";
+    "GET" "/api/scoring-jobs" => "SHOW SCORING JOBS" : "queued and running scoring jobs with live progress";
+    "GET" "/api/users" => "SHOW USERS" : "users (organisation admins see all)";
+    "POST" "/api/users" => "CREATE USER u [ORG ADMIN]" : "create a user {name, org_admin?}; answers their token once";
+    "DELETE" "/api/users/{user}" => "DROP USER u" : "drop a user";
+}
+
+/// The lifecycle routes.
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/me", get(me))
+        .route("/api/datasets", get(datasets))
+        .route(
+            "/api/datasets/{dataset}/groups",
+            get(dataset_groups).post(create_group),
+        )
+        .route("/api/datasets/{dataset}/applications", post(apply))
+        .route(
+            "/api/datasets/{dataset}/applications/{group}/update",
+            post(update),
+        )
+        .route(
+            "/api/datasets/{dataset}/applications/{group}",
+            axum::routing::delete(remove),
+        )
+        .route("/api/datasets/{dataset}/roles", get(roles))
+        .route(
+            "/api/datasets/{dataset}/roles/{user}",
+            put(grant).delete(revoke),
+        )
+        .route("/api/groups", get(groups))
+        .route("/api/groups/{group}", get(group).delete(drop_group))
+        .route("/api/groups/{group}/options", put(set_option))
+        .route("/api/groups/{group}/publish", post(publish))
+        .route("/api/groups/{group}/versions", get(versions))
+        .route("/api/groups/{group}/access", get(access))
+        .route("/api/groups/{group}/tags", get(tags).post(add_tag))
+        .route(
+            "/api/groups/{group}/tags/{tag}",
+            axum::routing::patch(patch_tag).delete(drop_tag),
+        )
+        .route(
+            "/api/groups/{group}/tags/{tag}/prompts",
+            post(add_prompt).delete(drop_prompt),
+        )
+        .route(
+            "/api/groups/{group}/tags/{tag}/labels",
+            get(labels).post(add_labels).delete(drop_labels),
+        )
+        .route("/api/groups/{group}/tags/{tag}/preview", get(preview))
+        .route("/api/scoring-jobs", get(scoring_jobs))
+        .route("/api/users", get(users).post(create_user))
+        .route("/api/users/{user}", axum::routing::delete(drop_user))
+}
+
+type Answer = Result<Response, ServeError>;
+
+/// Runs `stmt` for the caller and answers it as JSON: `{"message", "jobs"}` for a change,
+/// `{"rows": [...]}` for a table.
+async fn run(state: &AppState, headers: &HeaderMap, stmt: TagStatement) -> Answer {
+    run_in(state, headers, None, stmt).await
+}
+
+async fn run_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    dataset: Option<&str>,
+    stmt: TagStatement,
+) -> Answer {
+    let caller = caller(state, headers)?;
+    let answer = state.server.statement(&caller, dataset, stmt).await?;
+    let created = answer.queued > 0;
+    let body = to_json(&answer.batches)?;
+    let status = if created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// `{"message": …}` for a one-cell `result`, else `{"rows": [...]}`.
+fn to_json(batches: &[RecordBatch]) -> Result<Value, ServeError> {
+    if let [b] = batches
+        && b.num_columns() == 1
+        && b.schema().field(0).name() == "result"
+        && b.num_rows() == 1
+        && let Some(s) = b.column(0).as_string_opt::<i32>()
+        && s.is_valid(0)
+    {
+        return Ok(json!({ "message": s.value(0) }));
+    }
+    let mut w = ArrayWriter::new(Vec::new());
+    for b in batches {
+        w.write(b)?;
+    }
+    w.finish()?;
+    let bytes = w.into_inner();
+    let rows: Value = if bytes.is_empty() {
+        json!([])
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ServeError::internal(format!("encoding rows: {e}")))?
+    };
+    Ok(json!({ "rows": rows }))
+}
+
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], example: &str) -> Result<T, ServeError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ServeError::invalid(format!("the body must be JSON like {example}: {e}")))
+}
+
+async fn me(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    let caller = caller(&state, &headers)?;
+    let snapshot = state.server.catalog().refresh().await?;
+    let view = View::new(&snapshot, &caller.principal);
+    let roles: serde_json::Map<String, Value> = view
+        .datasets()
+        .into_iter()
+        .filter_map(|d| view.role(d).map(|r| (d.clone(), json!(r.as_str()))))
+        .collect();
+    Ok(Json(json!({
+        "user": caller.user,
+        "org_admin": view.org_admin(),
+        "roles": roles,
+        "dataset": state.server.session_dataset(&caller),
+    }))
+    .into_response())
+}
+
+async fn system_rows(state: &AppState, headers: &HeaderMap, table: &str) -> Answer {
+    let caller = caller(state, headers)?;
+    let snapshot = state.server.catalog().refresh().await?;
+    let view = View::new(&snapshot, &caller.principal);
+    let batch = dyntag_catalog::provider::system_table(&view, table)?
+        .ok_or_else(|| ServeError::internal(format!("no system table {table}")))?;
+    Ok(Json(to_json(&[batch])?).into_response())
+}
+
+async fn datasets(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    system_rows(&state, &headers, "datasets").await
+}
+
+async fn dataset_groups(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    run(
+        &state,
+        &headers,
+        TagStatement::ShowGroups {
+            dataset: Some(dataset),
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TagList {
+    List(Vec<String>),
+    Lines(String),
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    struct Req {
+        name: String,
+        tags: TagList,
+        #[serde(default)]
+        options: std::collections::BTreeMap<String, String>,
+    }
+    let r: Req = body(
+        &bytes,
+        r#"{"name": "Topics", "tags": ["football", "cooking"]}"#,
+    )?;
+    let tags = match r.tags {
+        TagList::List(v) => v,
+        TagList::Lines(s) => vec![s],
+    };
+    let answer = run(
+        &state,
+        &headers,
+        TagStatement::CreateGroup {
+            name: r.name,
+            dataset,
+            tags,
+            options: r.options.into_iter().collect(),
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, answer).into_response())
+}
+
+#[derive(Deserialize)]
+struct GroupRef {
+    group: String,
+}
+
+async fn apply(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    let r: GroupRef = body(&bytes, r#"{"group": "topics"}"#)?;
+    run(
+        &state,
+        &headers,
+        TagStatement::Apply {
+            group: r.group,
+            dataset,
+        },
+    )
+    .await
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path((dataset, group)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    run(&state, &headers, TagStatement::Update { group, dataset }).await
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path((dataset, group)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    run(&state, &headers, TagStatement::Remove { group, dataset }).await
+}
+
+async fn roles(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    run(
+        &state,
+        &headers,
+        TagStatement::ShowRoles {
+            dataset: Some(dataset),
+        },
+    )
+    .await
+}
+
+async fn grant(
+    State(state): State<AppState>,
+    Path((dataset, user)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    struct Req {
+        role: String,
+    }
+    let r: Req = body(&bytes, r#"{"role": "editor"}"#)?;
+    let role = DatasetRole::parse(&r.role)?;
+    run(
+        &state,
+        &headers,
+        TagStatement::Grant {
+            role,
+            dataset,
+            user,
+        },
+    )
+    .await
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Path((dataset, user)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    run(&state, &headers, TagStatement::Revoke { dataset, user }).await
+}
+
+#[derive(Deserialize)]
+struct GroupsQuery {
+    #[serde(default)]
+    shareable: bool,
+    like: Option<String>,
+}
+
+async fn groups(
+    State(state): State<AppState>,
+    Query(q): Query<GroupsQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    if q.shareable || q.like.is_some() {
+        return run(
+            &state,
+            &headers,
+            TagStatement::ShowShareable { pattern: q.like },
+        )
+        .await;
+    }
+    system_rows(&state, &headers, "tag_groups").await
+}
+
+async fn group(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let caller = caller(&state, &headers)?;
+    let snapshot = state.server.catalog().refresh().await?;
+    let view = View::new(&snapshot, &caller.principal);
+    let g = view.group(&group)?;
+    let mut doc = serde_json::to_value(g.doc.as_ref())
+        .map_err(|e| ServeError::internal(format!("encoding the group: {e}")))?;
+    doc["revision"] = json!(g.revision);
+    if let Some(o) = doc.as_object_mut() {
+        o.remove("deleted");
+    }
+    Ok(Json(doc).into_response())
+}
+
+async fn drop_group(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    run(&state, &headers, TagStatement::DropGroup { group }).await
+}
+
+async fn edit(
+    state: &AppState,
+    headers: &HeaderMap,
+    group: String,
+    edit: GroupEdit,
+    expected_revision: Option<u64>,
+) -> Answer {
+    run(
+        state,
+        headers,
+        TagStatement::Edit {
+            group,
+            edit,
+            expected_revision,
+        },
+    )
+    .await
+}
+
+async fn set_option(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    struct Req {
+        key: String,
+        value: String,
+        expected_revision: Option<u64>,
+    }
+    let r: Req = body(&bytes, r#"{"key": "shot_aggregation", "value": "mean"}"#)?;
+    edit(
+        &state,
+        &headers,
+        group,
+        GroupEdit::SetOption {
+            key: r.key,
+            value: r.value,
+        },
+        r.expected_revision,
+    )
+    .await
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize, Default)]
+    struct Req {
+        visibility: Option<String>,
+    }
+    let r: Req = if bytes.is_empty() {
+        Req::default()
+    } else {
+        body(&bytes, r#"{"visibility": "shareable"}"#)?
+    };
+    let visibility = match r
+        .visibility
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => None,
+        Some("secret") => Some(Visibility::Secret),
+        Some("shareable") => Some(Visibility::Shareable),
+        Some(other) => {
+            return Err(ServeError::invalid(format!(
+                "unknown visibility '{other}' (secret or shareable)"
+            )));
+        }
+    };
+    run(
+        &state,
+        &headers,
+        TagStatement::Publish { group, visibility },
+    )
+    .await
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    run(&state, &headers, TagStatement::ShowVersions { group }).await
+}
+
+async fn access(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    run(&state, &headers, TagStatement::ShowDatasetAccess { group }).await
+}
+
+async fn tags(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    run(&state, &headers, TagStatement::ShowTags { group }).await
+}
+
+async fn add_tag(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    struct Req {
+        name: String,
+        expected_revision: Option<u64>,
+    }
+    let r: Req = body(&bytes, r#"{"name": "goal keeper"}"#)?;
+    edit(
+        &state,
+        &headers,
+        group,
+        GroupEdit::AddTag { tag: r.name },
+        r.expected_revision,
+    )
+    .await
+}
+
+async fn patch_tag(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    struct Req {
+        threshold: Option<f64>,
+        name: Option<String>,
+        expected_revision: Option<u64>,
+    }
+    let r: Req = body(&bytes, r#"{"threshold": 0.6, "expected_revision": 7}"#)?;
+    let change = match (r.threshold, r.name) {
+        (Some(threshold), None) => GroupEdit::SetThreshold { tag, threshold },
+        (None, Some(to)) => GroupEdit::RenameTag { tag, to },
+        _ => {
+            return Err(ServeError::invalid(
+                "send either {\"threshold\": x} or {\"name\": \"new name\"}",
+            ));
+        }
+    };
+    edit(&state, &headers, group, change, r.expected_revision).await
+}
+
+async fn drop_tag(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    edit(&state, &headers, group, GroupEdit::DropTag { tag }, None).await
+}
+
+#[derive(Deserialize)]
+struct PromptReq {
+    text: String,
+    #[serde(default = "positive")]
+    polarity: Polarity,
+    #[serde(default = "both")]
+    modality: PromptModality,
+    expected_revision: Option<u64>,
+}
+
+fn positive() -> Polarity {
+    Polarity::Positive
+}
+
+fn both() -> PromptModality {
+    PromptModality::Both
+}
+
+const PROMPT_EXAMPLE: &str =
+    r#"{"text": "a goalkeeper diving", "polarity": "positive", "modality": "visual"}"#;
+
+async fn add_prompt(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    let r: PromptReq = body(&bytes, PROMPT_EXAMPLE)?;
+    let prompt = Prompt {
+        text: r.text,
+        polarity: r.polarity,
+        modality: r.modality,
+    };
+    edit(
+        &state,
+        &headers,
+        group,
+        GroupEdit::AddPrompt { tag, prompt },
+        r.expected_revision,
+    )
+    .await
+}
+
+async fn drop_prompt(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    let r: PromptReq = body(&bytes, PROMPT_EXAMPLE)?;
+    let prompt = Prompt {
+        text: r.text,
+        polarity: r.polarity,
+        modality: r.modality,
+    };
+    edit(
+        &state,
+        &headers,
+        group,
+        GroupEdit::DropPrompt { tag, prompt },
+        r.expected_revision,
+    )
+    .await
+}
+
+async fn labels(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let caller = caller(&state, &headers)?;
+    let answer = state
+        .server
+        .statement(&caller, None, TagStatement::ShowLabels { group })
+        .await?;
+    let mut out = Vec::new();
+    for b in &answer.batches {
+        let names = b
+            .column_by_name("tag_name")
+            .and_then(|c| c.as_string_opt::<i32>());
+        let keep: Vec<bool> = (0..b.num_rows())
+            .map(|r| names.is_some_and(|n| n.value(r).eq_ignore_ascii_case(&tag)))
+            .collect();
+        out.push(datafusion::arrow::compute::filter_record_batch(
+            b,
+            &datafusion::arrow::array::BooleanArray::from(keep),
+        )?);
+    }
+    Ok(Json(to_json(&out)?).into_response())
+}
+
+#[derive(Deserialize)]
+struct LabelReq {
+    asset_ids: Vec<String>,
+    #[serde(default = "yes")]
+    positive: bool,
+    expected_revision: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn add_labels(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    let r: LabelReq = body(&bytes, r#"{"asset_ids": ["img_1"], "positive": true}"#)?;
+    edit(
+        &state,
+        &headers,
+        group,
+        GroupEdit::AddLabels {
+            tag,
+            asset_ids: r.asset_ids,
+            positive: r.positive,
+        },
+        r.expected_revision,
+    )
+    .await
+}
+
+async fn drop_labels(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    let r: LabelReq = body(&bytes, r#"{"asset_ids": ["img_1"]}"#)?;
+    edit(
+        &state,
+        &headers,
+        group,
+        GroupEdit::DropLabels {
+            tag,
+            asset_ids: r.asset_ids,
+        },
+        r.expected_revision,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct PreviewQuery {
+    modality: Option<String>,
+    mode: Option<String>,
+    threshold: Option<f64>,
+    limit: Option<usize>,
+    #[serde(default)]
+    published: bool,
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    Query(q): Query<PreviewQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    let modality = match q.modality.as_deref().unwrap_or("visual") {
+        "visual" => Modality::Visual,
+        "transcript" => Modality::Transcript,
+        other => {
+            return Err(ServeError::invalid(format!(
+                "unknown modality '{other}' (visual or transcript)"
+            )));
+        }
+    };
+    let mode = q.mode.as_deref().map(PreviewMode::parse).transpose()?;
+    if q.limit == Some(0) {
+        return Err(ServeError::invalid("limit must be at least 1"));
+    }
+    run(
+        &state,
+        &headers,
+        TagStatement::Preview {
+            group,
+            tag,
+            modality,
+            published: q.published,
+            mode,
+            threshold: q.threshold,
+            limit: q.limit,
+        },
+    )
+    .await
+}
+
+async fn scoring_jobs(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    let caller = caller(&state, &headers)?;
+    let answer = state
+        .server
+        .statement(&caller, None, TagStatement::ShowJobs)
+        .await?;
+    let mut jobs = to_json(&answer.batches)?;
+    let running = state.server.workers().running();
+    if let Some(rows) = jobs["rows"].as_array_mut() {
+        for row in rows {
+            let p = running.iter().find(|p| {
+                row["group_slug"].as_str() == Some(p.group.as_str())
+                    && row["dataset"].as_str() == Some(p.dataset.as_str())
+            });
+            row["progress"] = serde_json::to_value(p).unwrap_or(Value::Null);
+        }
+    }
+    Ok(Json(jobs).into_response())
+}
+
+async fn users(State(state): State<AppState>, headers: HeaderMap) -> Answer {
+    run(&state, &headers, TagStatement::ShowUsers).await
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    struct Req {
+        name: String,
+        #[serde(default)]
+        org_admin: bool,
+    }
+    let r: Req = body(&bytes, r#"{"name": "ann", "org_admin": false}"#)?;
+    let answer = run(
+        &state,
+        &headers,
+        TagStatement::CreateUser {
+            name: r.name,
+            org_admin: r.org_admin,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, answer).into_response())
+}
+
+async fn drop_user(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    run(&state, &headers, TagStatement::DropUser { name: user }).await
+}
+
+/// The lifecycle routes as OpenAPI path items.
+pub fn openapi_paths() -> serde_json::Map<String, Value> {
+    let mut paths = serde_json::Map::new();
+    for r in ROUTES {
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .map(|p| json!({ "name": p, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        let entry = paths
+            .entry(r.path.to_string())
+            .or_insert_with(|| json!({ "parameters": params }));
+        entry[r.method.to_ascii_lowercase()] = json!({
+            "summary": r.summary,
+            "description": format!("SQL equivalent: {}", r.sql),
+            "responses": {
+                "200": { "description": "{\"message\"} for a change, {\"rows\": [...]} for a table" },
+                "202": { "description": "a change that queued scoring" },
+                "400": { "description": "bad input; the error names what was wrong" },
+                "403": { "description": "the caller's role does not allow it" },
+                "404": { "description": "no such (or no visible) dataset, group, tag or user" },
+                "409": { "description": "conflict (the current revision is named) or not allowed in the current state" }
+            }
+        });
+    }
+    paths
+}
