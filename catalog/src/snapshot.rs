@@ -186,6 +186,23 @@ impl Snapshot {
             .collect()
     }
 
+    /// The status of a group as shown: `updating` while its training dataset is being scored,
+    /// `error` when that scoring failed, else the status of its definition.
+    pub fn group_status(&self, g: &TagGroup) -> crate::tags::GroupStatus {
+        use crate::applications::ScoringStatus;
+        use crate::tags::GroupStatus;
+        match self
+            .application(&g.training_dataset, &g.slug)
+            .map(|a| a.status)
+        {
+            Some(ScoringStatus::Queued) if g.status == GroupStatus::Published => {
+                GroupStatus::Updating
+            }
+            Some(ScoringStatus::Error) => GroupStatus::Error,
+            _ => g.status,
+        }
+    }
+
     /// The application of `group` (slug) to `dataset`, if any.
     pub fn application(&self, dataset: &str, group: &str) -> Option<&Arc<Application>> {
         self.applications

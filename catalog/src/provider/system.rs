@@ -131,7 +131,8 @@ pub fn system_table(view: &View<'_>, name: &str) -> DFResult<Option<RecordBatch>
                 )
                 .s(
                     "status",
-                    g.iter().map(|v| v.doc.status.as_str().to_string()),
+                    g.iter()
+                        .map(|v| s.group_status(&v.doc).as_str().to_string()),
                 )
                 .s(
                     "visibility",

@@ -424,7 +424,10 @@ fn manage_groups(view: &View<'_>, ds: &str) -> Result<RecordBatch> {
                     .collect::<Vec<_>>(),
             )) as ArrayRef,
         ),
-        ("status", s(&|g| g.status.as_str().to_string())),
+        (
+            "status",
+            s(&|g| snapshot.group_status(g).as_str().to_string()),
+        ),
         ("visibility", s(&|g| g.visibility.as_str().to_string())),
         (
             "latest_version",

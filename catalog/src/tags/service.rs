@@ -842,6 +842,63 @@ mod tests {
     }
 
     #[test]
+    fn reviews_labels_and_new_tags_follow_the_product_statuses() {
+        let mut g = group();
+        for t in &mut g.tags {
+            t.status = TagStatus::Published;
+        }
+        // A review of a published tag changes nothing.
+        apply(
+            &mut g,
+            &GroupEdit::Reviewed {
+                tag: "sports".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(g.status, GroupStatus::Published);
+        assert_eq!(g.tags[0].status, TagStatus::Published);
+        // A label is an unpublished change of its tag; relabelling replaces the polarity.
+        let label = |positive| GroupEdit::AddLabels {
+            tag: "sports".into(),
+            asset_ids: vec!["img_1".into()],
+            positive,
+        };
+        apply(&mut g, &label(true)).unwrap();
+        apply(&mut g, &label(false)).unwrap();
+        assert_eq!(g.tags[0].labels.len(), 1);
+        assert!(!g.tags[0].labels[0].positive);
+        assert_eq!(g.tags[0].status, TagStatus::UnpublishedChanges);
+        assert_eq!(g.tags[1].status, TagStatus::Published);
+        assert_eq!(g.status, GroupStatus::UnpublishedChanges);
+        let err = apply(
+            &mut g,
+            &GroupEdit::DropLabels {
+                tag: "weather".into(),
+                asset_ids: vec!["img_1".into()],
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not found"), "{err}");
+        // A tag added after publishing needs review; its review makes it a draft.
+        apply(
+            &mut g,
+            &GroupEdit::AddTag {
+                tag: "traffic".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(g.tags[2].status, TagStatus::NeedsReview);
+        apply(
+            &mut g,
+            &GroupEdit::Reviewed {
+                tag: "traffic".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(g.tags[2].status, TagStatus::Draft);
+    }
+
+    #[test]
     fn edits_name_what_is_wrong() {
         let mut g = group();
         let err = apply(

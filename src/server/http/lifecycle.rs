@@ -386,6 +386,7 @@ async fn group(
     let mut doc = serde_json::to_value(g.doc.as_ref())
         .map_err(|e| ServeError::internal(format!("encoding the group: {e}")))?;
     doc["revision"] = json!(g.revision);
+    doc["status"] = json!(snapshot.group_status(&g.doc).as_str());
     if let Some(o) = doc.as_object_mut() {
         o.remove("deleted");
     }
@@ -834,4 +835,28 @@ pub fn openapi_paths() -> serde_json::Map<String, Value> {
         });
     }
     paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ROUTES;
+
+    #[test]
+    fn every_route_is_in_the_readme_and_the_openapi_document() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let spec = super::openapi_paths();
+        for r in ROUTES {
+            let row = format!("| `{} {}` |", r.method, r.path);
+            assert!(readme.contains(&row), "README lacks the route {row}");
+            assert!(
+                spec.get(r.path)
+                    .and_then(|p| p.get(r.method.to_ascii_lowercase()))
+                    .is_some(),
+                "OpenAPI lacks {} {}",
+                r.method,
+                r.path
+            );
+        }
+    }
 }
