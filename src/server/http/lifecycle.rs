@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::json::ArrayWriter;
+use datafusion::arrow::json::WriterBuilder;
+use datafusion::arrow::json::writer::JsonArray;
 use dyntag_catalog::Modality;
 use dyntag_catalog::access::{DatasetRole, View};
 use dyntag_catalog::statements::TagStatement;
@@ -157,7 +158,9 @@ fn to_json(batches: &[RecordBatch]) -> Result<Value, ServeError> {
     {
         return Ok(json!({ "message": s.value(0) }));
     }
-    let mut w = ArrayWriter::new(Vec::new());
+    let mut w = WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, JsonArray>(Vec::new());
     for b in batches {
         w.write(b)?;
     }
