@@ -8,6 +8,7 @@
 //! import/       importing embeddings, shots, transcripts and metadata into a dataset
 //! jobs.rs       background scoring jobs (an application in status queued)
 //! tags/         tag groups: definitions, versions, naming rules, the service layer
+//! search.rs     semantic search and uncertain assets (what to label next)
 //! scoring/      compiling tags into heads, the scoring kernel, materialising dt_ tables
 //! provider/     DataFusion catalog, schema and table providers
 //! statements/   the tag statements (parsed with sqlparser before DataFusion sees them)
@@ -25,6 +26,7 @@ pub mod jobs;
 mod modality;
 pub mod provider;
 pub mod scoring;
+pub mod search;
 pub mod snapshot;
 pub mod statements;
 pub mod store;

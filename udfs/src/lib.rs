@@ -8,6 +8,7 @@
 //! | `embed_text('text' [, 'model'])` | [`embed_text`] |
 //! | `cosine_similarity(a, b)` | [`cosine_similarity`] |
 //! | `dt_version('group', 'visual', n)` (table function) | [`dt_version`] |
+//! | `semantic_search('query', k [, 'visual'])`, `dt_uncertain('group', 'tag', k)` (table functions) | [`search`] |
 //!
 //! The functions that look up tags resolve them for the session's current dataset, held
 //! in a [`SessionDataset`] shared with the session that registers them.
@@ -16,6 +17,7 @@ pub mod cosine_similarity;
 pub mod dt_score;
 pub mod dt_version;
 pub mod embed_text;
+pub mod search;
 pub mod threshold_decision;
 
 use std::sync::{Arc, RwLock};
@@ -91,7 +93,17 @@ pub fn table_functions(
     &'static str,
     Arc<dyn datafusion::catalog::TableFunctionImpl>,
 )> {
-    vec![("dt_version", Arc::new(dt_version::DtVersion::new(ctx)))]
+    vec![
+        (
+            "dt_version",
+            Arc::new(dt_version::DtVersion::new(ctx.clone())),
+        ),
+        (
+            "semantic_search",
+            Arc::new(search::SemanticSearch::new(ctx.clone())),
+        ),
+        ("dt_uncertain", Arc::new(search::DtUncertain::new(ctx))),
+    ]
 }
 
 /// A constant string argument, or a plan error naming the function and argument.

@@ -88,10 +88,24 @@ pub fn compile(
             .iter()
             .map(|p| lookup(p).map(<[f32]>::to_vec))
             .collect::<Result<Vec<_>>>()?;
+        let correction = if modality == Modality::Visual {
+            label_correction(
+                tag,
+                model.id(),
+                dim,
+                &backgrounds,
+                scale,
+                &centroid,
+                &negatives,
+            )
+        } else {
+            None
+        };
         heads.push(HeadSpec::Softmax {
             centroid,
             negatives,
             scale,
+            correction,
         });
     }
     Ok(CompiledHeads {
@@ -100,6 +114,55 @@ pub fn compile(
         tags: tags.iter().map(|t| t.name.clone()).collect(),
         scorer: Scorer::new(dim, &backgrounds, scale, &heads),
     })
+}
+
+/// The correction learned from the tag's visual labels (those embedded by `model`), or
+/// `None` without any.
+fn label_correction(
+    tag: &VersionTag,
+    model: &str,
+    dim: usize,
+    backgrounds: &[Vec<f32>],
+    scale: f32,
+    centroid: &[f32],
+    negatives: &[Vec<f32>],
+) -> Option<(Vec<f32>, f32)> {
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for l in &tag.labels {
+        let Some(v) = l
+            .embedding
+            .as_ref()
+            .filter(|e| e.model == model)
+            .and_then(|e| super::classifier::decode(&e.values))
+            .filter(|v| v.len() == dim)
+        else {
+            continue;
+        };
+        x.extend(v);
+        y.push(if l.positive { 1.0 } else { 0.0 });
+    }
+    if y.is_empty() {
+        return None;
+    }
+    let zero_shot = Scorer::new(
+        dim,
+        backgrounds,
+        scale,
+        &[HeadSpec::Softmax {
+            centroid: centroid.to_vec(),
+            negatives: negatives.to_vec(),
+            scale,
+            correction: None,
+        }],
+    );
+    let mut scores = vec![0f32; y.len()];
+    zero_shot.score(&x, &mut scores);
+    let z0: Vec<f32> = scores
+        .iter()
+        .map(|s| super::classifier::logit(*s))
+        .collect();
+    Some(super::classifier::fit_correction(&x, dim, &y, &z0))
 }
 
 /// The prompt texts of a tag for a modality; a tag without positive prompts for the

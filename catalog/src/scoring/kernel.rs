@@ -35,10 +35,11 @@ pub struct Scorer {
 enum HeadCols {
     /// `σ(l[col] + bias)`.
     Linear { col: usize, bias: f32 },
-    /// `σ(l[pos] − LSE(background, l[negs]))`.
+    /// `σ(l[pos] + bias − LSE(background, l[negs]))`.
     Softmax {
         pos: usize,
         negs: std::ops::Range<usize>,
+        bias: f32,
     },
 }
 
@@ -46,11 +47,13 @@ enum HeadCols {
 #[derive(Debug, Clone)]
 pub enum HeadSpec {
     /// Zero-shot softmax head: unit positive centroid, unit negative prompt vectors, logit
-    /// scale τ (the background prompts are shared, see [`Scorer::new`]).
+    /// scale τ (the background prompts are shared, see [`Scorer::new`]), and optionally a
+    /// linear correction `(Δw, Δb)` learned from labels, added to its logit.
     Softmax {
         centroid: Vec<f32>,
         negatives: Vec<Vec<f32>>,
         scale: f32,
+        correction: Option<(Vec<f32>, f32)>,
     },
     /// Logistic head `σ(x·w + b)` (trained from labels).
     Logistic { weights: Vec<f32>, bias: f32 },
@@ -79,14 +82,21 @@ impl Scorer {
                     centroid,
                     negatives,
                     scale,
+                    correction,
                 } => {
-                    w.extend(centroid.iter().map(|c| scale * c));
+                    match correction {
+                        Some((delta, _)) => {
+                            w.extend(centroid.iter().zip(delta).map(|(c, d)| scale * c + d))
+                        }
+                        None => w.extend(centroid.iter().map(|c| scale * c)),
+                    }
                     for n in negatives {
                         w.extend(n.iter().map(|v| scale * v));
                     }
                     compiled.push(HeadCols::Softmax {
                         pos: cols,
                         negs: cols + 1..cols + 1 + negatives.len(),
+                        bias: correction.as_ref().map_or(0.0, |c| c.1),
                     });
                     cols += 1 + negatives.len();
                 }
@@ -191,13 +201,15 @@ impl Scorer {
                 for (h, o) in self.heads.iter().zip(o.iter_mut()) {
                     *o = match h {
                         HeadCols::Linear { col, bias } => sigmoid(l[*col] + bias),
-                        HeadCols::Softmax { pos, negs } if negs.is_empty() => sigmoid(l[*pos] - b),
-                        HeadCols::Softmax { pos, negs } => {
+                        HeadCols::Softmax { pos, negs, bias } if negs.is_empty() => {
+                            sigmoid(l[*pos] + bias - b)
+                        }
+                        HeadCols::Softmax { pos, negs, bias } => {
                             let negs = &l[negs.clone()];
                             let m = negs.iter().copied().fold(b, f32::max);
                             let s: f32 = negs.iter().map(|&v| fast_exp(v - m)).sum::<f32>()
                                 + fast_exp(b - m);
-                            sigmoid(l[*pos] - (m + s.ln()))
+                            sigmoid(l[*pos] + bias - (m + s.ln()))
                         }
                     };
                 }
@@ -310,11 +322,13 @@ mod tests {
                 centroid: c1.clone(),
                 negatives: vec![n1.clone()],
                 scale: 20.0,
+                correction: None,
             },
             HeadSpec::Softmax {
                 centroid: c2.clone(),
                 negatives: vec![],
                 scale: 20.0,
+                correction: None,
             },
             HeadSpec::Logistic {
                 weights: c1.clone(),
@@ -360,6 +374,7 @@ mod tests {
                 centroid: vec![1.0, 0.0],
                 negatives: vec![vec![-1.0, 0.0]],
                 scale: 1000.0,
+                correction: None,
             }],
         );
         let mut out = vec![0f32; 3];

@@ -145,6 +145,19 @@ pub struct Label {
     /// `coactive_image_id` of an image or keyframe of the training dataset.
     pub asset_id: String,
     pub positive: bool,
+    /// The item's embedding when it was labelled (what the classifier trains on, so a
+    /// version applied to other datasets keeps its classifier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<LabelEmbedding>,
+}
+
+/// An embedding kept with a label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelEmbedding {
+    /// The model that made it.
+    pub model: String,
+    /// Little-endian f32, base64.
+    pub values: String,
 }
 
 /// A tag of a group.

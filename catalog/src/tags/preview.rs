@@ -79,6 +79,33 @@ pub async fn score_items(
             hint: format!(" in tag group '{}'", definition.group),
         });
     }
+    let mut items = Vec::new();
+    scan(
+        catalog,
+        dataset,
+        modality,
+        |batch, _| {
+            let scores = score_batch(&heads, batch)?;
+            Ok(scores.iter().map(|s| f64::from(*s)).collect())
+        },
+        |item, _| items.push(item),
+    )
+    .await?;
+    Ok(items)
+}
+
+/// Visits every item of `modality` in `dataset`: `score` gives a score per row of each
+/// batch (it also sees the batch's embeddings, row-major), `visit` takes each item with its
+/// embedding.
+pub async fn scan(
+    catalog: &Catalog,
+    dataset: &str,
+    modality: Modality,
+    mut score: impl FnMut(&RecordBatch, &[f32]) -> Result<Vec<f64>>,
+    mut visit: impl FnMut(Item, &[f32]),
+) -> Result<()> {
+    let snapshot = catalog.snapshot();
+    let manifest = Arc::clone(snapshot.dataset(dataset)?);
     let (kind, id, time, detail) = match modality {
         Modality::Visual => (
             TableKind::Images,
@@ -93,10 +120,17 @@ pub async fn score_items(
             col::TEXT,
         ),
     };
-    let mut items = Vec::new();
     for file in manifest.files(kind) {
         for batch in batches(catalog, file).await?.iter() {
-            let scores = score_batch(&heads, batch)?;
+            let emb = batch
+                .column_by_name(col::EMBEDDING)
+                .and_then(|c| c.as_fixed_size_list_opt())
+                .ok_or_else(|| {
+                    CatalogError::State("a scored table has no embedding column".into())
+                })?;
+            let dim = emb.value_length() as usize;
+            let values = crate::scoring::materialize::embedding_values(emb)?;
+            let scores = score(batch, values)?;
             let ids = string_col(batch, id)?;
             let videos = batch
                 .column_by_name(col::VIDEO_ID)
@@ -108,21 +142,24 @@ pub async fn score_items(
                 .column_by_name(detail)
                 .and_then(|c| c.as_string_opt::<i32>());
             for (r, score) in scores.iter().enumerate() {
-                items.push(Item {
-                    id: ids.value(r).to_string(),
-                    video_id: videos
-                        .filter(|v| v.is_valid(r))
-                        .map(|v| v.value(r).to_string()),
-                    time_ms: times.filter(|t| t.is_valid(r)).map(|t| t.value(r)),
-                    detail: details
-                        .filter(|d| d.is_valid(r))
-                        .map(|d| d.value(r).to_string()),
-                    score: f64::from(*score),
-                });
+                visit(
+                    Item {
+                        id: ids.value(r).to_string(),
+                        video_id: videos
+                            .filter(|v| v.is_valid(r))
+                            .map(|v| v.value(r).to_string()),
+                        time_ms: times.filter(|t| t.is_valid(r)).map(|t| t.value(r)),
+                        detail: details
+                            .filter(|d| d.is_valid(r))
+                            .map(|d| d.value(r).to_string()),
+                        score: *score,
+                    },
+                    &values[r * dim..(r + 1) * dim],
+                );
             }
         }
     }
-    Ok(items)
+    Ok(())
 }
 
 fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {

@@ -6,15 +6,15 @@
 //! case it gets a conflict naming the current revision. Publishing, applying and updating
 //! only queue scoring jobs ([`crate::jobs`]); they return at once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::AsArray;
 
 use super::preview::{self, PreviewMode};
 use super::{
-    GroupOptions, GroupStatus, GroupVersion, Label, Polarity, Prompt, PromptModality, Tag,
-    TagGroup, TagStatus, Visibility, group_log, names, version_path,
+    GroupOptions, GroupStatus, GroupVersion, Label, LabelEmbedding, Polarity, Prompt,
+    PromptModality, Tag, TagGroup, TagStatus, Visibility, group_log, names, version_path,
 };
 use crate::access::{DatasetRole, Principal, View};
 use crate::applications::{Application, ScoringStatus, application_log};
@@ -238,10 +238,13 @@ impl TagService {
         let view = View::new(&snapshot, &self.caller);
         let g = &view.group(group)?.doc;
         Self::require_training_editor(&view, g, &format!("editing tag group '{}'", g.name))?;
-        if let GroupEdit::AddLabels { tag, asset_ids, .. } = edit {
-            self.check_assets(&g.training_dataset, tag, asset_ids)
-                .await?;
-        }
+        let embeddings = match edit {
+            GroupEdit::AddLabels { tag, asset_ids, .. } => {
+                self.label_embeddings(&g.training_dataset, tag, asset_ids)
+                    .await?
+            }
+            _ => HashMap::new(),
+        };
         for attempt in 0..MAX_RETRIES {
             if attempt > 0 {
                 backoff(attempt).await;
@@ -256,6 +259,13 @@ impl TagService {
                 });
             }
             apply(&mut g, edit)?;
+            if let GroupEdit::AddLabels { tag, .. } = edit {
+                for l in &mut g.tag_mut(tag)?.labels {
+                    if l.embedding.is_none() {
+                        l.embedding = embeddings.get(&l.asset_id).cloned();
+                    }
+                }
+            }
             g.updated_at = now();
             match log.commit(self.catalog.store(), rev, &g).await {
                 Ok(next) => {
@@ -272,8 +282,14 @@ impl TagService {
         })
     }
 
-    /// Fails unless every id is an image or keyframe of `dataset`.
-    async fn check_assets(&self, dataset: &str, tag: &str, ids: &[String]) -> Result<()> {
+    /// The visual embeddings of images or keyframes of `dataset`, by id; fails unless every
+    /// id is one.
+    async fn label_embeddings(
+        &self,
+        dataset: &str,
+        tag: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, LabelEmbedding>> {
         if ids.is_empty() {
             return Err(CatalogError::Invalid(format!(
                 "no asset ids given to label tag '{tag}'"
@@ -281,27 +297,56 @@ impl TagService {
         }
         let snapshot = self.catalog.snapshot();
         let manifest = Arc::clone(snapshot.dataset(dataset)?);
-        let mut known: HashSet<String> = HashSet::new();
+        let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let model = manifest.models.get(&Modality::Visual).map(|m| m.id.clone());
+        let mut found: HashMap<String, LabelEmbedding> = HashMap::new();
         for file in manifest.files(TableKind::Images) {
             for b in crate::scoring::materialize::batches(&self.catalog, file)
                 .await?
                 .iter()
             {
-                if let Some(c) = b
+                let Some(c) = b
                     .column_by_name(col::IMAGE_ID)
                     .and_then(|c| c.as_string_opt::<i32>())
-                {
-                    known.extend(c.iter().flatten().map(str::to_string));
+                else {
+                    continue;
+                };
+                let emb = b
+                    .column_by_name(col::EMBEDDING)
+                    .and_then(|e| e.as_fixed_size_list_opt());
+                for (r, id) in c.iter().enumerate() {
+                    let Some(id) = id.filter(|id| wanted.contains(id)) else {
+                        continue;
+                    };
+                    let values = emb
+                        .and_then(|e| {
+                            crate::scoring::materialize::embedding_values(e)
+                                .ok()
+                                .map(|v| (e, v))
+                        })
+                        .map(|(e, v)| {
+                            let d = e.value_length() as usize;
+                            crate::scoring::classifier::encode(&v[r * d..(r + 1) * d])
+                        });
+                    if let (Some(values), Some(model)) = (values, &model) {
+                        found.insert(
+                            id.to_string(),
+                            LabelEmbedding {
+                                model: model.clone(),
+                                values,
+                            },
+                        );
+                    }
                 }
             }
         }
         let unknown: Vec<&str> = ids
             .iter()
-            .filter(|i| !known.contains(i.as_str()))
+            .filter(|i| !found.contains_key(i.as_str()))
             .map(String::as_str)
             .collect();
         if unknown.is_empty() {
-            Ok(())
+            Ok(found)
         } else {
             Err(CatalogError::NotFound {
                 kind: "image or keyframe",
@@ -731,6 +776,7 @@ fn apply(g: &mut TagGroup, edit: &GroupEdit) -> Result<()> {
                 t.labels.push(Label {
                     asset_id: id.clone(),
                     positive: *positive,
+                    embedding: None,
                 });
             }
         }

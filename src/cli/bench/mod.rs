@@ -3,6 +3,7 @@
 //! `benches/anchor_vision.py`), and the zero-shot accuracy of the image tower.
 
 mod flight;
+mod labels;
 mod pixels;
 pub mod scoring;
 mod zero_shot;
@@ -61,6 +62,13 @@ pub enum Which {
         #[arg(long)]
         model: Option<String>,
     },
+    /// Visual labels: F1 of each category tag of the sample library, text only and after
+    /// 10, 25 and 50 labels chosen as uncertain assets or at random.
+    Labels {
+        /// The model (default: the default model).
+        #[arg(long)]
+        model: Option<String>,
+    },
     /// Flight SQL: a large dt_ result streamed to the ADBC client, against reading the same
     /// rows from a local Arrow IPC file with pyarrow; the server's memory while it streams.
     Flight {
@@ -115,6 +123,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             python,
         } => flight::run(global, rows, tags, work, &script, &python).await,
         Which::ZeroShot { model } => zero_shot::run(global, model).await,
+        Which::Labels { model } => labels::run(global, model).await,
         Which::Query {
             dataset,
             sql,
