@@ -123,6 +123,18 @@ check(all(t["status"] == "published" for t in ok("GET", "/api/groups/topics", an
 q = ok("POST", "/api/sql", bob, {"sql": "SELECT count(*) AS n FROM dt_topics_visual", "dataset": "news"})
 check(q["rows"][0]["n"] == 27 * 2, "a viewer queries the scored table")
 
+# Labels from a semantic search and from uncertain assets
+hits = rows(ok("GET", "/api/datasets/news/search?q=a+chef+making+pasta&k=3", bob))
+check(len(hits) == 3 and hits[0]["item_id"].startswith("kf_cook") and hits[0]["score"] >= hits[1]["score"],
+      f"semantic search finds cooking keyframes first ({[h['item_id'] for h in hits]})")
+picked = [h["item_id"] for h in hits if h["item_id"].startswith("kf_cook")]
+ok("POST", "/api/groups/topics/tags/cooking/labels", ann, {"asset_ids": picked, "positive": True})
+unc = rows(ok("GET", "/api/groups/topics/tags/cooking/uncertain?k=4", ann))
+check(len(unc) == 4 and not set(u["item_id"] for u in unc) & set(picked),
+      "uncertain assets: 4 items, none already labelled")
+refused("GET", "/api/datasets/news/search?q=x", bob, None, 400, "invalid_argument", "at least 2 characters",
+        "a one-letter search is refused")
+
 # --- secret groups are invisible elsewhere -----------------------------------------------
 nothing = refused("POST", "/api/datasets/archive/applications", cat, {"group": "nothing"}, 404, "not_found",
                   "tag group 'nothing' not found", "an unknown group is not found")

@@ -67,6 +67,8 @@ routes! {
     "POST" "/api/groups/{group}/tags/{tag}/labels" => "ALTER TAG 't' IN GROUP g ADD POSITIVE LABELS (...)" : "label {asset_ids: [..], positive: bool}";
     "DELETE" "/api/groups/{group}/tags/{tag}/labels" => "ALTER TAG 't' IN GROUP g DROP LABELS (...)" : "remove labels {asset_ids}";
     "GET" "/api/groups/{group}/tags/{tag}/preview" => "PREVIEW TAG 't' IN GROUP g ..." : "?modality=visual|transcript&mode=compare|positives|negatives|stratified|top&threshold=&limit=&published=; opening it reviews the tag";
+    "GET" "/api/datasets/{dataset}/search" => "SELECT * FROM semantic_search('q', k, 'visual')" : "?q=text&k=20&modality=visual|transcript: the items nearest the text, to label";
+    "GET" "/api/groups/{group}/tags/{tag}/uncertain" => "SELECT * FROM dt_uncertain('g', 't', k)" : "?k=20: the items the published classifier is least sure about, spread out, not yet labelled";
     "GET" "/api/scoring-jobs" => "SHOW SCORING JOBS" : "queued and running scoring jobs with live progress";
     "GET" "/api/users" => "SHOW USERS" : "users (organisation admins see all)";
     "POST" "/api/users" => "CREATE USER u [ORG ADMIN]" : "create a user {name, org_admin?}; answers their token once";
@@ -116,6 +118,8 @@ pub(super) fn router() -> Router<AppState> {
             get(labels).post(add_labels).delete(drop_labels),
         )
         .route("/api/groups/{group}/tags/{tag}/preview", get(preview))
+        .route("/api/datasets/{dataset}/search", get(search))
+        .route("/api/groups/{group}/tags/{tag}/uncertain", get(uncertain))
         .route("/api/scoring-jobs", get(scoring_jobs))
         .route("/api/users", get(users).post(create_user))
         .route("/api/users/{user}", axum::routing::delete(drop_user))
@@ -753,6 +757,73 @@ async fn preview(
         },
     )
     .await
+}
+
+/// A SQL string literal.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Runs a query for the caller in `dataset` and answers its rows.
+async fn query_rows(state: &AppState, headers: &HeaderMap, dataset: &str, sql: &str) -> Answer {
+    use futures::TryStreamExt;
+    let caller = caller(state, headers)?;
+    let (_, stream) = state
+        .server
+        .run(&caller, "http", Some(dataset), sql)
+        .await?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await?;
+    Ok(Json(to_json(&batches)?).into_response())
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: String,
+    k: Option<usize>,
+    modality: Option<String>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+    Query(q): Query<SearchQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    let modality = q.modality.unwrap_or_else(|| "visual".into());
+    let sql = format!(
+        "SELECT * FROM semantic_search({}, {}, {})",
+        quote(&q.q),
+        q.k.unwrap_or(20),
+        quote(&modality)
+    );
+    query_rows(&state, &headers, &dataset, &sql).await
+}
+
+#[derive(Deserialize)]
+struct CountQuery {
+    k: Option<usize>,
+}
+
+async fn uncertain(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    Query(q): Query<CountQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    let who = caller(&state, &headers)?;
+    let snapshot = state.server.catalog().refresh().await?;
+    let training = View::new(&snapshot, &who.principal)
+        .group(&group)?
+        .doc
+        .training_dataset
+        .clone();
+    let sql = format!(
+        "SELECT * FROM dt_uncertain({}, {}, {})",
+        quote(&group),
+        quote(&tag),
+        q.k.unwrap_or(20)
+    );
+    query_rows(&state, &headers, &training, &sql).await
 }
 
 async fn scoring_jobs(State(state): State<AppState>, headers: HeaderMap) -> Answer {
