@@ -7,6 +7,7 @@
 //! dataset/      dataset manifests and table schemas
 //! import/       importing embeddings, shots, transcripts and metadata into a dataset
 //! jobs.rs       background scoring jobs (an application in status queued)
+//! evaluate/     the Tag Evaluator: stratified samples, metrics over thresholds, SUPG targets
 //! tags/         tag groups: definitions, versions, naming rules, the service layer
 //! search.rs     semantic search and uncertain assets (what to label next)
 //! scoring/      compiling tags into heads, the scoring kernel, materialising dt_ tables
@@ -20,6 +21,7 @@ pub mod cache;
 mod catalog;
 pub mod dataset;
 mod error;
+pub mod evaluate;
 pub mod fault;
 pub mod import;
 pub mod jobs;

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod evaluate;
 pub mod ingest;
 pub mod progress;
 pub mod serve;
@@ -88,6 +89,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Users and roles (the admin command): create, grant, revoke, drop, list.
     Users(users::UsersArgs),
+    /// The Tag Evaluator: sample, label from a file, metrics by threshold, chart, save.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// Runs the parsed command line.
@@ -99,5 +102,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::run(&cli.global, args).await,
         Command::Bench(args) => bench::run(&cli.global, args).await,
         Command::Users(args) => users::run(&cli.global, args).await,
+        Command::Evaluate(args) => evaluate::run(&cli.global, args).await,
     }
 }

@@ -228,3 +228,137 @@ async fn users_command_creates_grants_lists_and_refuses_bad_input() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluate_prints_metrics_draws_the_chart_and_saves_thresholds() {
+    let (dir, catalog) = crate::common::news_catalog().await;
+    drop(catalog);
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let setup = dyntag(&[
+        "--data",
+        data,
+        "sql",
+        "--dataset",
+        "news",
+        "-e",
+        "CREATE TAG GROUP Topics ON DATASET news TAGS ('football'); PREVIEW TAG 'football' IN GROUP topics; PUBLISH TAG GROUP topics",
+    ]);
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    // Ground truth as a labels file keyed by file path (its stem is the asset id).
+    let labels = dir.path().join("labels.csv");
+    let mut csv = String::from("path,tag,label\n");
+    for (_, _, _, _, id) in crate::common::KEYFRAMES {
+        csv.push_str(&format!(
+            "frames/{id}.jpg,football,{}\n",
+            u8::from(id.starts_with("kf_foot"))
+        ));
+        csv.push_str(&format!("frames/{id}.jpg,cooking,0\n"));
+    }
+    std::fs::write(&labels, csv).unwrap();
+    let chart = dir.path().join("chart.svg");
+    let out = dyntag(&[
+        "--data",
+        data,
+        "evaluate",
+        "--group",
+        "topics",
+        "--tag",
+        "football",
+        "--labels",
+        labels.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--chart",
+        chart.to_str().unwrap(),
+        "--save",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("| threshold | F1 | F0.5 | precision | recall | accuracy |"),
+        "{stdout}"
+    );
+    let recommended: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("recommended threshold for f1: "))
+        .expect("a recommended threshold")
+        .parse()
+        .unwrap();
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("recommended (f1)"),
+        "the chart marks the threshold"
+    );
+    let saved = dyntag(&[
+        "--data",
+        data,
+        "sql",
+        "--dataset",
+        "news",
+        "--format",
+        "csv",
+        "-e",
+        "SELECT threshold FROM system.tags WHERE tag_name = 'football'",
+    ]);
+    let saved: f64 = String::from_utf8_lossy(&saved.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (saved - recommended).abs() < 1e-9,
+        "saved {saved}, recommended {recommended}"
+    );
+    // A recall target with a confidence: saved with its bound; an impossible one is refused.
+    let out = dyntag(&[
+        "--data",
+        data,
+        "evaluate",
+        "--group",
+        "topics",
+        "--tag",
+        "football",
+        "--keep-sample",
+        "--chart",
+        chart.to_str().unwrap(),
+        "--recall-target",
+        "0.5",
+        "--confidence",
+        "0.9",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("recall >= 0.5 with confidence 0.9"));
+    let out = dyntag(&[
+        "--data",
+        data,
+        "evaluate",
+        "--group",
+        "topics",
+        "--tag",
+        "football",
+        "--keep-sample",
+        "--chart",
+        chart.to_str().unwrap(),
+        "--precision-target",
+        "0.999",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no threshold of tag 'football' meets precision >= 0.999")
+    );
+}

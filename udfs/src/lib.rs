@@ -102,7 +102,11 @@ pub fn table_functions(
             "semantic_search",
             Arc::new(search::SemanticSearch::new(ctx.clone())),
         ),
-        ("dt_uncertain", Arc::new(search::DtUncertain::new(ctx))),
+        (
+            "dt_uncertain",
+            Arc::new(search::DtUncertain::new(ctx.clone())),
+        ),
+        ("dt_metrics", Arc::new(search::DtMetrics::new(ctx))),
     ]
 }
 

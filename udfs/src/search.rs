@@ -69,6 +69,99 @@ enum Request {
     },
 }
 
+/// `dt_metrics('group', 'tag')`: the Tag Evaluator's table of every metric over
+/// thresholds 0.00–1.00, with 95% bootstrap intervals and the recommended threshold.
+#[derive(Debug)]
+pub struct DtMetrics {
+    ctx: FunctionContext,
+}
+
+impl DtMetrics {
+    pub fn new(ctx: FunctionContext) -> Self {
+        Self { ctx }
+    }
+}
+
+impl TableFunctionImpl for DtMetrics {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        const USAGE: &str = "dt_metrics('group', 'tag')";
+        let exprs = args.exprs();
+        let group = string_arg(exprs, 0, USAGE)?;
+        let tag = string_arg(exprs, 1, USAGE)?;
+        let dataset = self.ctx.dataset.get();
+        let snapshot = self.ctx.catalog.snapshot();
+        let g = snapshot
+            .groups_of(&dataset)
+            .into_iter()
+            .find(|g| g.doc.slug == dyntag_catalog::tags::names::slug(&group))
+            .map(|g| Arc::clone(&g.doc));
+        let Some(g) = g.filter(|g| g.training_dataset == dataset) else {
+            return plan_err!(
+                "tag group '{group}' not found on dataset '{dataset}' (dt_metrics reads evaluations on a group's training dataset)"
+            );
+        };
+        let Some(t) = g.tag(&tag) else {
+            return plan_err!("tag '{tag}' not found in tag group '{}'", g.name);
+        };
+        let schema = dyntag_catalog::evaluate::metrics_table(&[])?.schema();
+        Ok(Arc::new(MetricsTable {
+            ctx: self.ctx.clone(),
+            slug: g.slug.clone(),
+            tag: t.name.clone(),
+            schema,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct MetricsTable {
+    ctx: FunctionContext,
+    slug: String,
+    tag: String,
+    schema: SchemaRef,
+}
+
+#[async_trait]
+impl TableProvider for MetricsTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let eval = dyntag_catalog::evaluate::load(&self.ctx.catalog, &self.slug, &self.tag)
+            .await?
+            .ok_or_else(|| {
+                dyntag_catalog::CatalogError::State(format!(
+                    "tag '{}' has no evaluation yet: EVALUATE TAG '{}' IN GROUP {} draws its sample",
+                    self.tag, self.tag, self.slug
+                ))
+            })?;
+        if eval.labelled().is_empty() {
+            return Err(dyntag_catalog::CatalogError::State(format!(
+                "the evaluation of tag '{}' has no labels yet",
+                self.tag
+            ))
+            .into());
+        }
+        let batch = dyntag_catalog::evaluate::metrics_table(&eval.sweep())?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[vec![batch]],
+            Arc::clone(&self.schema),
+            projection.cloned(),
+        )?)
+    }
+}
+
 /// A table computed when the query runs.
 #[derive(Debug)]
 struct LazyTable {

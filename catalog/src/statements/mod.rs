@@ -11,9 +11,10 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::filter_record_batch;
 
-pub use parser::{GRAMMAR, TagStatement, parse, split_statements};
+pub use parser::{EvaluationLabels, GRAMMAR, TagStatement, parse, split_statements};
 
 use crate::access::{AccessService, OrgRole, Principal, View};
+use crate::evaluate::{Evaluation, Evaluator, SAMPLE};
 use crate::jobs::JobKey;
 use crate::provider::system_table;
 use crate::tags::preview::PreviewMode;
@@ -284,6 +285,79 @@ pub async fn execute(
             }
             None => table(&view, "roles")?.into(),
         },
+        TagStatement::Evaluate { group, tag, sample } => {
+            let e = Evaluator::new(Arc::clone(catalog), caller.clone())
+                .start(group, tag, sample.unwrap_or(SAMPLE), None)
+                .await?;
+            evaluation_items(&e)?.into()
+        }
+        TagStatement::ShowEvaluation { group, tag } => {
+            let (_, e) = Evaluator::new(Arc::clone(catalog), caller.clone())
+                .current(group, tag)
+                .await?;
+            evaluation_items(&e)?.into()
+        }
+        TagStatement::LabelEvaluation { group, tag, labels } => {
+            let ev = Evaluator::new(Arc::clone(catalog), caller.clone());
+            let text = match labels {
+                EvaluationLabels::Items {
+                    asset_ids,
+                    positive,
+                } => {
+                    let l: Vec<(String, bool)> =
+                        asset_ids.iter().map(|a| (a.clone(), *positive)).collect();
+                    let total = ev.label(group, tag, &l, "user").await?;
+                    format!(
+                        "labelled {} item(s); {total} sampled items have labels",
+                        l.len()
+                    )
+                }
+                EvaluationLabels::File { path } => {
+                    let (matched, total) = ev.label_from_file(group, tag, path).await?;
+                    format!(
+                        "labelled {matched} sampled item(s) from {path}; {total} sampled items have labels"
+                    )
+                }
+            };
+            message(text)?.into()
+        }
+        TagStatement::RemoveEvaluationItems {
+            group,
+            tag,
+            asset_ids,
+        } => {
+            let removed = Evaluator::new(Arc::clone(catalog), caller.clone())
+                .remove(group, tag, asset_ids)
+                .await?;
+            message(format!(
+                "removed {} item(s) from the evaluation ({removed} removed in all)",
+                asset_ids.len()
+            ))?
+            .into()
+        }
+        TagStatement::SaveThreshold { group, tag, metric } => {
+            let t = Evaluator::new(Arc::clone(catalog), caller.clone())
+                .save_threshold(group, tag, *metric)
+                .await?;
+            message(format!(
+                "saved threshold {t} for tag '{tag}' (it maximises {} on the evaluation); threshold_decision follows at once",
+                metric.as_str()
+            ))?
+            .into()
+        }
+        TagStatement::SetTarget { group, tag, target } => {
+            let c = Evaluator::new(Arc::clone(catalog), caller.clone())
+                .set_target(group, tag, *target)
+                .await?;
+            message(format!(
+                "threshold {} for tag '{tag}' meets {} (estimate {:.3}, lower bound {:.3})",
+                c.threshold,
+                target.describe(),
+                c.estimate,
+                c.lower_bound
+            ))?
+            .into()
+        }
         TagStatement::Use { .. } | TagStatement::SetAuthorization { .. } => {
             return Err(CatalogError::State(
                 "USE and SET SESSION AUTHORIZATION are handled by the session".into(),
@@ -291,6 +365,48 @@ pub async fn execute(
         }
     };
     Ok(out)
+}
+
+/// The items of an evaluation as a table.
+fn evaluation_items(e: &Evaluation) -> Result<RecordBatch> {
+    let items = &e.items;
+    RecordBatch::try_from_iter(vec![
+        (
+            "coactive_image_id",
+            strs(items.iter().map(|i| i.asset_id.clone()).collect()),
+        ),
+        (
+            "score",
+            Arc::new(Float64Array::from(
+                items.iter().map(|i| i.score).collect::<Vec<_>>(),
+            )) as ArrayRef,
+        ),
+        (
+            "weight",
+            Arc::new(Float64Array::from(
+                items.iter().map(|i| i.weight).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "label",
+            Arc::new(BooleanArray::from(
+                items.iter().map(|i| i.label).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "source",
+            Arc::new(StringArray::from(
+                items.iter().map(|i| i.source.clone()).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "removed",
+            Arc::new(BooleanArray::from(
+                items.iter().map(|i| i.removed).collect::<Vec<_>>(),
+            )),
+        ),
+    ])
+    .map_err(|e| CatalogError::engine("evaluation", e))
 }
 
 /// What an edit did, in words.
@@ -327,6 +443,11 @@ fn describe(edit: &GroupEdit) -> String {
             format!("removed {} label(s) of tag '{tag}'", asset_ids.len())
         }
         GroupEdit::Reviewed { tag } => format!("reviewed tag '{tag}'"),
+        GroupEdit::SetGuarantee { tag, guarantee } => format!(
+            "set the threshold of tag '{tag}' to {} for {}",
+            guarantee.threshold,
+            guarantee.target.describe()
+        ),
     }
 }
 

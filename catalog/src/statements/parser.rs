@@ -34,6 +34,13 @@
 //! SHOW ROLES [ON DATASET <dataset>]
 //! SET SESSION AUTHORIZATION <user> | RESET SESSION AUTHORIZATION
 //! USE [DATASET] <dataset>
+//! EVALUATE TAG '<tag>' IN GROUP <group> [SAMPLE <n>]
+//! LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> POSITIVE | NEGATIVE ('<asset id>', ...)
+//! LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> FROM FILE '<csv or parquet>'
+//! REMOVE EVALUATION ITEMS ('<asset id>', ...) OF TAG '<tag>' IN GROUP <group>
+//! SHOW EVALUATION OF TAG '<tag>' IN GROUP <group>
+//! SAVE THRESHOLD OF TAG '<tag>' IN GROUP <group> [FOR F1 | F0_5 | PRECISION | RECALL | ACCURACY]
+//! SET TARGET OF TAG '<tag>' IN GROUP <group> PRECISION | RECALL <x> [CONFIDENCE <1 - δ>]
 //! ```
 //!
 //! Any `ALTER` may end with `AT REVISION <n>`: the edit is refused with a conflict naming
@@ -45,6 +52,8 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::access::DatasetRole;
+use crate::evaluate::metrics::Metric;
+use crate::evaluate::supg::Target;
 use crate::tags::preview::PreviewMode;
 use crate::tags::{GroupEdit, Polarity, Prompt, PromptModality, Visibility};
 use crate::{CatalogError, Modality, Result};
@@ -138,6 +147,47 @@ pub enum TagStatement {
     SetAuthorization {
         user: Option<String>,
     },
+    Evaluate {
+        group: String,
+        tag: String,
+        sample: Option<usize>,
+    },
+    LabelEvaluation {
+        group: String,
+        tag: String,
+        labels: EvaluationLabels,
+    },
+    RemoveEvaluationItems {
+        group: String,
+        tag: String,
+        asset_ids: Vec<String>,
+    },
+    ShowEvaluation {
+        group: String,
+        tag: String,
+    },
+    SaveThreshold {
+        group: String,
+        tag: String,
+        metric: Metric,
+    },
+    SetTarget {
+        group: String,
+        tag: String,
+        target: Target,
+    },
+}
+
+/// Ground truth for an evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EvaluationLabels {
+    Items {
+        asset_ids: Vec<String>,
+        positive: bool,
+    },
+    File {
+        path: String,
+    },
 }
 
 /// The grammar, shown with syntax errors.
@@ -153,7 +203,10 @@ SHOW TAG GROUPS [ON DATASET <dataset>] | SHOW SHAREABLE TAG GROUPS [LIKE '<patte
 SHOW VERSIONS OF TAG GROUP <group> | SHOW DATASET ACCESS FOR TAG GROUP <group> | SHOW SCORING JOBS | \
 CREATE USER <name> [ORG ADMIN] | DROP USER <name> | GRANT ADMIN|EDITOR|VIEWER ON DATASET <dataset> TO <user> | \
 REVOKE ALL ON DATASET <dataset> FROM <user> | SHOW USERS | SHOW ROLES [ON DATASET <dataset>] | \
-SET SESSION AUTHORIZATION <user> | RESET SESSION AUTHORIZATION | USE <dataset>";
+SET SESSION AUTHORIZATION <user> | RESET SESSION AUTHORIZATION | USE <dataset> | \
+EVALUATE TAG '<tag>' IN GROUP <group> [SAMPLE <n>] | LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> POSITIVE|NEGATIVE ('<id>', ...) | FROM FILE '<path>' | \
+REMOVE EVALUATION ITEMS ('<id>', ...) OF TAG '<tag>' IN GROUP <group> | SHOW EVALUATION OF TAG '<tag>' IN GROUP <group> | \
+SAVE THRESHOLD OF TAG '<tag>' IN GROUP <group> [FOR F1|F0_5|PRECISION|RECALL|ACCURACY] | SET TARGET OF TAG '<tag>' IN GROUP <group> PRECISION|RECALL <x> [CONFIDENCE <c>]";
 
 /// Parses `sql` if it is a tag statement; `Ok(None)` means it is for DataFusion.
 pub fn parse(sql: &str) -> Result<Option<TagStatement>> {
@@ -191,6 +244,10 @@ pub fn parse(sql: &str) -> Result<Option<TagStatement>> {
     ) || matches!(
         (first.as_deref(), second.as_deref(), third.as_deref()),
         (Some("SHOW"), Some("DATASET"), Some("ACCESS"))
+            | (Some("EVALUATE"), Some("TAG"), _)
+            | (Some("LABEL" | "REMOVE" | "SHOW"), Some("EVALUATION"), _)
+            | (Some("SAVE"), Some("THRESHOLD"), _)
+            | (Some("SET"), Some("TARGET"), _)
             | (
                 Some("APPLY" | "UPDATE" | "REMOVE"),
                 Some("TAG"),
@@ -308,6 +365,27 @@ impl Cursor {
             }
             _ => Err(self.error(what)),
         }
+    }
+
+    /// `TAG '<tag>' IN [TAG] GROUP <group>`.
+    fn tag_in_group(&mut self) -> Result<(String, String)> {
+        self.expect_word("TAG")?;
+        let tag = self.name("a tag name")?;
+        self.expect_word("IN")?;
+        self.eat_word("TAG");
+        self.expect_word("GROUP")?;
+        Ok((tag, self.name("a group name")?))
+    }
+
+    /// A whole number of at least 1.
+    fn count(&mut self, what: &str) -> Result<usize> {
+        let n = self.number(what)?;
+        if n < 1.0 || n.fract() != 0.0 {
+            return Err(CatalogError::Invalid(format!(
+                "{what} is a whole number, at least 1 (found {n})"
+            )));
+        }
+        Ok(n as usize)
     }
 
     /// An optional `AT REVISION <n>`.
@@ -556,6 +634,11 @@ impl Cursor {
                 if self.eat_word("USERS") {
                     return Ok(TagStatement::ShowUsers);
                 }
+                if self.eat_word("EVALUATION") {
+                    self.expect_word("OF")?;
+                    let (tag, group) = self.tag_in_group()?;
+                    return Ok(TagStatement::ShowEvaluation { group, tag });
+                }
                 if self.eat_word("ROLES") {
                     let dataset = if self.eat_word("ON") {
                         self.expect_word("DATASET")?;
@@ -588,7 +671,9 @@ impl Cursor {
                 self.pos += 1;
                 self.preview()
             }
-            Some(w @ ("APPLY" | "UPDATE" | "REMOVE")) => {
+            Some(w @ ("APPLY" | "UPDATE" | "REMOVE"))
+                if self.peek_word_at(1).as_deref() == Some("TAG") =>
+            {
                 let w = w.to_string();
                 self.pos += 1;
                 self.expect_word("TAG")?;
@@ -630,6 +715,96 @@ impl Cursor {
                 self.expect_word("FROM")?;
                 let user = self.name("a user name")?;
                 Ok(TagStatement::Revoke { dataset, user })
+            }
+            Some("EVALUATE") => {
+                self.pos += 1;
+                let (tag, group) = self.tag_in_group()?;
+                let sample = if self.eat_word("SAMPLE") {
+                    Some(self.count("a sample size")?)
+                } else {
+                    None
+                };
+                Ok(TagStatement::Evaluate { group, tag, sample })
+            }
+            Some("LABEL") => {
+                self.pos += 1;
+                self.expect_word("EVALUATION")?;
+                self.expect_word("OF")?;
+                let (tag, group) = self.tag_in_group()?;
+                let labels = if self.eat_word("FROM") {
+                    self.expect_word("FILE")?;
+                    EvaluationLabels::File {
+                        path: self.string("a file path in quotes")?,
+                    }
+                } else {
+                    let positive = if self.eat_word("POSITIVE") {
+                        true
+                    } else if self.eat_word("NEGATIVE") {
+                        false
+                    } else {
+                        return Err(self.error("POSITIVE, NEGATIVE or FROM FILE"));
+                    };
+                    EvaluationLabels::Items {
+                        asset_ids: self.string_list("asset ids in quotes")?,
+                        positive,
+                    }
+                };
+                Ok(TagStatement::LabelEvaluation { group, tag, labels })
+            }
+            Some("REMOVE") if self.peek_word_at(1).as_deref() == Some("EVALUATION") => {
+                self.pos += 2;
+                self.expect_word("ITEMS")?;
+                let asset_ids = self.string_list("asset ids in quotes")?;
+                self.expect_word("OF")?;
+                let (tag, group) = self.tag_in_group()?;
+                Ok(TagStatement::RemoveEvaluationItems {
+                    group,
+                    tag,
+                    asset_ids,
+                })
+            }
+            Some("SAVE") => {
+                self.pos += 1;
+                self.expect_word("THRESHOLD")?;
+                self.expect_word("OF")?;
+                let (tag, group) = self.tag_in_group()?;
+                let metric = if self.eat_word("FOR") {
+                    Metric::parse(&self.name("a metric")?)?
+                } else {
+                    Metric::F1
+                };
+                Ok(TagStatement::SaveThreshold { group, tag, metric })
+            }
+            Some("SET") if self.peek_word_at(1).as_deref() == Some("TARGET") => {
+                self.pos += 2;
+                self.expect_word("OF")?;
+                let (tag, group) = self.tag_in_group()?;
+                let precision = if self.eat_word("PRECISION") {
+                    true
+                } else if self.eat_word("RECALL") {
+                    false
+                } else {
+                    return Err(self.error("PRECISION or RECALL"));
+                };
+                self.eat(&Token::GtEq);
+                let at_least = self.number("a target between 0 and 1")?;
+                let confidence = if self.eat_word("CONFIDENCE") {
+                    self.number("a confidence between 0 and 1")?
+                } else {
+                    0.95
+                };
+                if !(0.0..1.0).contains(&at_least) || !(0.5..1.0).contains(&confidence) {
+                    return Err(CatalogError::Invalid(format!(
+                        "a target is between 0 and 1 (found {at_least}) and a confidence between 0.5 and 1 (found {confidence})"
+                    )));
+                }
+                let delta = 1.0 - confidence;
+                let target = if precision {
+                    Target::Precision { at_least, delta }
+                } else {
+                    Target::Recall { at_least, delta }
+                };
+                Ok(TagStatement::SetTarget { group, tag, target })
             }
             Some("SET") => {
                 self.pos += 1;

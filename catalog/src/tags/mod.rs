@@ -173,6 +173,26 @@ pub struct Tag {
     /// Items scoring at or above it are tagged (`threshold_decision`).
     pub threshold: f64,
     pub status: TagStatus,
+    /// The target the threshold was chosen to meet, when it was (cleared when the
+    /// threshold is set by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guarantee: Option<Guarantee>,
+}
+
+/// A threshold chosen to meet a precision or recall target with a confidence, on an
+/// evaluation of a published version (see `crate::evaluate::supg`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Guarantee {
+    pub target: crate::evaluate::supg::Target,
+    pub threshold: f64,
+    /// The metric's estimate at the threshold, and the lower bound that met the target.
+    pub estimate: f64,
+    pub lower_bound: f64,
+    /// The version whose scores were evaluated.
+    pub version: u32,
+    /// Labelled items the choice rests on.
+    pub labelled: usize,
+    pub evaluated_at: String,
 }
 
 impl Tag {
@@ -188,6 +208,7 @@ impl Tag {
             labels: Vec::new(),
             threshold: DEFAULT_THRESHOLD,
             status: TagStatus::NeedsReview,
+            guarantee: None,
         }
     }
 

@@ -79,6 +79,11 @@ pub enum GroupEdit {
     Reviewed {
         tag: String,
     },
+    /// A threshold chosen for a target (by the Evaluator), with its guarantee.
+    SetGuarantee {
+        tag: String,
+        guarantee: super::Guarantee,
+    },
 }
 
 /// What publishing did.
@@ -681,7 +686,9 @@ impl TagService {
 fn apply(g: &mut TagGroup, edit: &GroupEdit) -> Result<()> {
     let changes_definition = !matches!(
         edit,
-        GroupEdit::SetThreshold { .. } | GroupEdit::Reviewed { .. }
+        GroupEdit::SetThreshold { .. }
+            | GroupEdit::Reviewed { .. }
+            | GroupEdit::SetGuarantee { .. }
     );
     match edit {
         GroupEdit::AddTag { tag } => {
@@ -762,7 +769,9 @@ fn apply(g: &mut TagGroup, edit: &GroupEdit) -> Result<()> {
         }
         GroupEdit::SetThreshold { tag, threshold } => {
             let th = names::threshold(*threshold)?;
-            g.tag_mut(tag)?.threshold = th;
+            let t = g.tag_mut(tag)?;
+            t.threshold = th;
+            t.guarantee = None;
         }
         GroupEdit::SetOption { key, value } => g.options.set(key, value)?,
         GroupEdit::AddLabels {
@@ -791,6 +800,12 @@ fn apply(g: &mut TagGroup, edit: &GroupEdit) -> Result<()> {
                     hint: format!(" on tag '{}'", t.name),
                 });
             }
+        }
+        GroupEdit::SetGuarantee { tag, guarantee } => {
+            let th = names::threshold(guarantee.threshold)?;
+            let t = g.tag_mut(tag)?;
+            t.threshold = th;
+            t.guarantee = Some(guarantee.clone());
         }
         GroupEdit::Reviewed { tag } => {
             let t = g.tag_mut(tag)?;

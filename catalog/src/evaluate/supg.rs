@@ -1,0 +1,222 @@
+//! Thresholds with a guarantee, after SUPG (Kang et al., "Approximate Selection with
+//! Guarantees using Proxies", VLDB 2020): from a labelled sample drawn with known
+//! probabilities (our stratified evaluation sample; each item weighs the inverse of its
+//! chance of being drawn), choose the threshold on the proxy score (the tag's score) so
+//! that "precision ≥ P" or "recall ≥ R" holds with probability at least 1 − δ.
+//!
+//! Recall target: the highest threshold whose recall *lower* bound reaches R (one bound,
+//! one-sided z at δ). Precision target: the lowest threshold whose precision lower bound
+//! reaches P, over the candidate thresholds with a union bound (δ split evenly among them).
+//! Both bounds are normal approximations of importance-weighted ratio estimators.
+
+use super::metrics::{Labelled, thresholds};
+
+/// What the user asks for.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "metric")]
+pub enum Target {
+    Precision { at_least: f64, delta: f64 },
+    Recall { at_least: f64, delta: f64 },
+}
+
+impl Target {
+    pub fn delta(&self) -> f64 {
+        match self {
+            Self::Precision { delta, .. } | Self::Recall { delta, .. } => *delta,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Precision { at_least, delta } => {
+                format!("precision >= {at_least} with confidence {}", 1.0 - delta)
+            }
+            Self::Recall { at_least, delta } => {
+                format!("recall >= {at_least} with confidence {}", 1.0 - delta)
+            }
+        }
+    }
+}
+
+/// The chosen threshold, the estimate there and the bound that was checked.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Choice {
+    pub threshold: f64,
+    pub estimate: f64,
+    pub lower_bound: f64,
+}
+
+/// Least items predicted positive (in the sample) for a precision estimate to count.
+const MIN_PREDICTED: usize = 5;
+
+/// The threshold meeting `target`, or `None` if none does on this sample.
+pub fn choose(items: &[Labelled], target: Target) -> Option<Choice> {
+    match target {
+        Target::Recall { at_least, delta } => {
+            let z = normal_quantile(1.0 - delta);
+            // Highest threshold first: the first that passes is the most precise.
+            thresholds().into_iter().rev().find_map(|t| {
+                let (est, se) = ratio(items, |i| i.positive && i.score >= t, |i| i.positive)?;
+                let lb = est - z * se;
+                (lb >= at_least).then_some(Choice {
+                    threshold: t,
+                    estimate: est,
+                    lower_bound: lb,
+                })
+            })
+        }
+        Target::Precision { at_least, delta } => {
+            let candidates: Vec<f64> = thresholds()
+                .into_iter()
+                .filter(|&t| items.iter().filter(|i| i.score >= t).count() >= MIN_PREDICTED)
+                .collect();
+            let z = normal_quantile(1.0 - delta / candidates.len().max(1) as f64);
+            // Lowest threshold first: the first that passes keeps the most recall.
+            candidates.into_iter().find_map(|t| {
+                let (est, se) = ratio(items, |i| i.positive && i.score >= t, |i| i.score >= t)?;
+                let lb = est - z * se;
+                (lb >= at_least).then_some(Choice {
+                    threshold: t,
+                    estimate: est,
+                    lower_bound: lb,
+                })
+            })
+        }
+    }
+}
+
+/// The weighted ratio Σ w·[num] / Σ w·[den] and its standard error (delta method).
+fn ratio(
+    items: &[Labelled],
+    num: impl Fn(&Labelled) -> bool,
+    den: impl Fn(&Labelled) -> bool,
+) -> Option<(f64, f64)> {
+    let n = items.len() as f64;
+    let a: Vec<f64> = items
+        .iter()
+        .map(|i| if num(i) { i.weight } else { 0.0 })
+        .collect();
+    let b: Vec<f64> = items
+        .iter()
+        .map(|i| if den(i) { i.weight } else { 0.0 })
+        .collect();
+    let (sa, sb): (f64, f64) = (a.iter().sum(), b.iter().sum());
+    if sb <= 0.0 || n < 2.0 {
+        return None;
+    }
+    let r = sa / sb;
+    let mean_b = sb / n;
+    let resid: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - r * y).collect();
+    let mean_r = resid.iter().sum::<f64>() / n;
+    let var = resid.iter().map(|e| (e - mean_r).powi(2)).sum::<f64>() / (n - 1.0);
+    Some((r, (var / n).sqrt() / mean_b))
+}
+
+/// The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).
+pub fn normal_quantile(p: f64) -> f64 {
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.38357751867269e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let low = 0.02425;
+    if p < low {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    } else if p <= 1.0 - low {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        -normal_quantile(1.0 - p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_and_targets() {
+        assert!((normal_quantile(0.975) - 1.959964).abs() < 1e-5);
+        assert!((normal_quantile(0.05) + 1.644854).abs() < 1e-5);
+        // Scores separate well: positives ≥ 0.6, negatives ≤ 0.4, many of each.
+        let mut items = Vec::new();
+        for i in 0..200 {
+            let positive = i % 2 == 0;
+            let s = if positive {
+                0.6 + (i % 40) as f64 / 100.0
+            } else {
+                (i % 40) as f64 / 100.0
+            };
+            items.push(Labelled {
+                score: s,
+                positive,
+                weight: 1.0,
+            });
+        }
+        let r = choose(
+            &items,
+            Target::Recall {
+                at_least: 0.9,
+                delta: 0.05,
+            },
+        )
+        .unwrap();
+        assert!(r.threshold <= 0.6 && r.lower_bound >= 0.9, "{r:?}");
+        let p = choose(
+            &items,
+            Target::Precision {
+                at_least: 0.95,
+                delta: 0.05,
+            },
+        )
+        .unwrap();
+        assert!(p.threshold > 0.4 && p.lower_bound >= 0.95, "{p:?}");
+        // An impossible precision has no threshold.
+        let noisy: Vec<Labelled> = (0..100)
+            .map(|i| Labelled {
+                score: (i % 10) as f64 / 10.0,
+                positive: i % 3 == 0,
+                weight: 1.0,
+            })
+            .collect();
+        assert!(
+            choose(
+                &noisy,
+                Target::Precision {
+                    at_least: 0.99,
+                    delta: 0.05
+                }
+            )
+            .is_none()
+        );
+    }
+}
