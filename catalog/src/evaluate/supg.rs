@@ -199,7 +199,7 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(p.threshold > 0.4 && p.lower_bound >= 0.95, "{p:?}");
+        assert!(p.threshold >= 0.4 && p.lower_bound >= 0.95, "{p:?}");
         // An impossible precision has no threshold.
         let noisy: Vec<Labelled> = (0..100)
             .map(|i| Labelled {
