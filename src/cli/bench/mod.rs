@@ -6,6 +6,7 @@ mod flight;
 mod labels;
 mod pixels;
 pub mod scoring;
+mod supg;
 mod zero_shot;
 
 use std::path::PathBuf;
@@ -69,6 +70,19 @@ pub enum Which {
         #[arg(long)]
         model: Option<String>,
     },
+    /// Thresholds with a guarantee (SUPG): how often precision/recall targets hold over
+    /// many random evaluation samples of the sample library, and what they cost.
+    Supg {
+        /// Items per evaluation sample.
+        #[arg(long, default_value_t = 100)]
+        sample: usize,
+        /// Random samples per tag.
+        #[arg(long, default_value_t = 200)]
+        trials: usize,
+        /// δ: the guarantee holds with probability 1 − δ.
+        #[arg(long, default_value_t = 0.05)]
+        delta: f64,
+    },
     /// Flight SQL: a large dt_ result streamed to the ADBC client, against reading the same
     /// rows from a local Arrow IPC file with pyarrow; the server's memory while it streams.
     Flight {
@@ -124,6 +138,11 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
         } => flight::run(global, rows, tags, work, &script, &python).await,
         Which::ZeroShot { model } => zero_shot::run(global, model).await,
         Which::Labels { model } => labels::run(global, model).await,
+        Which::Supg {
+            sample,
+            trials,
+            delta,
+        } => supg::run(global, sample, trials, delta).await,
         Which::Query {
             dataset,
             sql,
