@@ -187,6 +187,29 @@ refused("PATCH", "/api/groups/topics/tags/cooking", ann, {"threshold": 0.7, "exp
         "conflict", f"now at revision {rev + 1}", "a stale revision is a conflict naming the current one")
 check(ok("GET", "/api/groups/topics", ann)["status"] == "published", "a threshold change keeps the group published")
 
+# --- the Tag Evaluator over the API ------------------------------------------------------
+refused("POST", "/api/groups/topics/tags/football/evaluation", bob, {}, 403, "permission_denied",
+        "evaluating tags needs the editor role", "a viewer cannot start an evaluation")
+sample = rows(ok("POST", "/api/groups/topics/tags/football/evaluation", ann, {"sample": 400}))
+check(len(sample) == 27 and all(s["weight"] == 1.0 for s in sample), "the sample holds all 27 keyframes, each weighing 1")
+truth = [{"asset_id": s["coactive_image_id"], "label": s["coactive_image_id"].startswith("kf_foot")} for s in sample]
+r = ok("POST", "/api/groups/topics/tags/football/evaluation/labels", ann, {"labels": truth})
+check("27 sampled items have labels" in r["message"], "a user's labels are the ground truth")
+refused("POST", "/api/groups/topics/tags/football/evaluation/labels", ann,
+        {"labels": [{"asset_id": "nope", "label": True}]}, 404, "not_found", "evaluation item 'nope' not found",
+        "labels name sampled items")
+ok("DELETE", "/api/groups/topics/tags/football/evaluation/items", ann, {"asset_ids": ["kf_wild_4"]})
+m = rows(ok("GET", "/api/groups/topics/tags/football/metrics", bob))
+best = [x for x in m if x["recommended"]]
+check(len(m) == 101 and len(best) == 1 and best[0]["f1_low"] <= best[0]["f1"] <= best[0]["f1_high"],
+      f"metrics over 101 thresholds with intervals; recommended {best[0]['threshold']} (F1 {best[0]['f1']:.3f})")
+r = ok("POST", "/api/groups/topics/tags/football/threshold", ann, {"metric": "f1"})
+check(f"saved threshold {best[0]['threshold']}" in r["message"], "the recommended threshold is saved")
+r = ok("POST", "/api/groups/topics/tags/football/target", ann, {"metric": "recall", "at_least": 0.5, "confidence": 0.9})
+check("recall >= 0.5 with confidence 0.9" in r["message"], "a recall target with a confidence sets the threshold")
+refused("POST", "/api/groups/topics/tags/football/target", ann, {"metric": "auc", "at_least": 0.5}, 400,
+        "invalid_argument", "unknown target metric 'auc'", "an unknown target metric is named")
+
 # --- a user with no access learns nothing of a secret group ------------------------------
 ok("POST", "/api/datasets/news/groups", ann, {"name": "Private", "tags": ["wildlife"]})
 ok("GET", "/api/groups/private/tags/wildlife/preview", ann)

@@ -69,6 +69,13 @@ routes! {
     "GET" "/api/groups/{group}/tags/{tag}/preview" => "PREVIEW TAG 't' IN GROUP g ..." : "?modality=visual|transcript&mode=compare|positives|negatives|stratified|top&threshold=&limit=&published=; opening it reviews the tag";
     "GET" "/api/datasets/{dataset}/search" => "SELECT * FROM semantic_search('q', k, 'visual')" : "?q=text&k=20&modality=visual|transcript: the items nearest the text, to label";
     "GET" "/api/groups/{group}/tags/{tag}/uncertain" => "SELECT * FROM dt_uncertain('g', 't', k)" : "?k=20: the items the published classifier is least sure about, spread out, not yet labelled";
+    "POST" "/api/groups/{group}/tags/{tag}/evaluation" => "EVALUATE TAG 't' IN GROUP g SAMPLE n" : "draw the Tag Evaluator's sample {sample?} (about 400 items stratified over the score range)";
+    "GET" "/api/groups/{group}/tags/{tag}/evaluation" => "SHOW EVALUATION OF TAG 't' IN GROUP g" : "the sampled items with their scores, weights and labels";
+    "POST" "/api/groups/{group}/tags/{tag}/evaluation/labels" => "LABEL EVALUATION OF TAG 't' IN GROUP g POSITIVE (...) | FROM FILE 'f'" : "ground truth: {labels: [{asset_id, label}]} or {file: path}";
+    "DELETE" "/api/groups/{group}/tags/{tag}/evaluation/items" => "REMOVE EVALUATION ITEMS (...) OF TAG 't' IN GROUP g" : "take items judged wrong out {asset_ids}";
+    "GET" "/api/groups/{group}/tags/{tag}/metrics" => "SELECT * FROM dt_metrics('g', 't')" : "F1, F0.5, precision, recall, accuracy over thresholds 0–1 with 95% intervals, the recommended threshold";
+    "POST" "/api/groups/{group}/tags/{tag}/threshold" => "SAVE THRESHOLD OF TAG 't' IN GROUP g FOR F1" : "save the threshold maximising {metric?} (no rescoring)";
+    "POST" "/api/groups/{group}/tags/{tag}/target" => "SET TARGET OF TAG 't' IN GROUP g PRECISION 0.9 CONFIDENCE 0.95" : "save the threshold meeting {metric: precision|recall, at_least, confidence?} with that confidence (SUPG)";
     "GET" "/api/scoring-jobs" => "SHOW SCORING JOBS" : "queued and running scoring jobs with live progress";
     "GET" "/api/users" => "SHOW USERS" : "users (organisation admins see all)";
     "POST" "/api/users" => "CREATE USER u [ORG ADMIN]" : "create a user {name, org_admin?}; answers their token once";
@@ -120,6 +127,21 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/groups/{group}/tags/{tag}/preview", get(preview))
         .route("/api/datasets/{dataset}/search", get(search))
         .route("/api/groups/{group}/tags/{tag}/uncertain", get(uncertain))
+        .route(
+            "/api/groups/{group}/tags/{tag}/evaluation",
+            post(evaluate).get(show_evaluation),
+        )
+        .route(
+            "/api/groups/{group}/tags/{tag}/evaluation/labels",
+            post(label_evaluation),
+        )
+        .route(
+            "/api/groups/{group}/tags/{tag}/evaluation/items",
+            axum::routing::delete(remove_evaluation_items),
+        )
+        .route("/api/groups/{group}/tags/{tag}/metrics", get(tag_metrics))
+        .route("/api/groups/{group}/tags/{tag}/threshold", post(save_threshold))
+        .route("/api/groups/{group}/tags/{tag}/target", post(set_target))
         .route("/api/scoring-jobs", get(scoring_jobs))
         .route("/api/users", get(users).post(create_user))
         .route("/api/users/{user}", axum::routing::delete(drop_user))
@@ -824,6 +846,205 @@ async fn uncertain(
         q.k.unwrap_or(20)
     );
     query_rows(&state, &headers, &training, &sql).await
+}
+
+async fn evaluate(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize, Default)]
+    struct Req {
+        sample: Option<usize>,
+    }
+    let r: Req = if bytes.is_empty() {
+        Req::default()
+    } else {
+        body(&bytes, r#"{"sample": 400}"#)?
+    };
+    if r.sample == Some(0) {
+        return Err(ServeError::invalid("sample must be at least 1"));
+    }
+    run(
+        &state,
+        &headers,
+        TagStatement::Evaluate {
+            group,
+            tag,
+            sample: r.sample,
+        },
+    )
+    .await
+}
+
+async fn show_evaluation(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    run(&state, &headers, TagStatement::ShowEvaluation { group, tag }).await
+}
+
+async fn label_evaluation(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    struct One {
+        asset_id: String,
+        label: bool,
+    }
+    #[derive(Deserialize)]
+    struct Req {
+        labels: Option<Vec<One>>,
+        file: Option<String>,
+    }
+    let r: Req = body(
+        &bytes,
+        r#"{"labels": [{"asset_id": "img_1", "label": true}]} or {"file": "/path/labels.csv"}"#,
+    )?;
+    match (r.labels, r.file) {
+        (Some(labels), None) => {
+            // One statement per polarity, both through the same service.
+            let mut last = None;
+            for positive in [true, false] {
+                let asset_ids: Vec<String> = labels
+                    .iter()
+                    .filter(|l| l.label == positive)
+                    .map(|l| l.asset_id.clone())
+                    .collect();
+                if asset_ids.is_empty() {
+                    continue;
+                }
+                last = Some(
+                    run(
+                        &state,
+                        &headers,
+                        TagStatement::LabelEvaluation {
+                            group: group.clone(),
+                            tag: tag.clone(),
+                            labels: dyntag_catalog::statements::EvaluationLabels::Items {
+                                asset_ids,
+                                positive,
+                            },
+                        },
+                    )
+                    .await?,
+                );
+            }
+            last.ok_or_else(|| ServeError::invalid("no labels given"))
+        }
+        (None, Some(path)) => {
+            run(
+                &state,
+                &headers,
+                TagStatement::LabelEvaluation {
+                    group,
+                    tag,
+                    labels: dyntag_catalog::statements::EvaluationLabels::File { path },
+                },
+            )
+            .await
+        }
+        _ => Err(ServeError::invalid(
+            "send either {\"labels\": [...]} or {\"file\": path}",
+        )),
+    }
+}
+
+async fn remove_evaluation_items(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    struct Req {
+        asset_ids: Vec<String>,
+    }
+    let r: Req = body(&bytes, r#"{"asset_ids": ["img_1"]}"#)?;
+    run(
+        &state,
+        &headers,
+        TagStatement::RemoveEvaluationItems {
+            group,
+            tag,
+            asset_ids: r.asset_ids,
+        },
+    )
+    .await
+}
+
+async fn tag_metrics(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Answer {
+    let who = caller(&state, &headers)?;
+    let snapshot = state.server.catalog().refresh().await?;
+    let training = View::new(&snapshot, &who.principal)
+        .group(&group)?
+        .doc
+        .training_dataset
+        .clone();
+    let sql = format!("SELECT * FROM dt_metrics({}, {})", quote(&group), quote(&tag));
+    query_rows(&state, &headers, &training, &sql).await
+}
+
+async fn save_threshold(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize, Default)]
+    struct Req {
+        metric: Option<String>,
+    }
+    let r: Req = if bytes.is_empty() {
+        Req::default()
+    } else {
+        body(&bytes, r#"{"metric": "f1"}"#)?
+    };
+    let metric = dyntag_catalog::evaluate::metrics::Metric::parse(r.metric.as_deref().unwrap_or("f1"))?;
+    run(&state, &headers, TagStatement::SaveThreshold { group, tag, metric }).await
+}
+
+async fn set_target(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    struct Req {
+        metric: String,
+        at_least: f64,
+        confidence: Option<f64>,
+    }
+    let r: Req = body(&bytes, r#"{"metric": "precision", "at_least": 0.9, "confidence": 0.95}"#)?;
+    let confidence = r.confidence.unwrap_or(0.95);
+    if !(0.0..1.0).contains(&r.at_least) || !(0.5..1.0).contains(&confidence) {
+        return Err(ServeError::invalid(format!(
+            "a target is between 0 and 1 (found {}) and a confidence between 0.5 and 1 (found {confidence})",
+            r.at_least
+        )));
+    }
+    let delta = 1.0 - confidence;
+    use dyntag_catalog::evaluate::supg::Target;
+    let target = match r.metric.to_ascii_lowercase().as_str() {
+        "precision" => Target::Precision { at_least: r.at_least, delta },
+        "recall" => Target::Recall { at_least: r.at_least, delta },
+        other => {
+            return Err(ServeError::invalid(format!(
+                "unknown target metric '{other}' (precision or recall)"
+            )));
+        }
+    };
+    run(&state, &headers, TagStatement::SetTarget { group, tag, target }).await
 }
 
 async fn scoring_jobs(State(state): State<AppState>, headers: HeaderMap) -> Answer {
