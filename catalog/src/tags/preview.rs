@@ -171,28 +171,28 @@ fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray>
 
 /// Samples `items` for a preview of at most `limit` items (stratified: `per_bucket` per
 /// bucket), ordered by score, highest first.
-pub fn sample(
-    mut items: Vec<Item>,
+pub fn sample<T: Scored + Clone>(
+    mut items: Vec<T>,
     mode: PreviewMode,
     threshold: f64,
     limit: usize,
     seed: u64,
-) -> Vec<Item> {
+) -> Vec<T> {
     let mut rng = SplitMix(seed);
     let mut out = match mode {
         PreviewMode::Top => {
-            items.sort_by(|a, b| b.score.total_cmp(&a.score));
+            items.sort_by(|a, b| b.score().total_cmp(&a.score()));
             items.truncate(limit);
             items
         }
         PreviewMode::Positives | PreviewMode::Negatives => {
             let want_pos = mode == PreviewMode::Positives;
-            items.retain(|i| (i.score >= threshold) == want_pos);
+            items.retain(|i| (i.score() >= threshold) == want_pos);
             rng.choose(items, limit)
         }
         PreviewMode::Compare => {
-            let (pos, neg): (Vec<Item>, Vec<Item>) =
-                items.into_iter().partition(|i| i.score >= threshold);
+            let (pos, neg): (Vec<T>, Vec<T>) =
+                items.into_iter().partition(|i| i.score() >= threshold);
             let half = limit / 2;
             let pos_n = half.max(limit.saturating_sub(neg.len())).min(pos.len());
             let neg_n = (limit - pos_n).min(neg.len());
@@ -201,9 +201,9 @@ pub fn sample(
             out
         }
         PreviewMode::Stratified { per_bucket } => {
-            let mut buckets: Vec<Vec<Item>> = vec![Vec::new(); 10];
+            let mut buckets: Vec<Vec<T>> = vec![Vec::new(); 10];
             for i in items {
-                let b = ((i.score * 10.0).floor() as usize).min(9);
+                let b = ((i.score() * 10.0).floor() as usize).min(9);
                 buckets[b].push(i);
             }
             buckets
@@ -212,8 +212,110 @@ pub fn sample(
                 .collect()
         }
     };
-    out.sort_by(|a, b| b.score.total_cmp(&a.score));
+    out.sort_by(|a, b| b.score().total_cmp(&a.score()));
     out
+}
+
+/// Anything with a score can be sampled.
+pub trait Scored {
+    fn score(&self) -> f64;
+}
+
+impl Scored for Item {
+    fn score(&self) -> f64 {
+        self.score
+    }
+}
+
+/// A scored row of a batch (cheap to collect for every item; only the sampled ones become
+/// [`Item`]s).
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef {
+    pub batch: u32,
+    pub row: u32,
+    pub score: f64,
+}
+
+impl Scored for RowRef {
+    fn score(&self) -> f64 {
+        self.score
+    }
+}
+
+/// Scores every item of `modality` in `dataset` for `tag` of `definition`, samples them,
+/// and returns only the sampled items.
+pub async fn sampled_items(
+    catalog: &Catalog,
+    dataset: &str,
+    definition: &Definition,
+    modality: Modality,
+    tag: &str,
+    pick: impl FnOnce(Vec<RowRef>) -> Vec<RowRef>,
+) -> Result<Vec<Item>> {
+    let snapshot = catalog.snapshot();
+    let manifest = Arc::clone(snapshot.dataset(dataset)?);
+    let Some(model) = manifest.models.get(&modality) else {
+        return Ok(Vec::new());
+    };
+    let heads = catalog.heads(definition, modality, &model.id, Some(tag))?;
+    if heads.tags.is_empty() {
+        return Err(CatalogError::NotFound {
+            kind: "tag",
+            name: tag.to_string(),
+            hint: format!(" in tag group '{}'", definition.group),
+        });
+    }
+    let kind = match modality {
+        Modality::Visual => TableKind::Images,
+        Modality::Transcript => TableKind::Transcripts,
+    };
+    let mut held: Vec<RecordBatch> = Vec::new();
+    let mut refs: Vec<RowRef> = Vec::new();
+    for file in manifest.files(kind) {
+        for batch in batches(catalog, file).await?.iter() {
+            let scores = score_batch(&heads, batch)?;
+            let b = held.len() as u32;
+            refs.extend(scores.iter().enumerate().map(|(r, s)| RowRef {
+                batch: b,
+                row: r as u32,
+                score: f64::from(*s),
+            }));
+            held.push(batch.clone());
+        }
+    }
+    let chosen = pick(refs);
+    let (id, time, detail) = match modality {
+        Modality::Visual => (col::IMAGE_ID, col::KEYFRAME_TIME, col::PATH),
+        Modality::Transcript => (col::SEGMENT_ID, col::START, col::TEXT),
+    };
+    chosen
+        .into_iter()
+        .map(|r| {
+            let batch = &held[r.batch as usize];
+            let i = r.row as usize;
+            let ids = string_col(batch, id)?;
+            let videos = batch
+                .column_by_name(col::VIDEO_ID)
+                .map(|c| c.as_string::<i32>());
+            let times = batch
+                .column_by_name(time)
+                .and_then(|c| c.as_primitive_opt::<Int64Type>());
+            let details = batch
+                .column_by_name(detail)
+                .and_then(|c| c.as_string_opt::<i32>());
+            Ok(Item {
+                id: ids.value(i).to_string(),
+                video_id: videos
+                    .filter(|v| v.is_valid(i))
+                    .map(|v| v.value(i).to_string()),
+                time_ms: times.filter(|t| t.is_valid(i)).map(|t| t.value(i)),
+                detail: details
+                    .filter(|d| d.is_valid(i))
+                    .map(|d| d.value(i).to_string()),
+                score: r.score,
+            })
+        })
+        .collect()
 }
 
 /// Items as a table: `item_id, coactive_video_id, time_ms, detail, score,

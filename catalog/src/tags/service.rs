@@ -437,18 +437,18 @@ impl TagService {
             Modality::Visual if req.published => PreviewMode::Stratified { per_bucket: 10 },
             Modality::Visual => PreviewMode::Compare,
         });
-        let items = preview::score_items(
+        let seed = req
+            .seed
+            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
+        let sampled = preview::sampled_items(
             &self.catalog,
             &g.training_dataset,
             &definition,
             req.modality,
             &tag.name,
+            |refs| preview::sample(refs, mode, threshold, req.limit, seed),
         )
         .await?;
-        let seed = req
-            .seed
-            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
-        let sampled = preview::sample(items, mode, threshold, req.limit, seed);
         if tag.status == TagStatus::NeedsReview
             && view.role(&g.training_dataset) >= Some(DatasetRole::Editor)
         {

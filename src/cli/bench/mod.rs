@@ -5,6 +5,7 @@
 mod flight;
 mod labels;
 mod pixels;
+mod preview;
 pub mod scoring;
 mod supg;
 mod zero_shot;
@@ -69,6 +70,20 @@ pub enum Which {
         /// The model (default: the default model).
         #[arg(long)]
         model: Option<String>,
+    },
+    /// Preview after a prompt edit: server-side time on 100,000 keyframes (target < 150 ms),
+    /// against numpy scoring and sampling the same number of vectors.
+    Preview {
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Working folder (default: a new temporary folder, removed afterwards).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        #[arg(long, default_value = "benches/anchor_preview.py")]
+        anchor: PathBuf,
+        /// The Python that runs the anchor (needs numpy).
+        #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
+        python: String,
     },
     /// Thresholds with a guarantee (SUPG): how often precision/recall targets hold over
     /// many random evaluation samples of the sample library, and what they cost.
@@ -138,6 +153,12 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
         } => flight::run(global, rows, tags, work, &script, &python).await,
         Which::ZeroShot { model } => zero_shot::run(global, model).await,
         Which::Labels { model } => labels::run(global, model).await,
+        Which::Preview {
+            rows,
+            work,
+            anchor,
+            python,
+        } => preview::run(global, rows, work, &anchor, &python).await,
         Which::Supg {
             sample,
             trials,

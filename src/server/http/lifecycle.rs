@@ -140,7 +140,10 @@ pub(super) fn router() -> Router<AppState> {
             axum::routing::delete(remove_evaluation_items),
         )
         .route("/api/groups/{group}/tags/{tag}/metrics", get(tag_metrics))
-        .route("/api/groups/{group}/tags/{tag}/threshold", post(save_threshold))
+        .route(
+            "/api/groups/{group}/tags/{tag}/threshold",
+            post(save_threshold),
+        )
         .route("/api/groups/{group}/tags/{tag}/target", post(set_target))
         .route("/api/scoring-jobs", get(scoring_jobs))
         .route("/api/users", get(users).post(create_user))
@@ -883,7 +886,12 @@ async fn show_evaluation(
     Path((group, tag)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Answer {
-    run(&state, &headers, TagStatement::ShowEvaluation { group, tag }).await
+    run(
+        &state,
+        &headers,
+        TagStatement::ShowEvaluation { group, tag },
+    )
+    .await
 }
 
 async fn label_evaluation(
@@ -990,7 +998,11 @@ async fn tag_metrics(
         .doc
         .training_dataset
         .clone();
-    let sql = format!("SELECT * FROM dt_metrics({}, {})", quote(&group), quote(&tag));
+    let sql = format!(
+        "SELECT * FROM dt_metrics({}, {})",
+        quote(&group),
+        quote(&tag)
+    );
     query_rows(&state, &headers, &training, &sql).await
 }
 
@@ -1009,8 +1021,14 @@ async fn save_threshold(
     } else {
         body(&bytes, r#"{"metric": "f1"}"#)?
     };
-    let metric = dyntag_catalog::evaluate::metrics::Metric::parse(r.metric.as_deref().unwrap_or("f1"))?;
-    run(&state, &headers, TagStatement::SaveThreshold { group, tag, metric }).await
+    let metric =
+        dyntag_catalog::evaluate::metrics::Metric::parse(r.metric.as_deref().unwrap_or("f1"))?;
+    run(
+        &state,
+        &headers,
+        TagStatement::SaveThreshold { group, tag, metric },
+    )
+    .await
 }
 
 async fn set_target(
@@ -1025,7 +1043,10 @@ async fn set_target(
         at_least: f64,
         confidence: Option<f64>,
     }
-    let r: Req = body(&bytes, r#"{"metric": "precision", "at_least": 0.9, "confidence": 0.95}"#)?;
+    let r: Req = body(
+        &bytes,
+        r#"{"metric": "precision", "at_least": 0.9, "confidence": 0.95}"#,
+    )?;
     let confidence = r.confidence.unwrap_or(0.95);
     if !(0.0..1.0).contains(&r.at_least) || !(0.5..1.0).contains(&confidence) {
         return Err(ServeError::invalid(format!(
@@ -1036,15 +1057,26 @@ async fn set_target(
     let delta = 1.0 - confidence;
     use dyntag_catalog::evaluate::supg::Target;
     let target = match r.metric.to_ascii_lowercase().as_str() {
-        "precision" => Target::Precision { at_least: r.at_least, delta },
-        "recall" => Target::Recall { at_least: r.at_least, delta },
+        "precision" => Target::Precision {
+            at_least: r.at_least,
+            delta,
+        },
+        "recall" => Target::Recall {
+            at_least: r.at_least,
+            delta,
+        },
         other => {
             return Err(ServeError::invalid(format!(
                 "unknown target metric '{other}' (precision or recall)"
             )));
         }
     };
-    run(&state, &headers, TagStatement::SetTarget { group, tag, target }).await
+    run(
+        &state,
+        &headers,
+        TagStatement::SetTarget { group, tag, target },
+    )
+    .await
 }
 
 async fn scoring_jobs(State(state): State<AppState>, headers: HeaderMap) -> Answer {
