@@ -10,6 +10,7 @@
 //! evaluate/     the Tag Evaluator: stratified samples, metrics over thresholds, SUPG targets
 //! tags/         tag groups: definitions, versions, naming rules, the service layer
 //! search.rs     semantic search and uncertain assets (what to label next)
+//! suggest.rs    prompt suggestions (an LLM, or offline templates and transcript sentences)
 //! scoring/      compiling tags into heads, the scoring kernel, materialising dt_ tables
 //! provider/     DataFusion catalog, schema and table providers
 //! statements/   the tag statements (parsed with sqlparser before DataFusion sees them)
@@ -30,6 +31,7 @@ pub mod provider;
 pub mod scoring;
 pub mod search;
 pub mod snapshot;
+pub mod suggest;
 pub mod statements;
 pub mod store;
 pub mod tags;

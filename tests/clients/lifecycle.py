@@ -187,6 +187,10 @@ refused("PATCH", "/api/groups/topics/tags/cooking", ann, {"threshold": 0.7, "exp
         "conflict", f"now at revision {rev + 1}", "a stale revision is a conflict naming the current one")
 check(ok("GET", "/api/groups/topics", ann)["status"] == "published", "a threshold change keeps the group published")
 
+sugg = rows(ok("GET", "/api/groups/topics/tags/football/suggestions?modality=visual", bob))
+check(any(x["prompt"] == "a photo of football" and x["source"] == "template" for x in sugg),
+      "offline visual prompt suggestions")
+
 # --- the Tag Evaluator over the API ------------------------------------------------------
 refused("POST", "/api/groups/topics/tags/football/evaluation", bob, {}, 403, "permission_denied",
         "evaluating tags needs the editor role", "a viewer cannot start an evaluation")

@@ -13,4 +13,5 @@ mod lifecycle;
 mod media;
 mod object_store;
 mod serve;
+mod suggest;
 mod util;

@@ -291,6 +291,26 @@ pub async fn execute(
                 .await?;
             evaluation_items(&e)?.into()
         }
+        TagStatement::Suggest {
+            group,
+            tag,
+            modality,
+        } => {
+            let s = service.suggest(group, tag, *modality).await?;
+            RecordBatch::try_from_iter(vec![
+                (
+                    "modality",
+                    strs(vec![modality.as_str().to_string(); s.len()]),
+                ),
+                ("prompt", strs(s.iter().map(|x| x.prompt.clone()).collect())),
+                (
+                    "source",
+                    strs(s.iter().map(|x| x.source.to_string()).collect()),
+                ),
+            ])
+            .map_err(|e| CatalogError::engine("SUGGEST PROMPTS", e))?
+            .into()
+        }
         TagStatement::ShowEvaluation { group, tag } => {
             let (_, e) = Evaluator::new(Arc::clone(catalog), caller.clone())
                 .current(group, tag)

@@ -34,6 +34,7 @@
 //! SHOW ROLES [ON DATASET <dataset>]
 //! SET SESSION AUTHORIZATION <user> | RESET SESSION AUTHORIZATION
 //! USE [DATASET] <dataset>
+//! SUGGEST PROMPTS FOR TAG '<tag>' IN GROUP <group> [FOR VISUAL | TRANSCRIPT]
 //! EVALUATE TAG '<tag>' IN GROUP <group> [SAMPLE <n>]
 //! LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> POSITIVE | NEGATIVE ('<asset id>', ...)
 //! LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> FROM FILE '<csv or parquet>'
@@ -152,6 +153,11 @@ pub enum TagStatement {
         tag: String,
         sample: Option<usize>,
     },
+    Suggest {
+        group: String,
+        tag: String,
+        modality: Modality,
+    },
     LabelEvaluation {
         group: String,
         tag: String,
@@ -204,7 +210,7 @@ SHOW VERSIONS OF TAG GROUP <group> | SHOW DATASET ACCESS FOR TAG GROUP <group> |
 CREATE USER <name> [ORG ADMIN] | DROP USER <name> | GRANT ADMIN|EDITOR|VIEWER ON DATASET <dataset> TO <user> | \
 REVOKE ALL ON DATASET <dataset> FROM <user> | SHOW USERS | SHOW ROLES [ON DATASET <dataset>] | \
 SET SESSION AUTHORIZATION <user> | RESET SESSION AUTHORIZATION | USE <dataset> | \
-EVALUATE TAG '<tag>' IN GROUP <group> [SAMPLE <n>] | LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> POSITIVE|NEGATIVE ('<id>', ...) | FROM FILE '<path>' | \
+SUGGEST PROMPTS FOR TAG '<tag>' IN GROUP <group> [FOR VISUAL|TRANSCRIPT] | EVALUATE TAG '<tag>' IN GROUP <group> [SAMPLE <n>] | LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> POSITIVE|NEGATIVE ('<id>', ...) | FROM FILE '<path>' | \
 REMOVE EVALUATION ITEMS ('<id>', ...) OF TAG '<tag>' IN GROUP <group> | SHOW EVALUATION OF TAG '<tag>' IN GROUP <group> | \
 SAVE THRESHOLD OF TAG '<tag>' IN GROUP <group> [FOR F1|F0_5|PRECISION|RECALL|ACCURACY] | SET TARGET OF TAG '<tag>' IN GROUP <group> PRECISION|RECALL <x> [CONFIDENCE <c>]";
 
@@ -245,6 +251,7 @@ pub fn parse(sql: &str) -> Result<Option<TagStatement>> {
         (first.as_deref(), second.as_deref(), third.as_deref()),
         (Some("SHOW"), Some("DATASET"), Some("ACCESS"))
             | (Some("EVALUATE"), Some("TAG"), _)
+            | (Some("SUGGEST"), Some("PROMPTS"), _)
             | (Some("LABEL" | "REMOVE" | "SHOW"), Some("EVALUATION"), _)
             | (Some("SAVE"), Some("THRESHOLD"), _)
             | (Some("SET"), Some("TARGET"), _)
@@ -715,6 +722,28 @@ impl Cursor {
                 self.expect_word("FROM")?;
                 let user = self.name("a user name")?;
                 Ok(TagStatement::Revoke { dataset, user })
+            }
+            Some("SUGGEST") => {
+                self.pos += 1;
+                self.expect_word("PROMPTS")?;
+                self.expect_word("FOR")?;
+                let (tag, group) = self.tag_in_group()?;
+                let modality = if self.eat_word("FOR") {
+                    if self.eat_word("VISUAL") {
+                        Modality::Visual
+                    } else if self.eat_word("TRANSCRIPT") {
+                        Modality::Transcript
+                    } else {
+                        return Err(self.error("VISUAL or TRANSCRIPT"));
+                    }
+                } else {
+                    Modality::Visual
+                };
+                Ok(TagStatement::Suggest {
+                    group,
+                    tag,
+                    modality,
+                })
             }
             Some("EVALUATE") => {
                 self.pos += 1;

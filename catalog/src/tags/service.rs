@@ -464,6 +464,31 @@ impl TagService {
         preview::to_batch(&sampled, threshold)
     }
 
+    /// Prompt suggestions for a tag and modality: from the configured LLM, else offline
+    /// (templates, or the training dataset's transcript sentences nearest the tag).
+    pub async fn suggest(
+        &self,
+        group: &str,
+        tag: &str,
+        modality: Modality,
+    ) -> Result<Vec<crate::suggest::Suggestion>> {
+        let snapshot = self.snapshot().await?;
+        let view = View::new(&snapshot, &self.caller);
+        let g = &view.group(group)?.doc;
+        view.require(&g.training_dataset, DatasetRole::Viewer, "suggesting prompts")?;
+        let t = g.tag(tag).ok_or_else(|| CatalogError::NotFound {
+            kind: "tag",
+            name: tag.to_string(),
+            hint: format!(" in tag group '{}'", g.name),
+        })?;
+        match crate::suggest::LlmConfig::from_env() {
+            Some(llm) => crate::suggest::from_llm(&llm, &t.name, modality).await,
+            None => {
+                crate::suggest::offline(&self.catalog, &g.training_dataset, &t.name, modality).await
+            }
+        }
+    }
+
     /// Publishes `group`: freezes its definition as a new immutable version (or, with no
     /// change since the latest version, keeps that one) and queues scoring of its training
     /// dataset. Readers see the previous version until the new one is scored.

@@ -69,6 +69,7 @@ routes! {
     "GET" "/api/groups/{group}/tags/{tag}/preview" => "PREVIEW TAG 't' IN GROUP g ..." : "?modality=visual|transcript&mode=compare|positives|negatives|stratified|top&threshold=&limit=&published=; opening it reviews the tag";
     "GET" "/api/datasets/{dataset}/search" => "SELECT * FROM semantic_search('q', k, 'visual')" : "?q=text&k=20&modality=visual|transcript: the items nearest the text, to label";
     "GET" "/api/groups/{group}/tags/{tag}/uncertain" => "SELECT * FROM dt_uncertain('g', 't', k)" : "?k=20: the items the published classifier is least sure about, spread out, not yet labelled";
+    "GET" "/api/groups/{group}/tags/{tag}/suggestions" => "SUGGEST PROMPTS FOR TAG 't' IN GROUP g FOR VISUAL" : "?modality=visual|transcript: prompts from the configured LLM, else templates or the dataset's transcript sentences";
     "POST" "/api/groups/{group}/tags/{tag}/evaluation" => "EVALUATE TAG 't' IN GROUP g SAMPLE n" : "draw the Tag Evaluator's sample {sample?} (about 400 items stratified over the score range)";
     "GET" "/api/groups/{group}/tags/{tag}/evaluation" => "SHOW EVALUATION OF TAG 't' IN GROUP g" : "the sampled items with their scores, weights and labels";
     "POST" "/api/groups/{group}/tags/{tag}/evaluation/labels" => "LABEL EVALUATION OF TAG 't' IN GROUP g POSITIVE (...) | FROM FILE 'f'" : "ground truth: {labels: [{asset_id, label}]} or {file: path}";
@@ -140,6 +141,7 @@ pub(super) fn router() -> Router<AppState> {
             axum::routing::delete(remove_evaluation_items),
         )
         .route("/api/groups/{group}/tags/{tag}/metrics", get(tag_metrics))
+        .route("/api/groups/{group}/tags/{tag}/suggestions", get(suggestions))
         .route(
             "/api/groups/{group}/tags/{tag}/threshold",
             post(save_threshold),
@@ -849,6 +851,38 @@ async fn uncertain(
         q.k.unwrap_or(20)
     );
     query_rows(&state, &headers, &training, &sql).await
+}
+
+#[derive(Deserialize)]
+struct ModalityQuery {
+    modality: Option<String>,
+}
+
+async fn suggestions(
+    State(state): State<AppState>,
+    Path((group, tag)): Path<(String, String)>,
+    Query(q): Query<ModalityQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    let modality = match q.modality.as_deref().unwrap_or("visual") {
+        "visual" => Modality::Visual,
+        "transcript" => Modality::Transcript,
+        other => {
+            return Err(ServeError::invalid(format!(
+                "unknown modality '{other}' (visual or transcript)"
+            )));
+        }
+    };
+    run(
+        &state,
+        &headers,
+        TagStatement::Suggest {
+            group,
+            tag,
+            modality,
+        },
+    )
+    .await
 }
 
 async fn evaluate(

@@ -1,0 +1,75 @@
+//! Prompt suggestions: offline (templates, transcript sentences) and from an LLM — a local
+//! test double that speaks the chat-completions protocol — with its failures as clear
+//! errors, never a hang.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common;
+use crate::serve::python;
+
+fn sql(data: &str, env: &[(&str, String)], statements: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dyntag"))
+        .args(["--data", data, "sql", "--dataset", "news", "--format", "csv", "-e", statements])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suggestions_offline_and_from_an_llm() {
+    let (dir, catalog) = common::news_catalog().await;
+    drop(catalog);
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let out = sql(data, &[], "CREATE TAG GROUP Topics ON DATASET news TAGS ('football')");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Offline: templates for visual prompts, the dataset's own sentences for transcripts.
+    let out = sql(data, &[], "SUGGEST PROMPTS FOR TAG 'football' IN GROUP topics");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("visual,a photo of football,template"), "{text}");
+    let out = sql(data, &[], "SUGGEST PROMPTS FOR TAG 'football' IN GROUP topics FOR TRANSCRIPT");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.lines().count() > 2, "{text}");
+    assert!(text.lines().skip(1).all(|l| l.ends_with(",transcripts")), "{text}");
+
+    // An LLM: the test double.
+    let mut double = Command::new(python())
+        .arg(common::repo_root().join("tests/clients/llm_double.py"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(double.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/v1", port.trim());
+    let env = |model: &str| {
+        vec![
+            ("DYNTAG_LLM_URL", url.clone()),
+            ("DYNTAG_LLM_MODEL", model.to_string()),
+            ("DYNTAG_LLM_API_KEY", "test-key".to_string()),
+            ("DYNTAG_LLM_TIMEOUT_S", "1".to_string()),
+        ]
+    };
+    let out = sql(data, &env("good"), "SUGGEST PROMPTS FOR TAG 'football' IN GROUP topics");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("visual,a football in action,llm"), "{text}");
+    assert_eq!(text.lines().count(), 4, "the empty prompt is dropped: {text}");
+    for (model, needle) in [
+        ("garbage", "the LLM answered something that is not the JSON asked for"),
+        ("error", "answered 500"),
+        ("slow", "did not answer within 1 s"),
+    ] {
+        let t = Instant::now();
+        let out = sql(data, &env(model), "SUGGEST PROMPTS FOR TAG 'football' IN GROUP topics");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(needle), "{model}: {err}");
+        assert!(t.elapsed() < Duration::from_secs(4), "{model}: no hang");
+    }
+    let _ = double.kill();
+    let _ = double.wait();
+}
