@@ -31,9 +31,9 @@ pub mod provider;
 pub mod scoring;
 pub mod search;
 pub mod snapshot;
-pub mod suggest;
 pub mod statements;
 pub mod store;
+pub mod suggest;
 pub mod tags;
 
 pub use catalog::{

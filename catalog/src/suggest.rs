@@ -34,7 +34,9 @@ pub struct LlmConfig {
 impl LlmConfig {
     /// `None` unless `DYNTAG_LLM_URL` is set.
     pub fn from_env() -> Option<Self> {
-        let url = std::env::var("DYNTAG_LLM_URL").ok().filter(|u| !u.trim().is_empty())?;
+        let url = std::env::var("DYNTAG_LLM_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())?;
         let url = if url.trim_end_matches('/').ends_with("/chat/completions") {
             url
         } else {
@@ -97,7 +99,9 @@ impl LlmConfig {
             .http_status_as_error(false)
             .build()
             .into();
-        let mut req = agent.post(&self.url).header("content-type", "application/json");
+        let mut req = agent
+            .post(&self.url)
+            .header("content-type", "application/json");
         if let Some(key) = &self.api_key {
             req = req.header("authorization", &format!("Bearer {key}"));
         }

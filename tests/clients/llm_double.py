@@ -1,7 +1,8 @@
 """A local test double of an OpenAI-compatible chat-completions endpoint (the only outside
 service dyntag talks to). It prints its port, then answers POST /v1/chat/completions by the
-requested model: `good` (valid JSON prompts naming the tag), `garbage` (not JSON), `slow`
-(answers after 5 s), `error` (HTTP 500). It checks that each request asks for a JSON
+requested model: `good` (valid JSON prompts naming the tag; for a question about an image, a
+yes/no that depends on the image bytes), `garbage` (not JSON; for an image, neither yes nor
+no), `slow` (answers after 5 s), `error` (HTTP 500). It checks that each request asks for a JSON
 object and carries the bearer key, and answers 400 otherwise.
 """
 
@@ -34,6 +35,13 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(400, {"error": "missing bearer key"})
         model = req.get("model")
         user = req["messages"][-1]["content"]
+        if isinstance(user, list):
+            images = [p["image_url"]["url"] for p in user if p.get("type") == "image_url"]
+            if len(images) != 1 or not images[0].startswith("data:image/jpeg;base64,"):
+                return self.answer(400, {"error": "expected one JPEG image as a data URL"})
+            answer = "perhaps" if model == "garbage" else ("yes" if len(images[0]) % 2 == 0 else "no")
+            content = json.dumps({"answer": answer})
+            return self.answer(200, {"choices": [{"message": {"role": "assistant", "content": content}}]})
         tag = re.search(r'Tag: "([^"]+)"', user).group(1)
         if model == "slow":
             time.sleep(5)

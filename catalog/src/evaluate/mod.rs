@@ -391,6 +391,88 @@ impl Evaluator {
         Ok((labels.len(), total))
     }
 
+    /// Labels the sampled items not labelled yet by asking the configured LLM, one image
+    /// at a time (sent as image content), whether it shows the tag. Items without a
+    /// readable image are skipped. Returns (labelled now, skipped, labelled in total).
+    pub async fn label_with_llm(&self, group: &str, tag: &str) -> Result<(usize, usize, usize)> {
+        use base64::Engine as _;
+        let llm = crate::suggest::LlmConfig::from_env().ok_or_else(|| {
+            CatalogError::State(
+                "no LLM is configured: set DYNTAG_LLM_URL (an OpenAI-compatible endpoint that accepts images), DYNTAG_LLM_MODEL and DYNTAG_LLM_API_KEY".into(),
+            )
+        })?;
+        let (_, eval) = self.current(group, tag).await?;
+        let wanted: HashSet<String> = eval
+            .items
+            .iter()
+            .filter(|i| i.label.is_none() && !i.removed)
+            .map(|i| i.asset_id.clone())
+            .collect();
+        let mut paths: Vec<(String, Option<String>)> = Vec::new();
+        crate::tags::preview::scan(
+            &self.catalog,
+            &eval.dataset,
+            Modality::Visual,
+            |b, _| Ok(vec![0.0; b.num_rows()]),
+            |item, _| {
+                if wanted.contains(&item.id) {
+                    paths.push((item.id, item.detail));
+                }
+            },
+        )
+        .await?;
+        let mut labels = Vec::new();
+        let mut skipped = 0;
+        for (id, path) in paths {
+            let bytes = match &path {
+                Some(p) => tokio::fs::read(p).await.ok(),
+                None => None,
+            };
+            let Some(bytes) = bytes else {
+                skipped += 1;
+                continue;
+            };
+            let p = path.unwrap_or_default().to_ascii_lowercase();
+            let mime = if p.ends_with(".png") {
+                "image/png"
+            } else if p.ends_with(".webp") {
+                "image/webp"
+            } else {
+                "image/jpeg"
+            };
+            let url = format!(
+                "data:{mime};base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(&bytes)
+            );
+            let messages = serde_json::json!([
+                { "role": "system", "content": "You label images for evaluating an image tagger. Answer only with a JSON object {\"answer\": \"yes\"} or {\"answer\": \"no\"}." },
+                { "role": "user", "content": [
+                    { "type": "text", "text": format!("Does this image show \"{}\"?", eval.tag) },
+                    { "type": "image_url", "image_url": { "url": url } }
+                ] }
+            ]);
+            let answer = llm.complete_json(messages).await?;
+            let yes = match &answer["answer"] {
+                serde_json::Value::String(s) if s.eq_ignore_ascii_case("yes") => true,
+                serde_json::Value::String(s) if s.eq_ignore_ascii_case("no") => false,
+                serde_json::Value::Bool(b) => *b,
+                other => {
+                    return Err(CatalogError::State(format!(
+                        "the LLM's answer for item '{id}' is neither yes nor no: {other}"
+                    )));
+                }
+            };
+            labels.push((id, yes));
+        }
+        let n = labels.len();
+        let total = if n > 0 {
+            self.label(group, tag, &labels, "llm").await?
+        } else {
+            eval.items.iter().filter(|i| i.label.is_some()).count()
+        };
+        Ok((n, skipped, total))
+    }
+
     /// Takes items out of the evaluation (the user judged their label or item wrong).
     pub async fn remove(&self, group: &str, tag: &str, ids: &[String]) -> Result<usize> {
         let eval = self

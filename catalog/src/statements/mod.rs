@@ -332,6 +332,17 @@ pub async fn execute(
                         l.len()
                     )
                 }
+                EvaluationLabels::Llm => {
+                    let (labelled, skipped, total) = ev.label_with_llm(group, tag).await?;
+                    format!(
+                        "the LLM labelled {labelled} item(s){}; {total} sampled items have labels",
+                        if skipped > 0 {
+                            format!(" ({skipped} without a readable image were skipped)")
+                        } else {
+                            String::new()
+                        }
+                    )
+                }
                 EvaluationLabels::File { path } => {
                     let (matched, total) = ev.label_from_file(group, tag, path).await?;
                     format!(

@@ -37,7 +37,7 @@
 //! SUGGEST PROMPTS FOR TAG '<tag>' IN GROUP <group> [FOR VISUAL | TRANSCRIPT]
 //! EVALUATE TAG '<tag>' IN GROUP <group> [SAMPLE <n>]
 //! LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> POSITIVE | NEGATIVE ('<asset id>', ...)
-//! LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> FROM FILE '<csv or parquet>'
+//! LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> FROM FILE '<csv or parquet>' | WITH LLM
 //! REMOVE EVALUATION ITEMS ('<asset id>', ...) OF TAG '<tag>' IN GROUP <group>
 //! SHOW EVALUATION OF TAG '<tag>' IN GROUP <group>
 //! SAVE THRESHOLD OF TAG '<tag>' IN GROUP <group> [FOR F1 | F0_5 | PRECISION | RECALL | ACCURACY]
@@ -194,6 +194,8 @@ pub enum EvaluationLabels {
     File {
         path: String,
     },
+    /// The configured LLM looks at each item's image.
+    Llm,
 }
 
 /// The grammar, shown with syntax errors.
@@ -760,7 +762,10 @@ impl Cursor {
                 self.expect_word("EVALUATION")?;
                 self.expect_word("OF")?;
                 let (tag, group) = self.tag_in_group()?;
-                let labels = if self.eat_word("FROM") {
+                let labels = if self.eat_word("WITH") {
+                    self.expect_word("LLM")?;
+                    EvaluationLabels::Llm
+                } else if self.eat_word("FROM") {
                     self.expect_word("FILE")?;
                     EvaluationLabels::File {
                         path: self.string("a file path in quotes")?,

@@ -475,7 +475,11 @@ impl TagService {
         let snapshot = self.snapshot().await?;
         let view = View::new(&snapshot, &self.caller);
         let g = &view.group(group)?.doc;
-        view.require(&g.training_dataset, DatasetRole::Viewer, "suggesting prompts")?;
+        view.require(
+            &g.training_dataset,
+            DatasetRole::Viewer,
+            "suggesting prompts",
+        )?;
         let t = g.tag(tag).ok_or_else(|| CatalogError::NotFound {
             kind: "tag",
             name: tag.to_string(),

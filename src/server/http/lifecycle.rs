@@ -72,7 +72,7 @@ routes! {
     "GET" "/api/groups/{group}/tags/{tag}/suggestions" => "SUGGEST PROMPTS FOR TAG 't' IN GROUP g FOR VISUAL" : "?modality=visual|transcript: prompts from the configured LLM, else templates or the dataset's transcript sentences";
     "POST" "/api/groups/{group}/tags/{tag}/evaluation" => "EVALUATE TAG 't' IN GROUP g SAMPLE n" : "draw the Tag Evaluator's sample {sample?} (about 400 items stratified over the score range)";
     "GET" "/api/groups/{group}/tags/{tag}/evaluation" => "SHOW EVALUATION OF TAG 't' IN GROUP g" : "the sampled items with their scores, weights and labels";
-    "POST" "/api/groups/{group}/tags/{tag}/evaluation/labels" => "LABEL EVALUATION OF TAG 't' IN GROUP g POSITIVE (...) | FROM FILE 'f'" : "ground truth: {labels: [{asset_id, label}]} or {file: path}";
+    "POST" "/api/groups/{group}/tags/{tag}/evaluation/labels" => "LABEL EVALUATION OF TAG 't' IN GROUP g POSITIVE (...) | FROM FILE 'f' | WITH LLM" : "ground truth: {labels: [{asset_id, label}]}, {file: path} or {llm: true} (the configured LLM looks at each image)";
     "DELETE" "/api/groups/{group}/tags/{tag}/evaluation/items" => "REMOVE EVALUATION ITEMS (...) OF TAG 't' IN GROUP g" : "take items judged wrong out {asset_ids}";
     "GET" "/api/groups/{group}/tags/{tag}/metrics" => "SELECT * FROM dt_metrics('g', 't')" : "F1, F0.5, precision, recall, accuracy over thresholds 0–1 with 95% intervals, the recommended threshold";
     "POST" "/api/groups/{group}/tags/{tag}/threshold" => "SAVE THRESHOLD OF TAG 't' IN GROUP g FOR F1" : "save the threshold maximising {metric?} (no rescoring)";
@@ -141,7 +141,10 @@ pub(super) fn router() -> Router<AppState> {
             axum::routing::delete(remove_evaluation_items),
         )
         .route("/api/groups/{group}/tags/{tag}/metrics", get(tag_metrics))
-        .route("/api/groups/{group}/tags/{tag}/suggestions", get(suggestions))
+        .route(
+            "/api/groups/{group}/tags/{tag}/suggestions",
+            get(suggestions),
+        )
         .route(
             "/api/groups/{group}/tags/{tag}/threshold",
             post(save_threshold),
@@ -943,11 +946,25 @@ async fn label_evaluation(
     struct Req {
         labels: Option<Vec<One>>,
         file: Option<String>,
+        #[serde(default)]
+        llm: bool,
     }
     let r: Req = body(
         &bytes,
         r#"{"labels": [{"asset_id": "img_1", "label": true}]} or {"file": "/path/labels.csv"}"#,
     )?;
+    if r.llm {
+        return run(
+            &state,
+            &headers,
+            TagStatement::LabelEvaluation {
+                group,
+                tag,
+                labels: dyntag_catalog::statements::EvaluationLabels::Llm,
+            },
+        )
+        .await;
+    }
     match (r.labels, r.file) {
         (Some(labels), None) => {
             // One statement per polarity, both through the same service.
