@@ -419,6 +419,20 @@ mod tests {
     }
 
     #[test]
+    fn top_and_negatives_modes() {
+        let v = items(&[0.2, 0.9, 0.4, 0.7, 0.1]);
+        let top: Vec<f64> = sample(v.clone(), PreviewMode::Top, 0.5, 3, 9)
+            .iter()
+            .map(|i| i.score)
+            .collect();
+        assert_eq!(top, vec![0.9, 0.7, 0.4]);
+        let neg = sample(v, PreviewMode::Negatives, 0.5, 10, 9);
+        assert_eq!(neg.len(), 3);
+        assert!(neg.iter().all(|i| i.score < 0.5));
+        assert!(PreviewMode::parse("sideways").is_err());
+    }
+
+    #[test]
     fn stratified_takes_per_bucket() {
         let scores: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
         let out = sample(
