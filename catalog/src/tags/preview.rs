@@ -66,32 +66,7 @@ pub async fn score_items(
     modality: Modality,
     tag: &str,
 ) -> Result<Vec<Item>> {
-    let snapshot = catalog.snapshot();
-    let manifest = Arc::clone(snapshot.dataset(dataset)?);
-    let Some(model) = manifest.models.get(&modality) else {
-        return Ok(Vec::new());
-    };
-    let heads = catalog.heads(definition, modality, &model.id, Some(tag))?;
-    if heads.tags.is_empty() {
-        return Err(CatalogError::NotFound {
-            kind: "tag",
-            name: tag.to_string(),
-            hint: format!(" in tag group '{}'", definition.group),
-        });
-    }
-    let mut items = Vec::new();
-    scan(
-        catalog,
-        dataset,
-        modality,
-        |batch, _| {
-            let scores = score_batch(&heads, batch)?;
-            Ok(scores.iter().map(|s| f64::from(*s)).collect())
-        },
-        |item, _| items.push(item),
-    )
-    .await?;
-    Ok(items)
+    sampled_items(catalog, dataset, definition, modality, tag, |all| all).await
 }
 
 /// Visits every item of `modality` in `dataset`: `score` gives a score per row of each
@@ -106,19 +81,9 @@ pub async fn scan(
 ) -> Result<()> {
     let snapshot = catalog.snapshot();
     let manifest = Arc::clone(snapshot.dataset(dataset)?);
-    let (kind, id, time, detail) = match modality {
-        Modality::Visual => (
-            TableKind::Images,
-            col::IMAGE_ID,
-            col::KEYFRAME_TIME,
-            col::PATH,
-        ),
-        Modality::Transcript => (
-            TableKind::Transcripts,
-            col::SEGMENT_ID,
-            col::START,
-            col::TEXT,
-        ),
+    let kind = match modality {
+        Modality::Visual => TableKind::Images,
+        Modality::Transcript => TableKind::Transcripts,
     };
     for file in manifest.files(kind) {
         for batch in batches(catalog, file).await?.iter() {
@@ -131,29 +96,9 @@ pub async fn scan(
             let dim = emb.value_length() as usize;
             let values = crate::scoring::materialize::embedding_values(emb)?;
             let scores = score(batch, values)?;
-            let ids = string_col(batch, id)?;
-            let videos = batch
-                .column_by_name(col::VIDEO_ID)
-                .map(|c| c.as_string::<i32>());
-            let times = batch
-                .column_by_name(time)
-                .and_then(|c| c.as_primitive_opt::<Int64Type>());
-            let details = batch
-                .column_by_name(detail)
-                .and_then(|c| c.as_string_opt::<i32>());
             for (r, score) in scores.iter().enumerate() {
                 visit(
-                    Item {
-                        id: ids.value(r).to_string(),
-                        video_id: videos
-                            .filter(|v| v.is_valid(r))
-                            .map(|v| v.value(r).to_string()),
-                        time_ms: times.filter(|t| t.is_valid(r)).map(|t| t.value(r)),
-                        detail: details
-                            .filter(|d| d.is_valid(r))
-                            .map(|d| d.value(r).to_string()),
-                        score: *score,
-                    },
+                    item_at(batch, r, modality, *score)?,
                     &values[r * dim..(r + 1) * dim],
                 );
             }
@@ -283,39 +228,39 @@ pub async fn sampled_items(
             held.push(batch.clone());
         }
     }
-    let chosen = pick(refs);
+    pick(refs)
+        .into_iter()
+        .map(|r| item_at(&held[r.batch as usize], r.row as usize, modality, r.score))
+        .collect()
+}
+
+/// The item at row `i` of a batch of `modality`'s table.
+fn item_at(batch: &RecordBatch, i: usize, modality: Modality, score: f64) -> Result<Item> {
     let (id, time, detail) = match modality {
         Modality::Visual => (col::IMAGE_ID, col::KEYFRAME_TIME, col::PATH),
         Modality::Transcript => (col::SEGMENT_ID, col::START, col::TEXT),
     };
-    chosen
-        .into_iter()
-        .map(|r| {
-            let batch = &held[r.batch as usize];
-            let i = r.row as usize;
-            let ids = string_col(batch, id)?;
-            let videos = batch
-                .column_by_name(col::VIDEO_ID)
-                .map(|c| c.as_string::<i32>());
-            let times = batch
-                .column_by_name(time)
-                .and_then(|c| c.as_primitive_opt::<Int64Type>());
-            let details = batch
-                .column_by_name(detail)
-                .and_then(|c| c.as_string_opt::<i32>());
-            Ok(Item {
-                id: ids.value(i).to_string(),
-                video_id: videos
-                    .filter(|v| v.is_valid(i))
-                    .map(|v| v.value(i).to_string()),
-                time_ms: times.filter(|t| t.is_valid(i)).map(|t| t.value(i)),
-                detail: details
-                    .filter(|d| d.is_valid(i))
-                    .map(|d| d.value(i).to_string()),
-                score: r.score,
-            })
-        })
-        .collect()
+    let ids = string_col(batch, id)?;
+    let videos = batch
+        .column_by_name(col::VIDEO_ID)
+        .map(|c| c.as_string::<i32>());
+    let times = batch
+        .column_by_name(time)
+        .and_then(|c| c.as_primitive_opt::<Int64Type>());
+    let details = batch
+        .column_by_name(detail)
+        .and_then(|c| c.as_string_opt::<i32>());
+    Ok(Item {
+        id: ids.value(i).to_string(),
+        video_id: videos
+            .filter(|v| v.is_valid(i))
+            .map(|v| v.value(i).to_string()),
+        time_ms: times.filter(|t| t.is_valid(i)).map(|t| t.value(i)),
+        detail: details
+            .filter(|d| d.is_valid(i))
+            .map(|d| d.value(i).to_string()),
+        score,
+    })
 }
 
 /// Items as a table: `item_id, coactive_video_id, time_ms, detail, score,

@@ -12,12 +12,11 @@ use dyntag_catalog::search::pick_uncertain;
 use dyntag_catalog::tags::preview::Item;
 use dyntag_catalog::tags::{Label, LabelEmbedding, Polarity, Prompt, PromptModality, VersionTag};
 use dyntag_catalog::{CatalogError, Modality};
-use dyntag_models::{Model, Rgba};
-use rayon::prelude::*;
+use dyntag_models::Model;
 
-use super::zero_shot::categories;
+use super::zero_shot::embedded_categories;
 use crate::cli::Global;
-use crate::error::{AppError, Result};
+use crate::error::Result;
 
 const BUDGETS: [usize; 3] = [10, 25, 50];
 const RANDOM_SEEDS: u64 = 5;
@@ -26,25 +25,8 @@ pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
     let catalog = global.open().await?;
     let id = model.unwrap_or_else(|| catalog.models().default_id().to_string());
     let model = catalog.models().get(&id).map_err(CatalogError::from)?;
-    let items = categories()?;
-    let images: Vec<Rgba> = items
-        .par_iter()
-        .map(|(p, _)| Rgba::open(p).map_err(AppError::Usage))
-        .collect::<Result<_>>()?;
-    eprintln!("embedding {} images with '{id}'", images.len());
-    let emb = model
-        .vision()
-        .map_err(CatalogError::from)?
-        .embed(&images)
-        .map_err(CatalogError::from)?;
-    let dim = emb.row(0).len();
-    let rows: Vec<Vec<f32>> = (0..items.len()).map(|i| emb.row(i).to_vec()).collect();
-    let tags: Vec<String> = items
-        .iter()
-        .map(|(_, c)| c.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let (items, rows, tags) = embedded_categories(&model)?;
+    let dim = rows.first().map_or(0, Vec::len);
     let bench = Bench {
         model: &model,
         rows: &rows,

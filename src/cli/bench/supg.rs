@@ -11,34 +11,17 @@ use dyntag_catalog::evaluate::metrics::Labelled;
 use dyntag_catalog::evaluate::stratified;
 use dyntag_catalog::evaluate::supg::{Target, choose, choose_naive};
 use dyntag_catalog::{CatalogError, Modality};
-use dyntag_models::Rgba;
-use rayon::prelude::*;
 
-use super::zero_shot::categories;
+use super::zero_shot::embedded_categories;
 use crate::cli::Global;
-use crate::error::{AppError, Result};
+use crate::error::Result;
 
 pub(super) async fn run(global: &Global, sample: usize, trials: usize, delta: f64) -> Result<()> {
     let catalog = global.open().await?;
     let id = catalog.models().default_id().to_string();
     let model = catalog.models().get(&id).map_err(CatalogError::from)?;
-    let items = categories()?;
-    let images: Vec<Rgba> = items
-        .par_iter()
-        .map(|(p, _)| Rgba::open(p).map_err(AppError::Usage))
-        .collect::<Result<_>>()?;
-    let emb = model
-        .vision()
-        .map_err(CatalogError::from)?
-        .embed(&images)
-        .map_err(CatalogError::from)?;
-    let x: Vec<f32> = (0..items.len()).flat_map(|i| emb.row(i).to_vec()).collect();
-    let tags: Vec<String> = items
-        .iter()
-        .map(|(_, c)| c.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let (items, rows, tags) = embedded_categories(&model)?;
+    let x: Vec<f32> = rows.into_iter().flatten().collect();
     let targets = [("precision", 0.5), ("recall", 0.8)];
     println!(
         "supg: {} category tags × {trials} random stratified samples of {sample} of {} images; confidence {}",

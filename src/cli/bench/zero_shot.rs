@@ -27,6 +27,33 @@ pub fn categories() -> Result<Vec<(PathBuf, String)>> {
     Ok(out)
 }
 
+/// The sample library's images with their categories, each image's embedding (same order),
+/// and the category names sorted.
+pub type Embedded = (Vec<(PathBuf, String)>, Vec<Vec<f32>>, Vec<String>);
+
+/// The sample library's images embedded by `model`: see [`Embedded`].
+pub fn embedded_categories(model: &std::sync::Arc<dyntag_models::Model>) -> Result<Embedded> {
+    let items = categories()?;
+    let images: Vec<Rgba> = items
+        .par_iter()
+        .map(|(p, _)| Rgba::open(p).map_err(AppError::Usage))
+        .collect::<Result<_>>()?;
+    eprintln!("embedding {} images with '{}'", images.len(), model.id());
+    let emb = model
+        .vision()
+        .map_err(CatalogError::from)?
+        .embed(&images)
+        .map_err(CatalogError::from)?;
+    let rows = (0..items.len()).map(|i| emb.row(i).to_vec()).collect();
+    let names = items
+        .iter()
+        .map(|(_, c)| c.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Ok((items, rows, names))
+}
+
 pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
     let catalog = global.open().await?;
     let id = model.unwrap_or_else(|| catalog.models().default_id().to_string());
