@@ -9,6 +9,20 @@ use std::time::{Duration, Instant};
 use crate::common;
 use crate::serve::python;
 
+/// Starts the chat-completions test double; the process and its base URL.
+fn llm_double() -> (std::process::Child, String) {
+    let mut double = Command::new(python())
+        .arg(common::repo_root().join("tests/clients/llm_double.py"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(double.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    (double, format!("http://127.0.0.1:{}/v1", port.trim()))
+}
+
 fn sql(data: &str, env: &[(&str, String)], statements: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dyntag"))
         .args([
@@ -68,16 +82,7 @@ async fn suggestions_offline_and_from_an_llm() {
     );
 
     // An LLM: the test double.
-    let mut double = Command::new(python())
-        .arg(common::repo_root().join("tests/clients/llm_double.py"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(double.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    let url = format!("http://127.0.0.1:{}/v1", port.trim());
+    let (mut double, url) = llm_double();
     let env = |model: &str| {
         vec![
             ("DYNTAG_LLM_URL", url.clone()),
@@ -193,21 +198,10 @@ fn the_evaluator_takes_ground_truth_from_an_llm_that_sees_the_images() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no LLM is configured"));
 
-    let mut double = Command::new(python())
-        .arg(common::repo_root().join("tests/clients/llm_double.py"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(double.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
+    let (mut double, url) = llm_double();
     let env = |model: &str| {
         vec![
-            (
-                "DYNTAG_LLM_URL",
-                format!("http://127.0.0.1:{}/v1", port.trim()),
-            ),
+            ("DYNTAG_LLM_URL", url.clone()),
             ("DYNTAG_LLM_MODEL", model.to_string()),
             ("DYNTAG_LLM_API_KEY", "test-key".to_string()),
         ]
