@@ -38,6 +38,30 @@ async fn http_lifecycle_across_two_datasets_and_five_users() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_sees_only_their_dataset_over_flight_sql() {
+    let dir = two_datasets().await;
+    let data = dir.path().join("data");
+    let users = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dyntag"))
+            .args(["--data", data.to_str().unwrap(), "users"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let token = users(&["create", "cat"]);
+    users(&["grant", "cat", "--dataset", "archive", "--role", "viewer"]);
+    let server = Served::start(&data, &[]);
+    let out = server.client("restricted_flight.py", &["cat", &token]);
+    assert!(out.contains("restricted flight: all checks passed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scoring_job_killed_midway_reruns_after_restart_and_readers_never_see_it_partial() {
     let dir = two_datasets().await;
     let data = dir.path().join("data");
