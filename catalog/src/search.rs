@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use crate::snapshot::Definition;
-use crate::tags::preview::{Item, scan};
+use crate::tags::preview::{Item, scored_rows};
 use crate::{Catalog, CatalogError, Modality, Result};
 
 /// Two items this similar (cosine) count as near-duplicates.
@@ -31,29 +31,23 @@ pub async fn semantic_search(
         return Ok(Vec::new());
     };
     let q = catalog.model(&model.id)?.text()?.embed_cached(query)?;
-    let mut items = Vec::new();
-    scan(
-        catalog,
-        dataset,
-        modality,
-        |_, values| {
-            if values.len() % q.len() != 0 {
-                return Err(CatalogError::State(format!(
-                    "embeddings of dataset '{dataset}' do not have the query's dimension {}",
-                    q.len()
-                )));
-            }
-            Ok(values
-                .chunks_exact(q.len())
-                .map(|v| f64::from(v.iter().zip(q.iter()).map(|(a, b)| a * b).sum::<f32>()))
-                .collect())
-        },
-        |item, _| items.push(item),
-    )
+    let mut rows = scored_rows(catalog, dataset, modality, |_, values| {
+        if values.len() % q.len() != 0 {
+            return Err(CatalogError::State(format!(
+                "embeddings of dataset '{dataset}' do not have the query's dimension {}",
+                q.len()
+            )));
+        }
+        Ok(values
+            .chunks_exact(q.len())
+            .map(|v| f64::from(v.iter().zip(q.iter()).map(|(a, b)| a * b).sum::<f32>()))
+            .collect())
+    })
     .await?;
-    items.sort_by(|a, b| b.score.total_cmp(&a.score));
-    items.truncate(k);
-    Ok(items)
+    let mut refs = std::mem::take(&mut rows.refs);
+    refs.sort_by(|a, b| b.score.total_cmp(&a.score));
+    refs.truncate(k);
+    refs.iter().map(|r| rows.item(r)).collect()
 }
 
 /// The `k` visual items of `dataset` whose score for `tag` under `definition` is nearest
@@ -74,83 +68,80 @@ pub async fn uncertain(
         return Ok(Vec::new());
     };
     let heads = catalog.heads(definition, Modality::Visual, &model.id, Some(tag))?;
-    let mut candidates: Vec<(Item, Vec<f32>)> = Vec::new();
-    scan(
-        catalog,
-        dataset,
-        Modality::Visual,
-        |batch, _| {
-            Ok(crate::scoring::materialize::score_batch(&heads, batch)?
-                .iter()
-                .map(|s| f64::from(*s))
-                .collect())
-        },
-        |item, emb| {
-            if !exclude.contains(&item.id) {
-                candidates.push((item, emb.to_vec()));
-            }
-        },
-    )
+    let mut rows = scored_rows(catalog, dataset, Modality::Visual, |batch, _| {
+        Ok(crate::scoring::materialize::score_batch(&heads, batch)?
+            .iter()
+            .map(|s| f64::from(*s))
+            .collect())
+    })
     .await?;
-    Ok(pick_uncertain(candidates, threshold, k))
+    let mut refs = std::mem::take(&mut rows.refs);
+    refs.retain(|r| rows.id(r).is_ok_and(|id| !exclude.contains(id)));
+    let taken = pick_uncertain(refs, threshold, k, |r| r.score, |r| rows.embedding(r).ok());
+    taken.iter().map(|r| rows.item(r)).collect()
 }
 
-/// Greedy: nearest the threshold first, skipping near-duplicates of those taken.
-pub fn pick_uncertain(
-    mut candidates: Vec<(Item, Vec<f32>)>,
+/// Whether `emb` is a near-duplicate of any of `others`.
+fn near_duplicate<'a>(emb: &[f32], mut others: impl Iterator<Item = &'a [f32]>) -> bool {
+    others.any(|t| t.iter().zip(emb).map(|(a, b)| a * b).sum::<f32>() > NEAR_DUPLICATE)
+}
+
+/// Greedy: nearest the threshold first, skipping near-duplicates of those taken (and
+/// candidates without an embedding).
+pub fn pick_uncertain<'a, T>(
+    mut candidates: Vec<T>,
     threshold: f64,
     k: usize,
-) -> Vec<Item> {
+    score: impl Fn(&T) -> f64,
+    embedding: impl Fn(&T) -> Option<&'a [f32]>,
+) -> Vec<T> {
     candidates.sort_by(|a, b| {
-        (a.0.score - threshold)
+        (score(a) - threshold)
             .abs()
-            .total_cmp(&(b.0.score - threshold).abs())
+            .total_cmp(&(score(b) - threshold).abs())
     });
-    let mut taken: Vec<(Item, Vec<f32>)> = Vec::new();
-    for (item, emb) in candidates {
+    let mut taken: Vec<(T, &'a [f32])> = Vec::new();
+    for c in candidates {
         if taken.len() == k {
             break;
         }
-        let dup = taken
-            .iter()
-            .any(|(_, t)| t.iter().zip(&emb).map(|(a, b)| a * b).sum::<f32>() > NEAR_DUPLICATE);
-        if !dup {
-            taken.push((item, emb));
+        let Some(emb) = embedding(&c) else {
+            continue;
+        };
+        if !near_duplicate(emb, taken.iter().map(|(_, e)| *e)) {
+            taken.push((c, emb));
         }
     }
-    taken.into_iter().map(|(i, _)| i).collect()
+    taken.into_iter().map(|(c, _)| c).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn item(id: &str, score: f64) -> Item {
-        Item {
-            id: id.into(),
-            video_id: None,
-            time_ms: None,
-            detail: None,
-            score,
-        }
-    }
-
     #[test]
     fn uncertain_items_are_near_the_threshold_and_spread_out() {
-        let c = vec![
-            (item("a", 0.51), vec![1.0, 0.0]),
-            (item("a-copy", 0.50), vec![1.0, 0.0]),
-            (item("b", 0.45), vec![0.0, 1.0]),
-            (item("sure", 0.99), vec![0.6, 0.8]),
+        let c: Vec<(&str, f64, Vec<f32>)> = vec![
+            ("a", 0.51, vec![1.0, 0.0]),
+            ("a-copy", 0.50, vec![1.0, 0.0]),
+            ("b", 0.45, vec![0.0, 1.0]),
+            ("sure", 0.99, vec![0.6, 0.8]),
+            ("no embedding", 0.5, vec![]),
         ];
-        let ids: Vec<String> = pick_uncertain(c, 0.5, 2)
-            .into_iter()
-            .map(|i| i.id)
-            .collect();
+        let ids: Vec<&str> = pick_uncertain(
+            (0..c.len()).collect(),
+            0.5,
+            2,
+            |&i| c[i].1,
+            |&i| Some(c[i].2.as_slice()).filter(|e| !e.is_empty()),
+        )
+        .into_iter()
+        .map(|i| c[i].0)
+        .collect();
         assert_eq!(
             ids,
             vec!["a-copy", "b"],
-            "the near-duplicate 'a' is skipped"
+            "the near-duplicate 'a' and the item without an embedding are skipped"
         );
     }
 }

@@ -408,19 +408,20 @@ impl Evaluator {
             .filter(|i| i.label.is_none() && !i.removed)
             .map(|i| i.asset_id.clone())
             .collect();
-        let mut paths: Vec<(String, Option<String>)> = Vec::new();
-        crate::tags::preview::scan(
+        let rows = crate::tags::preview::scored_rows(
             &self.catalog,
             &eval.dataset,
             Modality::Visual,
             |b, _| Ok(vec![0.0; b.num_rows()]),
-            |item, _| {
-                if wanted.contains(&item.id) {
-                    paths.push((item.id, item.detail));
-                }
-            },
         )
         .await?;
+        let mut paths: Vec<(String, Option<String>)> = Vec::new();
+        for r in &rows.refs {
+            if wanted.contains(rows.id(r)?) {
+                let item = rows.item(r)?;
+                paths.push((item.id, item.detail));
+            }
+        }
         let mut labels = Vec::new();
         let mut skipped = 0;
         for (id, path) in paths {

@@ -69,44 +69,6 @@ pub async fn score_items(
     sampled_items(catalog, dataset, definition, modality, tag, |all| all).await
 }
 
-/// Visits every item of `modality` in `dataset`: `score` gives a score per row of each
-/// batch (it also sees the batch's embeddings, row-major), `visit` takes each item with its
-/// embedding.
-pub async fn scan(
-    catalog: &Catalog,
-    dataset: &str,
-    modality: Modality,
-    mut score: impl FnMut(&RecordBatch, &[f32]) -> Result<Vec<f64>>,
-    mut visit: impl FnMut(Item, &[f32]),
-) -> Result<()> {
-    let snapshot = catalog.snapshot();
-    let manifest = Arc::clone(snapshot.dataset(dataset)?);
-    let kind = match modality {
-        Modality::Visual => TableKind::Images,
-        Modality::Transcript => TableKind::Transcripts,
-    };
-    for file in manifest.files(kind) {
-        for batch in batches(catalog, file).await?.iter() {
-            let emb = batch
-                .column_by_name(col::EMBEDDING)
-                .and_then(|c| c.as_fixed_size_list_opt())
-                .ok_or_else(|| {
-                    CatalogError::State("a scored table has no embedding column".into())
-                })?;
-            let dim = emb.value_length() as usize;
-            let values = crate::scoring::materialize::embedding_values(emb)?;
-            let scores = score(batch, values)?;
-            for (r, score) in scores.iter().enumerate() {
-                visit(
-                    item_at(batch, r, modality, *score)?,
-                    &values[r * dim..(r + 1) * dim],
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
 fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
     batch
         .column_by_name(name)
@@ -210,28 +172,98 @@ pub async fn sampled_items(
             hint: format!(" in tag group '{}'", definition.group),
         });
     }
+    let mut rows = scored_rows(catalog, dataset, modality, |batch, _| {
+        Ok(score_batch(&heads, batch)?
+            .iter()
+            .map(|s| f64::from(*s))
+            .collect())
+    })
+    .await?;
+    let refs = std::mem::take(&mut rows.refs);
+    pick(refs).iter().map(|r| rows.item(r)).collect()
+}
+
+/// Every row of a modality's table in a dataset with a score, the batches held so that
+/// only the rows a caller keeps become [`Item`]s.
+pub struct ScoredRows {
+    batches: Vec<RecordBatch>,
+    modality: Modality,
+    pub refs: Vec<RowRef>,
+}
+
+impl ScoredRows {
+    /// The item of a row.
+    pub fn item(&self, r: &RowRef) -> Result<Item> {
+        item_at(
+            &self.batches[r.batch as usize],
+            r.row as usize,
+            self.modality,
+            r.score,
+        )
+    }
+
+    /// The id of a row, without building its item.
+    pub fn id(&self, r: &RowRef) -> Result<&str> {
+        let col = match self.modality {
+            Modality::Visual => col::IMAGE_ID,
+            Modality::Transcript => col::SEGMENT_ID,
+        };
+        Ok(string_col(&self.batches[r.batch as usize], col)?.value(r.row as usize))
+    }
+
+    /// The embedding of a row.
+    pub fn embedding(&self, r: &RowRef) -> Result<&[f32]> {
+        let (values, dim) = embeddings(&self.batches[r.batch as usize])?;
+        let i = r.row as usize;
+        Ok(&values[i * dim..(i + 1) * dim])
+    }
+}
+
+/// The embedding values of a batch (row-major) and their dimension.
+fn embeddings(batch: &RecordBatch) -> Result<(&[f32], usize)> {
+    let emb = batch
+        .column_by_name(col::EMBEDDING)
+        .and_then(|c| c.as_fixed_size_list_opt())
+        .ok_or_else(|| CatalogError::State("a scored table has no embedding column".into()))?;
+    Ok((
+        crate::scoring::materialize::embedding_values(emb)?,
+        emb.value_length() as usize,
+    ))
+}
+
+/// Scores every row of `modality`'s table in `dataset`: `score` gives one score per row of
+/// each batch (it also sees the batch's embeddings, row-major).
+pub async fn scored_rows(
+    catalog: &Catalog,
+    dataset: &str,
+    modality: Modality,
+    mut score: impl FnMut(&RecordBatch, &[f32]) -> Result<Vec<f64>>,
+) -> Result<ScoredRows> {
+    let snapshot = catalog.snapshot();
+    let manifest = Arc::clone(snapshot.dataset(dataset)?);
     let kind = match modality {
         Modality::Visual => TableKind::Images,
         Modality::Transcript => TableKind::Transcripts,
     };
-    let mut held: Vec<RecordBatch> = Vec::new();
-    let mut refs: Vec<RowRef> = Vec::new();
+    let mut out = ScoredRows {
+        batches: Vec::new(),
+        modality,
+        refs: Vec::new(),
+    };
     for file in manifest.files(kind) {
         for batch in batches(catalog, file).await?.iter() {
-            let scores = score_batch(&heads, batch)?;
-            let b = held.len() as u32;
-            refs.extend(scores.iter().enumerate().map(|(r, s)| RowRef {
-                batch: b,
-                row: r as u32,
-                score: f64::from(*s),
-            }));
-            held.push(batch.clone());
+            let scores = score(batch, embeddings(batch)?.0)?;
+            let b = out.batches.len() as u32;
+            out.refs
+                .extend(scores.iter().enumerate().map(|(r, s)| RowRef {
+                    batch: b,
+                    row: r as u32,
+                    score: *s,
+                }));
+            out.batches.push(batch.clone());
         }
     }
-    pick(refs)
-        .into_iter()
-        .map(|r| item_at(&held[r.batch as usize], r.row as usize, modality, r.score))
-        .collect()
+    Ok(out)
 }
 
 /// The item at row `i` of a batch of `modality`'s table.

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use dyntag_catalog::scoring::classifier::encode;
 use dyntag_catalog::scoring::head::compile;
 use dyntag_catalog::search::pick_uncertain;
-use dyntag_catalog::tags::preview::Item;
 use dyntag_catalog::tags::{Label, LabelEmbedding, Polarity, Prompt, PromptModality, VersionTag};
 use dyntag_catalog::{CatalogError, Modality};
 use dyntag_models::Model;
@@ -45,15 +44,19 @@ pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
         let mut scores = zero.clone();
         for &budget in &BUDGETS {
             while chosen.len() < budget {
-                let candidates: Vec<(Item, Vec<f32>)> = (0..rows.len())
-                    .filter(|i| !chosen.contains(i))
-                    .map(|i| (item(i, scores[i]), rows[i].clone()))
-                    .collect();
-                let pick = pick_uncertain(candidates, 0.5, 5.min(budget - chosen.len()));
+                let candidates: Vec<usize> =
+                    (0..rows.len()).filter(|i| !chosen.contains(i)).collect();
+                let pick = pick_uncertain(
+                    candidates,
+                    0.5,
+                    5.min(budget - chosen.len()),
+                    |&i| scores[i],
+                    |&i| Some(rows[i].as_slice()),
+                );
                 if pick.is_empty() {
                     break;
                 }
-                chosen.extend(pick.iter().map(|p| p.id.parse::<usize>().unwrap_or(0)));
+                chosen.extend(pick);
                 scores = bench.scores(tag, &labels(&chosen, &truth, &rows, &id))?;
             }
             *uncertain.entry(budget).or_default() += f1(&scores, &truth, &chosen);
@@ -117,16 +120,6 @@ impl Bench<'_> {
         heads.scorer.score(&x, &mut out);
         debug_assert_eq!(x.len(), self.rows.len() * self.dim);
         Ok(out.into_iter().map(f64::from).collect())
-    }
-}
-
-fn item(i: usize, score: f64) -> Item {
-    Item {
-        id: i.to_string(),
-        video_id: None,
-        time_ms: None,
-        detail: None,
-        score,
     }
 }
 
