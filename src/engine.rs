@@ -259,7 +259,11 @@ impl Engine {
                 let dataset = current_dataset_for(&self.catalog, &next, Some(&self.dataset()))
                     .or_else(|_| current_dataset_for(&self.catalog, &next, None))?;
                 self.user.set(next.clone());
-                self.use_dataset(&dataset).await.ok();
+                if self.use_dataset(&dataset).await.is_err() {
+                    // The user sees no dataset: work in none, so that no function resolves
+                    // tags in the previous user's dataset.
+                    self.dataset.set(NO_DATASET);
+                }
                 Ok(Answer::from_batch(statements::message(format!(
                     "acting as '{}'",
                     next.name()
