@@ -1,11 +1,13 @@
-//! `semantic_search('query', k [, 'visual' | 'transcript'])` and
-//! `dt_uncertain('group', 'tag', k)`: table functions that find items to label. They run
-//! when the query runs (their scan is asynchronous), on the session's dataset.
+//! `semantic_search('query', k [, 'visual' | 'transcript'])`, `dt_uncertain('group', 'tag',
+//! k)` (items to label) and `dt_metrics('group', 'tag')` (the Tag Evaluator's table): table
+//! functions computed when the query runs (their scan is asynchronous), on the session's
+//! dataset.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::{RecordBatch, new_null_array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, ScalarValue, plan_err};
@@ -67,6 +69,10 @@ enum Request {
         tag: String,
         k: usize,
     },
+    Metrics {
+        slug: String,
+        tag: String,
+    },
 }
 
 /// `dt_metrics('group', 'tag')`: the Tag Evaluator's table of every metric over
@@ -103,62 +109,14 @@ impl TableFunctionImpl for DtMetrics {
         let Some(t) = g.tag(&tag) else {
             return plan_err!("tag '{tag}' not found in tag group '{}'", g.name);
         };
-        let schema = dyntag_catalog::evaluate::metrics_table(&[])?.schema();
-        Ok(Arc::new(MetricsTable {
+        Ok(Arc::new(LazyTable {
             ctx: self.ctx.clone(),
-            slug: g.slug.clone(),
-            tag: t.name.clone(),
-            schema,
+            schema: dyntag_catalog::evaluate::metrics_table(&[])?.schema(),
+            request: Request::Metrics {
+                slug: g.slug.clone(),
+                tag: t.name.clone(),
+            },
         }))
-    }
-}
-
-#[derive(Debug)]
-struct MetricsTable {
-    ctx: FunctionContext,
-    slug: String,
-    tag: String,
-    schema: SchemaRef,
-}
-
-#[async_trait]
-impl TableProvider for MetricsTable {
-    fn schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Temporary
-    }
-
-    async fn scan(
-        &self,
-        _state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let eval = dyntag_catalog::evaluate::load(&self.ctx.catalog, &self.slug, &self.tag)
-            .await?
-            .ok_or_else(|| {
-                dyntag_catalog::CatalogError::State(format!(
-                    "tag '{}' has no evaluation yet: EVALUATE TAG '{}' IN GROUP {} draws its sample",
-                    self.tag, self.tag, self.slug
-                ))
-            })?;
-        if eval.labelled().is_empty() {
-            return Err(dyntag_catalog::CatalogError::State(format!(
-                "the evaluation of tag '{}' has no labels yet",
-                self.tag
-            ))
-            .into());
-        }
-        let batch = dyntag_catalog::evaluate::metrics_table(&eval.sweep())?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            Arc::clone(&self.schema),
-            projection.cloned(),
-        )?)
     }
 }
 
@@ -166,14 +124,46 @@ impl TableProvider for MetricsTable {
 #[derive(Debug)]
 struct LazyTable {
     ctx: FunctionContext,
+    schema: SchemaRef,
     request: Request,
 }
 
 impl LazyTable {
+    /// Its one batch.
+    async fn batch(&self) -> Result<RecordBatch> {
+        if let Request::Metrics { slug, tag } = &self.request {
+            let eval = dyntag_catalog::evaluate::load(&self.ctx.catalog, slug, tag)
+                .await?
+                .ok_or_else(|| {
+                    dyntag_catalog::CatalogError::State(format!(
+                        "tag '{tag}' has no evaluation yet: EVALUATE TAG '{tag}' IN GROUP {slug} draws its sample"
+                    ))
+                })?;
+            if eval.labelled().is_empty() {
+                return Err(dyntag_catalog::CatalogError::State(format!(
+                    "the evaluation of tag '{tag}' has no labels yet"
+                ))
+                .into());
+            }
+            return Ok(dyntag_catalog::evaluate::metrics_table(&eval.sweep())?);
+        }
+        let (items, threshold) = self.items().await?;
+        let batch = to_batch(&items, threshold)?;
+        let mut columns = batch.columns().to_vec();
+        if threshold.is_infinite() {
+            // A search has no threshold: no decision.
+            let last = columns.len() - 1;
+            columns[last] = new_null_array(&DataType::Boolean, items.len());
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
+    }
+
     async fn items(&self) -> dyntag_catalog::Result<(Vec<Item>, f64)> {
         let catalog = &self.ctx.catalog;
         let dataset = self.ctx.dataset.get();
         match &self.request {
+            // Answered by `batch` itself.
+            Request::Metrics { .. } => Ok((Vec::new(), f64::INFINITY)),
             Request::Search { query, k, modality } => Ok((
                 dyntag_catalog::search::semantic_search(catalog, &dataset, *modality, query, *k)
                     .await?,
@@ -213,7 +203,7 @@ impl LazyTable {
 #[async_trait]
 impl TableProvider for LazyTable {
     fn schema(&self) -> SchemaRef {
-        item_schema()
+        Arc::clone(&self.schema)
     }
 
     fn table_type(&self) -> TableType {
@@ -227,24 +217,9 @@ impl TableProvider for LazyTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let (items, threshold) = self.items().await?;
-        let mut batch = to_batch(&items, threshold)?;
-        if threshold.is_infinite() {
-            // A search has no threshold: no decision.
-            let cols = batch.num_columns();
-            let mut columns = batch.columns().to_vec();
-            columns[cols - 1] =
-                datafusion::arrow::array::new_null_array(&DataType::Boolean, items.len());
-            batch = datafusion::arrow::array::RecordBatch::try_new(item_schema(), columns)?;
-        } else {
-            batch = datafusion::arrow::array::RecordBatch::try_new(
-                item_schema(),
-                batch.columns().to_vec(),
-            )?;
-        }
         Ok(MemorySourceConfig::try_new_exec(
-            &[vec![batch]],
-            item_schema(),
+            &[vec![self.batch().await?]],
+            Arc::clone(&self.schema),
             projection.cloned(),
         )?)
     }
@@ -281,6 +256,7 @@ impl TableFunctionImpl for SemanticSearch {
         }
         Ok(Arc::new(LazyTable {
             ctx: self.ctx.clone(),
+            schema: item_schema(),
             request: Request::Search { query, k, modality },
         }))
     }
@@ -307,6 +283,7 @@ impl TableFunctionImpl for DtUncertain {
         let k = count_arg(exprs, 2, USAGE)?;
         Ok(Arc::new(LazyTable {
             ctx: self.ctx.clone(),
+            schema: item_schema(),
             request: Request::Uncertain { group, tag, k },
         }))
     }
