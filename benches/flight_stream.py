@@ -1,6 +1,7 @@
 """Client side of `dyntag bench flight`: MB/s of streaming a dt_ table to the ADBC Flight
 SQL driver, next to reading the same rows from a local Arrow IPC file with pyarrow (the
-local limit), and the server's resident memory while it streams a tenth of the rows and all
+local limit), the same rows served from memory by Arrow C++'s own Flight server to
+pyarrow.flight (what any Flight server can reach on this machine), and the server's resident memory while it streams a tenth of the rows and all
 of them.
 
     flight_stream.py FLIGHT_URL TOKEN TABLE ROWS      (DYNTAG_SERVER_PID: the server's pid)
@@ -124,12 +125,40 @@ with tempfile.TemporaryDirectory() as tmp:
         local = dt if local is None else min(local, dt)
     assert ln == n
 
+    # The ceiling of any Flight server here: Arrow C++'s reference server streaming the same
+    # batches from memory (no query, no storage) to the same client, in this process.
+    with pa.OSFile(path, "rb") as src:
+        held = pa.ipc.open_stream(src).read_all()
+
+    class InMemory(fl.FlightServerBase):
+        def do_get(self, context, ticket):
+            return fl.RecordBatchStream(held)
+
+    ref = InMemory("grpc://127.0.0.1:0")
+    threading.Thread(target=ref.serve, daemon=True).start()
+    ref_client = fl.FlightClient(f"grpc://127.0.0.1:{ref.port}")
+    ceiling = None
+    for _ in range(2):
+        t = time.perf_counter()
+        cn = cb = 0
+        for chunk in ref_client.do_get(fl.Ticket(b"all")):
+            cn += chunk.data.num_rows
+            cb += chunk.data.nbytes
+        dt = time.perf_counter() - t
+        ceiling = dt if ceiling is None else min(ceiling, dt)
+    ref.shutdown()
+    assert cn == n
+    del held
+
 mb = b / 1e6
 print(f"adbc_flight_stream   rows={n} mb={mb:.1f} seconds={best:.3f} mb_per_s={mb / best:.1f}")
 print(f"pyarrow_flight_stream rows={dn} mb={db / 1e6:.1f} seconds={direct:.3f} mb_per_s={db / 1e6 / direct:.1f}")
 print(f"local_ipc_read       rows={ln} mb={lb / 1e6:.1f} seconds={local:.3f} mb_per_s={lb / 1e6 / local:.1f}")
+print(f"arrow_cpp_flight_from_memory rows={cn} mb={cb / 1e6:.1f} seconds={ceiling:.3f} mb_per_s={cb / 1e6 / ceiling:.1f}")
 print(f"server_rss           before={base} peak_streaming_{n10}_rows={tenth.peak} peak_streaming_{n}_rows={full.peak}")
 print()
 print(f"ratio adbc_vs_local_ipc = {(mb / best) / (lb / 1e6 / local):.2f}  (target >= 0.5)")
 print(f"ratio pyarrow_flight_vs_local_ipc = {(db / 1e6 / direct) / (lb / 1e6 / local):.2f}")
+print(f"ratio arrow_cpp_flight_from_memory_vs_local_ipc = {(cb / 1e6 / ceiling) / (lb / 1e6 / local):.2f}  (the ceiling of a Flight server here)")
+print(f"ratio adbc_vs_arrow_cpp_flight_from_memory = {(mb / best) / (cb / 1e6 / ceiling):.2f}")
 print(f"ratio server_peak_full_vs_tenth = {full.peak / max(tenth.peak, 1):.2f}  (memory independent of result size: ~1)")

@@ -14,7 +14,9 @@ use datafusion::common::{DFSchema, Result as DFResult, Statistics};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::physical_plan::{
+    FileGroup, FileGroupPartitioner, FileScanConfigBuilder, ParquetSource,
+};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::utils::conjunction;
@@ -28,6 +30,9 @@ use futures::StreamExt;
 use crate::cache::TableCache;
 use crate::dataset::DataFile;
 use crate::store::Store;
+
+/// Below this many bytes a scan is not split across partitions.
+const REPARTITION_MIN_BYTES: usize = 4 << 20;
 
 /// A table over Parquet files of the store.
 #[derive(Debug, Clone)]
@@ -90,8 +95,18 @@ impl FileTable {
             let n = groups.len();
             groups[i % n].push(PartitionedFile::new(f.path.clone(), f.bytes));
         }
+        let mut groups: Vec<FileGroup> = groups.into_iter().map(FileGroup::new).collect();
+        // Files differ in size (a scoring run's last file is a remainder): split them by
+        // byte ranges (whole row groups) so that every partition decodes an equal share.
+        if let Some(even) = FileGroupPartitioner::new()
+            .with_target_partitions(partitions)
+            .with_repartition_file_min_size(REPARTITION_MIN_BYTES)
+            .repartition_file_groups(&groups)
+        {
+            groups = even;
+        }
         let config = FileScanConfigBuilder::new(Store::url(), Arc::new(source))
-            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_file_groups(groups)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
@@ -210,5 +225,118 @@ impl PartitionStream for ResidentPartition {
             Arc::clone(&self.schema),
             stream,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Float64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::datasource::physical_plan::FileScanConfig;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::physical_plan::collect_partitioned;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+    use object_store::memory::InMemory;
+    use object_store::path::Path;
+
+    use super::*;
+    use crate::store::parquet::{FileWriter, with_sizes};
+
+    /// A file of `rows` rows of pseudo-random scores (incompressible, so bytes follow rows).
+    async fn scores_file(store: &Store, name: &str, schema: &SchemaRef, rows: usize) -> DataFile {
+        let mut w = FileWriter::create(store, Path::from(name), Arc::clone(schema), 32_768)
+            .expect("writer");
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64 ^ rows as u64;
+        for start in (0..rows).step_by(65_536) {
+            let n = 65_536.min(rows - start);
+            let scores: Vec<f64> = (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 11) as f64 / (1u64 << 53) as f64
+                })
+                .collect();
+            let ids: Vec<String> = (start..start + n).map(|i| format!("img-{i}")).collect();
+            let batch = RecordBatch::try_new(
+                Arc::clone(schema),
+                vec![
+                    Arc::new(StringArray::from(ids)),
+                    Arc::new(Float64Array::from(scores)),
+                ],
+            )
+            .expect("batch");
+            w.write(&batch).await.expect("write");
+        }
+        let f = w.finish().await.expect("finish");
+        with_sizes(store, vec![f]).await.expect("size").remove(0)
+    }
+
+    #[tokio::test]
+    async fn a_scan_of_unequal_files_is_split_evenly_and_reads_every_row_once() {
+        let store = Store::from_object_store(Arc::new(InMemory::new()), "memory");
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("score", DataType::Float64, false),
+        ]));
+        // One large file and a small remainder, as a scoring run writes them.
+        let big = scores_file(&store, "t/00000.parquet", &schema, 900_000).await;
+        let small = scores_file(&store, "t/00001.parquet", &schema, 100_000).await;
+        assert!(big.bytes + small.bytes > REPARTITION_MIN_BYTES as u64);
+        let table = FileTable::new(Arc::clone(&schema), vec![big, small], store.clone());
+
+        let runtime = RuntimeEnvBuilder::new().build_arc().expect("runtime");
+        runtime.register_object_store(Store::url().as_ref(), store.object_store());
+        let config = SessionConfig::new().with_target_partitions(2);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let plan = table
+            .scan(&ctx.state(), None, &[], None)
+            .await
+            .expect("scan");
+        // Two partitions of equal byte ranges (whole row groups are read by the partition
+        // whose range holds their middle)…
+        let scan = plan
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|e| e.data_source().downcast_ref::<FileScanConfig>())
+            .expect("a Parquet file scan");
+        let shares: Vec<u64> = scan
+            .file_groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|f| {
+                        f.range
+                            .as_ref()
+                            .map_or(f.object_meta.size, |r| (r.end - r.start) as u64)
+                    })
+                    .sum()
+            })
+            .collect();
+        assert_eq!(shares.len(), 2, "{shares:?}");
+        assert!(
+            shares[0].abs_diff(shares[1]) <= shares[0].max(shares[1]) / 10,
+            "bytes per partition: {shares:?}"
+        );
+        // …which together read every row exactly once (ids repeat across the two files:
+        // each starts at 0).
+        let mut rows = 0;
+        let mut ids = std::collections::HashSet::new();
+        for batches in collect_partitioned(Arc::clone(&plan), ctx.task_ctx())
+            .await
+            .expect("scan")
+        {
+            for batch in batches {
+                rows += batch.num_rows();
+                let col = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("ids");
+                ids.extend(col.iter().flatten().map(str::to_string));
+            }
+        }
+        assert_eq!(rows, 1_000_000);
+        assert_eq!(ids.len(), 900_000);
     }
 }
