@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use crate::util::succeeded;
+
 fn dyntag(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dyntag"))
         .args(args)
@@ -22,11 +24,7 @@ fn sql_prints_csv_and_json() {
         "-e",
         "SELECT 1 AS x, 'a' AS y",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "x,y\n1,a\n");
     let out = dyntag(&[
         "--data",
@@ -80,11 +78,7 @@ fn demo_sets_up_and_every_tour_query_runs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let out = dyntag(&["--data", data, "demo", "--setup-only"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let tour = String::from_utf8_lossy(&out.stdout);
     assert!(tour.contains("SHOW TAG GROUPS;"), "{tour}");
     for (title, sql) in dyntag::cli::demo::TOUR {
@@ -166,11 +160,7 @@ async fn users_command_creates_grants_lists_and_refuses_bad_input() {
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let out = dyntag(&["--data", data, "users", "create", "ann"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(
         token.len() == 64 && token.chars().all(|c| c.is_ascii_hexdigit()),
@@ -187,11 +177,7 @@ async fn users_command_creates_grants_lists_and_refuses_bad_input() {
         "--role",
         "editor",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let out = dyntag(&["--data", data, "users", "list"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -278,11 +264,7 @@ async fn evaluate_prints_metrics_draws_the_chart_and_saves_thresholds() {
         "--save",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(
         stdout.contains("| threshold | F1 | F0.5 | precision | recall | accuracy |"),
         "{stdout}"
@@ -336,11 +318,7 @@ async fn evaluate_prints_metrics_draws_the_chart_and_saves_thresholds() {
         "--confidence",
         "0.9",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("recall >= 0.5 with confidence 0.9"));
     let out = dyntag(&[
         "--data",

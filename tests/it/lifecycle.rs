@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::common;
 use crate::serve::Served;
+use crate::util::succeeded;
 
 /// A data folder with `news` (keyframes, shots, transcripts) and `archive` (keyframes).
 async fn two_datasets() -> tempfile::TempDir {
@@ -47,12 +48,7 @@ async fn a_user_sees_only_their_dataset_over_flight_sql() {
             .args(args)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        succeeded(&out).trim().to_string()
     };
     let token = users(&["create", "cat"]);
     users(&["grant", "cat", "--dataset", "archive", "--role", "viewer"]);

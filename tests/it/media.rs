@@ -4,17 +4,15 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::util::succeeded;
+
 fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-loglevel", "error", "-y"])
         .args(args)
         .output()
         .expect("ffmpeg is installed (scripts/setup)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
 }
 
 /// A 7.5 s, 10 fps video of three shots: a moving test pattern (0-2 s), colour bars
@@ -334,11 +332,7 @@ fn a_clip_export_in_the_common_layout_works_without_code_change() {
         "my-clip",
         stills.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let out = with_models(&[
         "sql",
         "--dataset",
@@ -380,11 +374,7 @@ fn the_sample_library_videos_are_cut_where_they_were_made() {
         &["ingest", "--dataset", "s", videos.to_str().unwrap()],
         None,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let truth = std::fs::read_to_string(sample.join("truth/shots_truth.csv")).unwrap();
     let found = rows(&sql(
         &data,

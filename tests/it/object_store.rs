@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use crate::common;
+use crate::util::succeeded;
 
 struct S3 {
     child: Child,
@@ -80,27 +81,15 @@ fn a_dataset_lives_on_s3() {
     ]);
     let args: Vec<&str> = ingest.iter().map(String::as_str).collect();
     let out = s3.dyntag(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
 
     let out = s3.dyntag(&["sql", "--dataset", "news", "-e", "CREATE TAG GROUP Topics ON DATASET news TAGS ('cooking', 'wildlife'); PREVIEW TAG 'cooking' IN GROUP topics; PREVIEW TAG 'wildlife' IN GROUP topics; PUBLISH TAG GROUP topics"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let out = s3.dyntag(&[
         "sql", "--dataset", "news", "--format", "csv", "-e",
         "SELECT tag_name, coactive_video_id FROM (SELECT *, row_number() OVER (PARTITION BY tag_name ORDER BY score DESC) AS r FROM dt_topics_transcript) WHERE r = 1 ORDER BY 1",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "tag_name,coactive_video_id\ncooking,cooking_pasta\nwildlife,wildlife_savanna\n"

@@ -13,6 +13,8 @@ use dyntag::cli::bench::rss_bytes;
 
 use super::common;
 
+use crate::util::succeeded;
+
 const TOKEN: &str = "test-token-0123456789abcdef";
 
 /// A data root with the demo dataset, set up once for all tests of this file.
@@ -257,11 +259,7 @@ fn flight_sql_over_tls() {
         .arg(certs.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let cert = certs.path().join("cert.pem");
     let key = certs.path().join("key.pem");
     let server = Served::start(
@@ -305,11 +303,7 @@ fn the_demo_serves_the_demo_dataset_and_prints_where() {
         ))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let n: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert!(
         n > 0,

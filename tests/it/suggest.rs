@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use crate::serve::python;
+use crate::util::succeeded;
 
 /// Starts the chat-completions test double; the process and its base URL.
 fn llm_double() -> (std::process::Child, String) {
@@ -23,14 +24,20 @@ fn llm_double() -> (std::process::Child, String) {
     (double, format!("http://127.0.0.1:{}/v1", port.trim()))
 }
 
-fn sql(data: &str, env: &[(&str, String)], statements: &str) -> std::process::Output {
+/// `dyntag sql` on `dataset` with an environment.
+fn sql_on(
+    dataset: &str,
+    data: &str,
+    env: &[(&str, String)],
+    statements: &str,
+) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dyntag"))
         .args([
             "--data",
             data,
             "sql",
             "--dataset",
-            "news",
+            dataset,
             "--format",
             "csv",
             "-e",
@@ -39,6 +46,10 @@ fn sql(data: &str, env: &[(&str, String)], statements: &str) -> std::process::Ou
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .unwrap()
+}
+
+fn sql(data: &str, env: &[(&str, String)], statements: &str) -> std::process::Output {
+    sql_on("news", data, env, statements)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,11 +63,7 @@ async fn suggestions_offline_and_from_an_llm() {
         &[],
         "CREATE TAG GROUP Topics ON DATASET news TAGS ('football')",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
 
     // Offline: templates for visual prompts, the dataset's own sentences for transcripts.
     let out = sql(
@@ -97,11 +104,7 @@ async fn suggestions_offline_and_from_an_llm() {
         "SUGGEST PROMPTS FOR TAG 'football' IN GROUP topics",
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(text.contains("visual,a football in action,llm"), "{text}");
     assert_eq!(
         text.lines().count(),
@@ -161,37 +164,13 @@ fn the_evaluator_takes_ground_truth_from_an_llm_that_sees_the_images() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = |env: &[(&str, String)], statements: &str| {
-        Command::new(env!("CARGO_BIN_EXE_dyntag"))
-            .args([
-                "--data",
-                data,
-                "sql",
-                "--dataset",
-                "pics",
-                "--format",
-                "csv",
-                "-e",
-                statements,
-            ])
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .output()
-            .unwrap()
-    };
+    succeeded(&out);
+    let run = |env: &[(&str, String)], statements: &str| sql_on("pics", data, env, statements);
     let out = run(
         &[],
         "CREATE TAG GROUP Animals ON DATASET pics TAGS ('birds'); PREVIEW TAG 'birds' IN GROUP animals; PUBLISH TAG GROUP animals; EVALUATE TAG 'birds' IN GROUP animals",
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let out = run(
         &[],
         "LABEL EVALUATION OF TAG 'birds' IN GROUP animals WITH LLM",
@@ -220,11 +199,7 @@ fn the_evaluator_takes_ground_truth_from_an_llm_that_sees_the_images() {
         "LABEL EVALUATION OF TAG 'birds' IN GROUP animals WITH LLM",
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(
         text.contains("the LLM labelled 6 item(s); 6 sampled items have labels"),
         "{text}"

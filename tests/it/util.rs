@@ -33,3 +33,14 @@ pub fn floats(a: &Answer, column: &str) -> Vec<f64> {
     }
     out
 }
+
+/// Asserts that a run of the `dyntag` binary succeeded (its stderr is the failure message);
+/// its stdout.
+pub fn succeeded(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "dyntag failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
