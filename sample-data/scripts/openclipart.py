@@ -140,9 +140,14 @@ def caption(rel_png: Path) -> str:
 def render(rel_png: Path, size: int) -> Image.Image:
     """The image composited over white and fitted (aspect kept, white padding) in size x size."""
     with Image.open(ROOT / "png" / rel_png) as im:
-        im = im.convert("RGBA")
-        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(bg, im).convert("RGB")
+        return fit_on_white(im.convert("RGBA"), size)
+
+
+def fit_on_white(rgba: Image.Image, size: int) -> Image.Image:
+    """An RGBA drawing composited over white, shrunk to fit (aspect kept) and centred on a
+    white size x size canvas."""
+    bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    im = Image.alpha_composite(bg, rgba).convert("RGB")
     im.thumbnail((size, size), Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", (size, size), (255, 255, 255))
     canvas.paste(im, ((size - im.width) // 2, (size - im.height) // 2))

@@ -3,16 +3,18 @@
 
 A small residual CNN is trained contrastively (symmetric InfoNCE) against the *frozen* text
 embeddings of the default text tower (all-MiniLM-L6-v2) of each Openclipart image's caption
-(title, keywords, folder words), so its image embeddings live in the text tower's space and
-zero-shot tags work. Every image of the sample library (openclipart.sample_split) and every
-near-duplicate of one is held out.
+(title, keywords, folder words) and of each Noto Color Emoji drawing's CLDR name and keywords,
+so its image embeddings live in the text tower's space and zero-shot tags work. Every image of
+the sample library (openclipart.sample_split) and every near-duplicate of one is held out.
+The exported graph adds two fixed steps after the network (see WithTextBank): a pull towards
+the folder texts the image matches, and centring on the training images' mean.
 
 Writes onnx/vision_model.onnx (input pixel_values [N,3,S,S] -> image_embeds [N,384]),
 preprocessor_config.json (the Hugging Face CLIPImageProcessor layout) and adds "image" to
-dyntag-model.json. Needs: apt-get install openclipart-png openclipart-svg; pip install torch
-pillow onnxruntime tokenizers onnx.
+dyntag-model.json. Needs: apt-get install openclipart-png openclipart-svg
+fonts-noto-color-emoji unicode-cldr-core; pip install torch pillow onnxruntime tokenizers onnx.
 
-    python3 sample-data/scripts/train_image_tower.py [--epochs 30]
+    python3 sample-data/scripts/train_image_tower.py [--epochs 24]
 """
 
 import argparse
@@ -30,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import emoji  # noqa: E402
 import openclipart as oc  # noqa: E402
 from text_tower import MODEL_DIR, TextTower  # noqa: E402
 
@@ -48,6 +51,27 @@ def render_all(paths, workers):
     with ProcessPoolExecutor(workers) as pool:
         out = list(pool.map(_render, paths, chunksize=32))
     return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
+
+
+def _render_emoji(cp):
+    img = emoji.render(cp, STORE)
+    return None if img is None else (np.asarray(img, np.uint8), oc.fingerprint(img))
+
+
+def load_emoji(cache: Path, workers):
+    """(images, fingerprints, caption embeddings) of the Noto emoji, cached."""
+    if cache.exists():
+        z = np.load(cache)
+        return z["img"], z["fp"], z["txt"]
+    entries = emoji.entries()
+    with ProcessPoolExecutor(workers) as pool:
+        out = list(pool.map(_render_emoji, [cp for cp, _ in entries], chunksize=32))
+    kept = [(o, caption) for o, (_, caption) in zip(out, entries) if o is not None]
+    img = np.stack([o[0] for o, _ in kept])
+    fp = np.stack([o[1] for o, _ in kept])
+    txt = TextTower().embed([caption for _, caption in kept])
+    np.savez(cache, img=img, fp=fp, txt=txt)
+    return img, fp, txt
 
 
 def near_duplicates(train_fp, held_fp, threshold=0.95):
@@ -88,6 +112,45 @@ class ImageTower(nn.Module):
         x = self.blocks(self.stem(pixel_values))
         x = x.mean(dim=(2, 3))
         return F.normalize(self.head(x), dim=-1)
+
+
+class WithTextBank(nn.Module):
+    """The exported tower. First the network's embedding z plus the folder texts weighted by how
+    well z matches each (softmax at the trained logit scale), renormalised: it pulls an image
+    towards the text embeddings of the categories it looks like (a "convex combination of
+    semantic embeddings", Norouzi et al. 2014), where a short tag's text embedding lives. Then
+    the mean of that over the training images is subtracted (`center`, set after training) and
+    the result renormalised: a tag whose text is close to the average drawing (the collection
+    is one quarter computer icons) no longer wins every doubtful image ("hubness")."""
+
+    def __init__(self, model, bank, scale):
+        super().__init__()
+        self.m = model
+        self.register_buffer("bank", bank.clone())
+        self.register_buffer("center", torch.zeros(bank.shape[1]))
+        self.scale = float(scale)
+
+    def view(self, pixel_values):
+        z = self.m(pixel_values)
+        p = F.softmax(self.scale * z @ self.bank.T, dim=-1)
+        y = F.normalize(z + F.normalize(p @ self.bank, dim=-1), dim=-1)
+        return F.normalize(y - self.center, dim=-1)
+
+    def forward(self, pixel_values):
+        return self.view(pixel_values)
+
+
+class FlipAveraged(nn.Module):
+    """The tower run on the image and on its mirror image (one batch of twice the size), the two
+    embeddings averaged: a drawing and its mirror show the same thing."""
+
+    def __init__(self, tower):
+        super().__init__()
+        self.tower = tower
+
+    def forward(self, pixel_values):
+        both = self.tower(torch.cat([pixel_values, torch.flip(pixel_values, dims=[3])]))
+        return F.normalize(both.view(2, -1, both.shape[-1]).sum(0), dim=-1)
 
 
 def augment(batch_u8, rng):
@@ -147,10 +210,15 @@ def info_nce(z, t, scale):
                   + torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean())
 
 
-def zero_shot(model, images, labels, names, tower):
+def embed(model, images, batch=512):
+    """The evaluation view's embeddings, uint8 NHWC -> [N, dim]."""
     model.eval()
     with torch.no_grad():
-        emb = model(center(images)).numpy()
+        return torch.cat([model(center(images[i : i + batch])) for i in range(0, len(images), batch)])
+
+
+def zero_shot(model, images, labels, names, tower):
+    emb = embed(model, images).numpy()
     t = tower.embed(names)
     pred = (emb @ t.T).argmax(1)
     return float((pred == labels).mean())
@@ -158,13 +226,19 @@ def zero_shot(model, images, labels, names, tower):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=24)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--balance", type=float, default=0.7,
                     help="sampling weight of an image = (images in its folder) ^ -balance")
+    ap.add_argument("--emoji-share", type=float, default=0.25,
+                    help="share of the samples drawn from the Noto emoji (0: Openclipart only)")
     ap.add_argument("--out", type=Path, default=MODEL_DIR)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/dyntag-openclipart.npz"))
+    ap.add_argument("--emoji-cache", type=Path, default=Path("/tmp/dyntag-emoji.npz"))
+    ap.add_argument("--no-flip", action="store_true",
+                    help="export the tower without averaging it over the mirrored image")
+    ap.add_argument("--save-network", type=Path, help="also save the trained network's weights here")
     args = ap.parse_args()
     torch.manual_seed(oc.SEED)
     rng = np.random.default_rng(oc.SEED)
@@ -203,30 +277,44 @@ def main():
     train_img, train_txt = train_img[keep], train_txt[keep]
     bank_names = sorted({folders[i] for i in keep})
     bank_index = {name: j for j, name in enumerate(bank_names)}
-    folder_label = torch.tensor([bank_index[folders[i]] for i in keep])
+    folder_label = np.array([bank_index[folders[i]] for i in keep])
     bank = torch.from_numpy(TextTower().embed(bank_names))
     # Folders are very unequal (1,378 stars, 14 fish): sample each image with weight
     # count^-BALANCE so that small folders are seen far more often than their share.
-    counts = np.bincount(folder_label.numpy())
-    weights = counts[folder_label.numpy()].astype(np.float64) ** -args.balance
+    counts = np.bincount(folder_label)
+    weights = counts[folder_label].astype(np.float64) ** -args.balance
     weights /= weights.sum()
-    print(f"training on {len(keep)} images ({len(dup)} near-duplicates of held-out images dropped); "
-          f"held out {len(held)} sample images in {len(split)} categories", flush=True)
+    n_clipart = len(keep)
+    if args.emoji_share > 0:
+        # The emoji have no folder: they take part in the caption loss only (label -1).
+        e_img, e_fp, e_txt = load_emoji(args.emoji_cache, workers)
+        e_dup = near_duplicates(e_fp, held_fp)
+        e_keep = np.array([i for i in range(len(e_img)) if i not in e_dup])
+        train_img = np.concatenate([train_img, e_img[e_keep]])
+        train_txt = np.concatenate([train_txt, e_txt[e_keep]])
+        folder_label = np.concatenate([folder_label, np.full(len(e_keep), -1)])
+        weights = np.concatenate([weights * (1 - args.emoji_share),
+                                  np.full(len(e_keep), args.emoji_share / len(e_keep))])
+    folder_label = torch.from_numpy(folder_label)
+    print(f"training on {n_clipart} Openclipart images ({len(dup)} near-duplicates of held-out "
+          f"images dropped) and {len(train_img) - n_clipart} emoji; held out {len(held)} sample "
+          f"images in {len(split)} categories", flush=True)
 
     tower = TextTower()
     names = list(split.keys())
     model = ImageTower(train_txt.shape[1])
     logit_scale = nn.Parameter(torch.tensor(math.log(20.0)))
     opt = torch.optim.AdamW(list(model.parameters()) + [logit_scale], lr=args.lr, weight_decay=0.05)
-    steps = args.epochs * (len(keep) // args.batch)
+    n = len(train_img)
+    steps = args.epochs * (n // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.1)
     text = torch.from_numpy(train_txt)
     for epoch in range(args.epochs):
         model.train()
         t0 = time.time()
-        order = rng.choice(len(keep), size=len(keep), p=weights)
+        order = rng.choice(n, size=n, p=weights)
         total = 0.0
-        nb = len(keep) // args.batch
+        nb = n // args.batch
         for b in range(nb):
             idx = order[b * args.batch : (b + 1) * args.batch]
             x = augment(train_img[idx], rng)
@@ -235,7 +323,7 @@ def main():
             # instance level: the caption among the batch's captions; category level: the
             # folder words among all the folder texts of the collection (a fixed text bank)
             loss = info_nce(z, text[idx], scale) + F.cross_entropy(
-                scale * z @ bank.T, folder_label[idx], label_smoothing=0.1)
+                scale * z @ bank.T, folder_label[idx], label_smoothing=0.1, ignore_index=-1)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -244,26 +332,27 @@ def main():
         print(f"epoch {epoch + 1}/{args.epochs} loss {total / nb:.3f} "
               f"scale {logit_scale.exp().item():.1f} {time.time() - t0:.0f}s", flush=True)
 
-    acc = zero_shot(model, held_img, held_labels, names, tower)
-    print(f"zero-shot top-1 on {len(held)} held-out images, {len(names)} categories: "
-          f"{acc:.3f} (chance {1 / len(names):.3f})", flush=True)
-    export(model, args.out, train_txt.shape[1], len(keep), args.epochs, acc)
+    if args.save_network:
+        torch.save(model.state_dict(), args.save_network)
+    raw = zero_shot(model, held_img, held_labels, names, tower)
+    tower_model = WithTextBank(model, bank, logit_scale.exp().clamp(max=100).item())
+    mixed = zero_shot(tower_model, held_img, held_labels, names, tower)
+    tower_model.center.copy_(embed(tower_model, train_img[:n_clipart]).mean(0))
+    centred = zero_shot(tower_model, held_img, held_labels, names, tower)
+    if not args.no_flip:
+        tower_model = FlipAveraged(tower_model)
+    acc = zero_shot(tower_model, held_img, held_labels, names, tower)
+    print(f"zero-shot top-1 on {len(held)} held-out images, {len(names)} categories: {acc:.3f} "
+          f"(network alone {raw:.3f}, with the folder texts {mixed:.3f}, centred {centred:.3f}; "
+          f"chance {1 / len(names):.3f})", flush=True)
+    export(tower_model, args.out, train_txt.shape[1], n_clipart, n - n_clipart, args.epochs, acc)
 
 
-def export(model, out: Path, dim: int, n_train: int, epochs: int, acc: float):
+def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, acc: float):
     model.eval()
     (out / "onnx").mkdir(parents=True, exist_ok=True)
-
-    class Export(nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, pixel_values):
-            return self.m(pixel_values)
-
     dummy = torch.zeros(2, 3, SIZE, SIZE)
-    torch.onnx.export(Export(model), (dummy,), str(out / "onnx" / "vision_model.onnx"),
+    torch.onnx.export(model, (dummy,), str(out / "onnx" / "vision_model.onnx"),
                       input_names=["pixel_values"], output_names=["image_embeds"],
                       dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
                       opset_version=17, dynamo=False)
@@ -287,8 +376,11 @@ def export(model, out: Path, dim: int, n_train: int, epochs: int, acc: float):
     manifest["modalities"] = ["text", "image"]
     manifest["image"] = {
         "source": "sample-data/scripts/train_image_tower.py: residual CNN trained LiT-style on "
-                  "Openclipart (Debian openclipart-png/-svg) against the frozen text tower",
+                  "Openclipart (Debian openclipart-png/-svg) and Noto Color Emoji with CLDR "
+                  "names (fonts-noto-color-emoji, unicode-cldr-core) against the frozen text "
+                  "tower, with a head mixing in the folder texts it matches",
         "training_images": n_train,
+        "training_emoji": n_emoji,
         "epochs": epochs,
         "input_size": SIZE,
         "zero_shot_top1_held_out": round(acc, 3),
