@@ -6,8 +6,9 @@ embeddings of the default text tower (all-MiniLM-L6-v2) of each Openclipart imag
 (title, keywords, folder words) and of each Noto Color Emoji drawing's CLDR name and keywords,
 so its image embeddings live in the text tower's space and zero-shot tags work. Every image of
 the sample library (openclipart.sample_split) and every near-duplicate of one is held out.
-The exported graph adds two fixed steps after the network (see WithTextBank): a pull towards
-the folder texts the image matches, and centring on the training images' mean.
+The exported graph adds three fixed steps after the network (WithTextBank, FlipAveraged): a
+pull towards the folder texts the image matches, centring on the training images' mean, and
+averaging with the mirror image.
 
 Writes onnx/vision_model.onnx (input pixel_values [N,3,S,S] -> image_embeds [N,384]),
 preprocessor_config.json (the Hugging Face CLIPImageProcessor layout) and adds "image" to
@@ -130,14 +131,11 @@ class WithTextBank(nn.Module):
         self.register_buffer("center", torch.zeros(bank.shape[1]))
         self.scale = float(scale)
 
-    def view(self, pixel_values):
+    def forward(self, pixel_values):
         z = self.m(pixel_values)
         p = F.softmax(self.scale * z @ self.bank.T, dim=-1)
         y = F.normalize(z + F.normalize(p @ self.bank, dim=-1), dim=-1)
         return F.normalize(y - self.center, dim=-1)
-
-    def forward(self, pixel_values):
-        return self.view(pixel_values)
 
 
 class FlipAveraged(nn.Module):
@@ -378,7 +376,8 @@ def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, 
         "source": "sample-data/scripts/train_image_tower.py: residual CNN trained LiT-style on "
                   "Openclipart (Debian openclipart-png/-svg) and Noto Color Emoji with CLDR "
                   "names (fonts-noto-color-emoji, unicode-cldr-core) against the frozen text "
-                  "tower, with a head mixing in the folder texts it matches",
+                  "tower; the graph then pulls towards the folder texts it matches, centres on "
+                  "the training mean and averages with the mirror image",
         "training_images": n_train,
         "training_emoji": n_emoji,
         "epochs": epochs,
