@@ -8,7 +8,9 @@ so its image embeddings live in the text tower's space and zero-shot tags work. 
 the sample library (openclipart.sample_split) and every near-duplicate of one is held out.
 The exported graph adds three fixed steps after the network (WithTextBank, FlipAveraged): a
 pull towards the folder texts the image matches, centring on the training images' mean, and
-averaging with the mirror image.
+averaging with the mirror image. --networks N trains N networks in turn (the seeded random
+streams continued) and averages their outputs (Averaged); --size sets the input size. Both
+were measured and left at their defaults (see the README).
 
 Writes onnx/vision_model.onnx (input pixel_values [N,3,S,S] -> image_embeds [N,384]),
 preprocessor_config.json (the Hugging Face CLIPImageProcessor layout) and adds "image" to
@@ -37,8 +39,8 @@ import emoji  # noqa: E402
 import openclipart as oc  # noqa: E402
 from text_tower import MODEL_DIR, TextTower  # noqa: E402
 
-SIZE = 64  # network input
-STORE = 72  # stored rendering; random crops of it while training
+SIZE = 64  # network input (--size)
+STORE = 72  # stored rendering, SIZE * 9 / 8; random crops of it while training
 MEAN = [0.5, 0.5, 0.5]
 STD = [0.5, 0.5, 0.5]
 
@@ -138,6 +140,18 @@ class WithTextBank(nn.Module):
         return F.normalize(y - self.center, dim=-1)
 
 
+class Averaged(nn.Module):
+    """Several towers run on the same batch, their embeddings averaged: an ensemble of
+    independently trained networks, whose errors are partly independent."""
+
+    def __init__(self, towers):
+        super().__init__()
+        self.towers = nn.ModuleList(towers)
+
+    def forward(self, pixel_values):
+        return F.normalize(sum(t(pixel_values) for t in self.towers), dim=-1)
+
+
 class FlipAveraged(nn.Module):
     """The tower run on the image and on its mirror image (one batch of twice the size), the two
     embeddings averaged: a drawing and its mirror show the same thing."""
@@ -223,6 +237,7 @@ def zero_shot(model, images, labels, names, tower):
 
 
 def main():
+    global SIZE, STORE
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=24)
     ap.add_argument("--batch", type=int, default=256)
@@ -232,12 +247,19 @@ def main():
     ap.add_argument("--emoji-share", type=float, default=0.25,
                     help="share of the samples drawn from the Noto emoji (0: Openclipart only)")
     ap.add_argument("--out", type=Path, default=MODEL_DIR)
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/dyntag-openclipart.npz"))
-    ap.add_argument("--emoji-cache", type=Path, default=Path("/tmp/dyntag-emoji.npz"))
+    ap.add_argument("--size", type=int, default=SIZE, help="network input size in pixels")
+    ap.add_argument("--cache", type=Path, help="renderings (default /tmp/dyntag-openclipart-<px>.npz)")
+    ap.add_argument("--emoji-cache", type=Path, help="(default /tmp/dyntag-emoji-<px>.npz)")
     ap.add_argument("--no-flip", action="store_true",
                     help="export the tower without averaging it over the mirrored image")
-    ap.add_argument("--save-network", type=Path, help="also save the trained network's weights here")
+    ap.add_argument("--networks", type=int, default=1,
+                    help="independently trained networks whose embeddings the exported tower averages")
+    ap.add_argument("--save-network", type=Path,
+                    help="also save each trained network's weights here (suffix .0, .1, ...)")
     args = ap.parse_args()
+    SIZE, STORE = args.size, args.size * 9 // 8
+    args.cache = args.cache or Path(f"/tmp/dyntag-openclipart-{STORE}px.npz")
+    args.emoji_cache = args.emoji_cache or Path(f"/tmp/dyntag-emoji-{STORE}px.npz")
     torch.manual_seed(oc.SEED)
     rng = np.random.default_rng(oc.SEED)
     workers = os.cpu_count() or 2
@@ -300,13 +322,45 @@ def main():
 
     tower = TextTower()
     names = list(split.keys())
-    model = ImageTower(train_txt.shape[1])
+    text = torch.from_numpy(train_txt)
+    towers = []
+    for k in range(args.networks):
+        model, scale = train(args, train_img, text, bank, folder_label, weights, rng, k)
+        if args.save_network:
+            torch.save(model.state_dict(), f"{args.save_network}.{k}")
+        raw = zero_shot(model, held_img, held_labels, names, tower)
+        t = WithTextBank(model, bank, scale)
+        mixed = zero_shot(t, held_img, held_labels, names, tower)
+        t.center.copy_(embed(t, train_img[:n_clipart]).mean(0))
+        centred = zero_shot(t, held_img, held_labels, names, tower)
+        flipped = zero_shot(FlipAveraged(t), held_img, held_labels, names, tower)
+        print(f"network {k + 1}: zero-shot top-1 alone {raw:.3f}, with the folder texts {mixed:.3f}, "
+              f"centred {centred:.3f}, mirror-averaged {flipped:.3f}", flush=True)
+        towers.append(t)
+    tower_model = Averaged(towers) if len(towers) > 1 else towers[0]
+    if len(towers) > 1:
+        plain = zero_shot(tower_model, held_img, held_labels, names, tower)
+        print(f"the {len(towers)} networks averaged, without the mirror: {plain:.3f}", flush=True)
+    if not args.no_flip:
+        tower_model = FlipAveraged(tower_model)
+    acc = zero_shot(tower_model, held_img, held_labels, names, tower)
+    print(f"zero-shot top-1 of the exported tower on {len(held)} held-out images, {len(names)} "
+          f"categories: {acc:.3f} (chance {1 / len(names):.3f})", flush=True)
+    export(tower_model, args.out, train_txt.shape[1], n_clipart, len(train_img) - n_clipart, args.epochs,
+           len(towers), acc)
+
+
+def train(args, train_img, text, bank, folder_label, weights, rng, k):
+    """One network trained on the caption InfoNCE plus the folder-bank cross-entropy; returns
+    it with its trained logit scale. The k-th network continues the seeded random streams, so
+    every network differs (initialisation, sample order, augmentation) and the run is
+    reproducible."""
+    model = ImageTower(text.shape[1])
     logit_scale = nn.Parameter(torch.tensor(math.log(20.0)))
     opt = torch.optim.AdamW(list(model.parameters()) + [logit_scale], lr=args.lr, weight_decay=0.05)
     n = len(train_img)
     steps = args.epochs * (n // args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.1)
-    text = torch.from_numpy(train_txt)
     for epoch in range(args.epochs):
         model.train()
         t0 = time.time()
@@ -327,26 +381,13 @@ def main():
             opt.step()
             sched.step()
             total += loss.item()
-        print(f"epoch {epoch + 1}/{args.epochs} loss {total / nb:.3f} "
+        print(f"network {k + 1}/{args.networks} epoch {epoch + 1}/{args.epochs} loss {total / nb:.3f} "
               f"scale {logit_scale.exp().item():.1f} {time.time() - t0:.0f}s", flush=True)
-
-    if args.save_network:
-        torch.save(model.state_dict(), args.save_network)
-    raw = zero_shot(model, held_img, held_labels, names, tower)
-    tower_model = WithTextBank(model, bank, logit_scale.exp().clamp(max=100).item())
-    mixed = zero_shot(tower_model, held_img, held_labels, names, tower)
-    tower_model.center.copy_(embed(tower_model, train_img[:n_clipart]).mean(0))
-    centred = zero_shot(tower_model, held_img, held_labels, names, tower)
-    if not args.no_flip:
-        tower_model = FlipAveraged(tower_model)
-    acc = zero_shot(tower_model, held_img, held_labels, names, tower)
-    print(f"zero-shot top-1 on {len(held)} held-out images, {len(names)} categories: {acc:.3f} "
-          f"(network alone {raw:.3f}, with the folder texts {mixed:.3f}, centred {centred:.3f}; "
-          f"chance {1 / len(names):.3f})", flush=True)
-    export(tower_model, args.out, train_txt.shape[1], n_clipart, n - n_clipart, args.epochs, acc)
+    return model, logit_scale.exp().clamp(max=100).item()
 
 
-def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, acc: float):
+def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, networks: int,
+           acc: float):
     model.eval()
     (out / "onnx").mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros(2, 3, SIZE, SIZE)
@@ -377,7 +418,8 @@ def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, 
                   "Openclipart (Debian openclipart-png/-svg) and Noto Color Emoji with CLDR "
                   "names (fonts-noto-color-emoji, unicode-cldr-core) against the frozen text "
                   "tower; the graph then pulls towards the folder texts it matches, centres on "
-                  "the training mean and averages with the mirror image",
+                  "the training mean and averages with the mirror image"
+                  + (f"; the outputs of {networks} such networks are averaged" if networks > 1 else ""),
         "training_images": n_train,
         "training_emoji": n_emoji,
         "epochs": epochs,
