@@ -337,8 +337,9 @@ def main():
         print(f"network {k + 1}: zero-shot top-1 alone {raw:.3f}, with the folder texts {mixed:.3f}, "
               f"centred {centred:.3f}, mirror-averaged {flipped:.3f}", flush=True)
         towers.append(t)
-    tower_model = Averaged(towers) if len(towers) > 1 else towers[0]
+    tower_model = towers[0]
     if len(towers) > 1:
+        tower_model = Averaged(towers)
         plain = zero_shot(tower_model, held_img, held_labels, names, tower)
         print(f"the {len(towers)} networks averaged, without the mirror: {plain:.3f}", flush=True)
     if not args.no_flip:
