@@ -3,9 +3,10 @@
 
 A small residual CNN is trained contrastively (symmetric InfoNCE) against the *frozen* text
 embeddings of the default text tower (all-MiniLM-L6-v2) of each Openclipart image's caption
-(title, keywords, folder words) and of each Noto Color Emoji drawing's CLDR name and keywords,
-so its image embeddings live in the text tower's space and zero-shot tags work. Every image of
-the sample library (openclipart.sample_split) and every near-duplicate of one is held out.
+(title, keywords, folder words) and of each emoji drawing's CLDR name and keywords (three
+styles: Noto Color Emoji, EmojiOne, Symbola; see emoji.py), so its image embeddings live in the
+text tower's space and zero-shot tags work. Every image of the sample library
+(openclipart.sample_split) and every near-duplicate of one is held out.
 The exported graph adds three fixed steps after the network (WithTextBank, FlipAveraged): a
 pull towards the folder texts the image matches, centring on the training images' mean, and
 averaging with the mirror image. --networks N trains N networks in turn (the seeded random
@@ -14,13 +15,16 @@ were measured and left at their defaults (see the README).
 
 Writes onnx/vision_model.onnx (input pixel_values [N,3,S,S] -> image_embeds [N,384]),
 preprocessor_config.json (the Hugging Face CLIPImageProcessor layout) and adds "image" to
-dyntag-model.json. Needs: apt-get install openclipart-png openclipart-svg
-fonts-noto-color-emoji unicode-cldr-core; pip install torch pillow onnxruntime tokenizers onnx.
+dyntag-model.json. It reports the zero-shot top-1 accuracy on its renderings of the held-out
+images and on the sample library's JPEGs (what `dyntag bench zero-shot` reads). Needs: apt-get
+install openclipart-png openclipart-svg fonts-noto-color-emoji ruby-gemojione fonts-symbola
+unicode-cldr-core; pip install torch pillow onnxruntime tokenizers onnx.
 
     python3 sample-data/scripts/train_image_tower.py [--epochs 24]
 """
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -33,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emoji  # noqa: E402
@@ -56,19 +61,20 @@ def render_all(paths, workers):
     return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
 
 
-def _render_emoji(cp):
-    img = emoji.render(cp, STORE)
+def _render_emoji(cp_source):
+    cp, source = cp_source
+    img = emoji.render(cp, STORE, source)
     return None if img is None else (np.asarray(img, np.uint8), oc.fingerprint(img))
 
 
-def load_emoji(cache: Path, workers):
-    """(images, fingerprints, caption embeddings) of the Noto emoji, cached."""
+def load_emoji(source: str, cache: Path, workers):
+    """(images, fingerprints, caption embeddings) of one emoji set (emoji.PACKAGES), cached."""
     if cache.exists():
         z = np.load(cache)
         return z["img"], z["fp"], z["txt"]
-    entries = emoji.entries()
+    entries = emoji.entries(source)
     with ProcessPoolExecutor(workers) as pool:
-        out = list(pool.map(_render_emoji, [cp for cp, _ in entries], chunksize=32))
+        out = list(pool.map(_render_emoji, [(cp, source) for cp, _ in entries], chunksize=32))
     kept = [(o, caption) for o, (_, caption) in zip(out, entries) if o is not None]
     img = np.stack([o[0] for o, _ in kept])
     fp = np.stack([o[1] for o, _ in kept])
@@ -236,6 +242,17 @@ def zero_shot(model, images, labels, names, tower):
     return float((pred == labels).mean())
 
 
+def library_images(names):
+    """(images, labels) of the sample library's JPEGs (160 px, as `dyntag bench zero-shot`
+    reads them; the evaluation view resizes them to SIZE as ingestion does), labels indexing
+    `names`."""
+    root = Path(__file__).resolve().parents[1] / "library"
+    with open(root / "image_metadata.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    images = [np.asarray(Image.open(root / "images" / r["path"]).convert("RGB")) for r in rows]
+    return np.stack(images), np.array([names.index(r["Category"]) for r in rows])
+
+
 def main():
     global SIZE, STORE
     ap = argparse.ArgumentParser()
@@ -244,24 +261,27 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--balance", type=float, default=0.7,
                     help="sampling weight of an image = (images in its folder) ^ -balance")
-    ap.add_argument("--emoji-share", type=float, default=0.25,
-                    help="share of the samples drawn from the Noto emoji (0: Openclipart only)")
+    ap.add_argument("--emoji-share", type=float, default=0.4,
+                    help="share of the samples drawn from the emoji (0: Openclipart only)")
+    ap.add_argument("--emoji-sets", default="noto,emojione,symbola",
+                    help="emoji drawing styles to train on (see emoji.py)")
     ap.add_argument("--out", type=Path, default=MODEL_DIR)
     ap.add_argument("--size", type=int, default=SIZE, help="network input size in pixels")
-    ap.add_argument("--cache", type=Path, help="renderings (default /tmp/dyntag-openclipart-<px>.npz)")
-    ap.add_argument("--emoji-cache", type=Path, help="(default /tmp/dyntag-emoji-<px>.npz)")
+    ap.add_argument("--cache-dir", type=Path, default=Path("/tmp"),
+                    help="where renderings are kept between runs (dyntag-<set>-<px>.npz)")
     ap.add_argument("--no-flip", action="store_true",
                     help="export the tower without averaging it over the mirrored image")
     ap.add_argument("--networks", type=int, default=1,
                     help="independently trained networks whose embeddings the exported tower averages")
+    ap.add_argument("--seed", type=int, default=oc.SEED,
+                    help="seed of the random streams (initialisation, sampling, augmentation)")
     ap.add_argument("--save-network", type=Path,
                     help="also save each trained network's weights here (suffix .0, .1, ...)")
     args = ap.parse_args()
     SIZE, STORE = args.size, args.size * 9 // 8
-    args.cache = args.cache or Path(f"/tmp/dyntag-openclipart-{STORE}px.npz")
-    args.emoji_cache = args.emoji_cache or Path(f"/tmp/dyntag-emoji-{STORE}px.npz")
-    torch.manual_seed(oc.SEED)
-    rng = np.random.default_rng(oc.SEED)
+    args.cache = args.cache_dir / f"dyntag-openclipart-{STORE}px.npz"
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
     workers = os.cpu_count() or 2
     torch.set_num_threads(workers)
 
@@ -307,7 +327,9 @@ def main():
     n_clipart = len(keep)
     if args.emoji_share > 0:
         # The emoji have no folder: they take part in the caption loss only (label -1).
-        e_img, e_fp, e_txt = load_emoji(args.emoji_cache, workers)
+        sets = [load_emoji(source, args.cache_dir / f"dyntag-emoji-{source}-{STORE}px.npz", workers)
+                for source in args.emoji_sets.split(",")]
+        e_img, e_fp, e_txt = (np.concatenate(parts) for parts in zip(*sets))
         e_dup = near_duplicates(e_fp, held_fp)
         e_keep = np.array([i for i in range(len(e_img)) if i not in e_dup])
         train_img = np.concatenate([train_img, e_img[e_keep]])
@@ -347,8 +369,12 @@ def main():
     acc = zero_shot(tower_model, held_img, held_labels, names, tower)
     print(f"zero-shot top-1 of the exported tower on {len(held)} held-out images, {len(names)} "
           f"categories: {acc:.3f} (chance {1 / len(names):.3f})", flush=True)
+    lib_img, lib_labels = library_images(names)
+    lib = zero_shot(tower_model, lib_img, lib_labels, names, tower)
+    print(f"on the sample library's {len(lib_img)} JPEGs (what `dyntag bench zero-shot` reads): "
+          f"{lib:.3f}", flush=True)
     export(tower_model, args.out, train_txt.shape[1], n_clipart, len(train_img) - n_clipart, args.epochs,
-           len(towers), acc)
+           len(towers), acc, lib)
 
 
 def train(args, train_img, text, bank, folder_label, weights, rng, k):
@@ -388,7 +414,7 @@ def train(args, train_img, text, bank, folder_label, weights, rng, k):
 
 
 def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, networks: int,
-           acc: float):
+           acc: float, lib: float):
     model.eval()
     (out / "onnx").mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros(2, 3, SIZE, SIZE)
@@ -416,16 +442,17 @@ def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, 
     manifest["modalities"] = ["text", "image"]
     manifest["image"] = {
         "source": "sample-data/scripts/train_image_tower.py: residual CNN trained LiT-style on "
-                  "Openclipart (Debian openclipart-png/-svg) and Noto Color Emoji with CLDR "
-                  "names (fonts-noto-color-emoji, unicode-cldr-core) against the frozen text "
-                  "tower; the graph then pulls towards the folder texts it matches, centres on "
-                  "the training mean and averages with the mirror image"
+                  "Openclipart (Debian openclipart-png/-svg) and emoji drawings with CLDR names "
+                  "(fonts-noto-color-emoji, ruby-gemojione, fonts-symbola, unicode-cldr-core) "
+                  "against the frozen text tower; the graph then pulls towards the folder texts "
+                  "it matches, centres on the training mean and averages with the mirror image"
                   + (f"; the outputs of {networks} such networks are averaged" if networks > 1 else ""),
         "training_images": n_train,
         "training_emoji": n_emoji,
         "epochs": epochs,
         "input_size": SIZE,
         "zero_shot_top1_held_out": round(acc, 3),
+        "zero_shot_top1_sample_library": round(lib, 3),
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {out / 'onnx' / 'vision_model.onnx'}")
