@@ -27,7 +27,6 @@ ANNOTATIONS = Path("/usr/share/unicode/cldr/common/annotations/en.xml")
 PACKAGES = {"noto": (FONT, "fonts-noto-color-emoji"), "emojione": (EMOJIONE, "ruby-gemojione"),
             "symbola": (SYMBOLA, "fonts-symbola")}
 _ENTRY = re.compile(r'<annotation cp="([^"]+)"( type="tts")?>([^<]*)</annotation>')
-_fonts = {}
 
 
 def require_packages(source: str):
@@ -36,10 +35,9 @@ def require_packages(source: str):
         raise SystemExit(f"apt-get install {package} unicode-cldr-core")
 
 
+@functools.cache
 def _font(source: str, size: int):
-    if source not in _fonts:
-        _fonts[source] = ImageFont.truetype(str(PACKAGES[source][0]), size)
-    return _fonts[source]
+    return ImageFont.truetype(str(PACKAGES[source][0]), size)
 
 
 def _hex(cp: str) -> str:
