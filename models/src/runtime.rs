@@ -32,17 +32,47 @@ pub(crate) fn environment() -> Result<&'static ort::environment::Environment> {
         .map_err(|m| ModelError::RuntimeMissing(m.clone()))
 }
 
+/// How much of ONNX Runtime's graph rewriting a session gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rewrites {
+    /// All of it (fused kernels: the fastest).
+    All,
+    /// Only the rewrites that keep the graph's arithmetic: no fusion of `DequantizeLinear →
+    /// MatMul` into integer kernels, which would quantise activations and make results
+    /// depend on the CPU's instruction set (AVX2, VNNI, AMX). For weight-only quantised
+    /// graphs: their activations stay float, as they were exported.
+    Exact,
+}
+
+impl Rewrites {
+    /// `Exact` for a graph with `DequantizeLinear` nodes (weight-only quantised), else `All`.
+    pub(crate) fn for_graph(path: &Path) -> Self {
+        const OP: &[u8] = b"DequantizeLinear";
+        match std::fs::read(path) {
+            Ok(bytes) if bytes.windows(OP.len()).any(|w| w == OP) => Self::Exact,
+            _ => Self::All,
+        }
+    }
+}
+
 /// A session over the graph at `path` of `model`, running on all cores.
 pub(crate) fn session(model: &str, path: &Path) -> Result<ort::session::Session> {
+    let rewrites = Rewrites::for_graph(path);
     let env = environment()?;
     let onnx = |source: ort::Error| ModelError::Onnx {
         model: model.to_string(),
         source,
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let level = match rewrites {
+        Rewrites::All => ort::session::builder::GraphOptimizationLevel::All,
+        Rewrites::Exact => ort::session::builder::GraphOptimizationLevel::Level1,
+    };
     ort::session::Session::builder(env)
         .map_err(onnx)?
         .with_intra_threads(threads)
+        .map_err(|e| onnx(e.into()))?
+        .with_optimization_level(level)
         .map_err(|e| onnx(e.into()))?
         .commit_from_file(path)
         .map_err(onnx)

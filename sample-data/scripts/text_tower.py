@@ -14,8 +14,12 @@ class TextTower:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding()
+        # As dyntag runs it: no fusion of the weight-only int8 MatMuls into integer
+        # kernels (those quantise activations, with results that depend on the CPU).
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         self.session = ort.InferenceSession(
-            str(model_dir / "onnx" / "text_model.onnx"), providers=["CPUExecutionProvider"]
+            str(model_dir / "onnx" / "text_model.onnx"), opts, providers=["CPUExecutionProvider"]
         )
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.output = self.session.get_outputs()[0].name
