@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! access/       users, roles, and the catalog as one caller may see it
+//! audit.rs      the audit trail of tag and access statements (system.audit)
 //! store/        the object store and revision logs (create-if-absent commits)
 //! dataset/      dataset manifests and table schemas
 //! import/       importing embeddings, shots, transcripts and metadata into a dataset
@@ -18,6 +19,7 @@
 
 pub mod access;
 pub mod applications;
+pub mod audit;
 pub mod cache;
 mod catalog;
 pub mod dataset;

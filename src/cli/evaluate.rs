@@ -74,7 +74,11 @@ pub async fn run(global: &Global, args: EvaluateArgs) -> Result<()> {
     }
     if let Some(path) = &args.labels {
         let (matched, total) = ev
-            .label_from_file(&args.group, &args.tag, &path.to_string_lossy())
+            .label_from_file(
+                &args.group,
+                &args.tag,
+                &dyntag_catalog::evaluate::LabelsFile::Local(path.to_string_lossy().into_owned()),
+            )
             .await?;
         eprintln!(
             "labelled {matched} items from {}; {total} have labels",

@@ -59,6 +59,19 @@ pub struct ServeArgs {
     /// Background workers that score published and applied tag groups.
     #[arg(long, default_value_t = 1)]
     pub scoring_workers: usize,
+    /// The longest statement accepted, in KiB.
+    #[arg(long, default_value_t = 1024)]
+    pub max_statement_kb: usize,
+    /// The largest HTTP request body accepted (uploaded labels files), in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub max_body_mb: usize,
+    /// Rows a JSON answer of POST /api/sql may hold; larger results need NDJSON, CSV or Arrow.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_json_rows: usize,
+    /// Failed sign-ins a client address may make per minute before it is refused (429) for
+    /// the rest of the minute.
+    #[arg(long, default_value_t = crate::server::auth::DEFAULT_LOGIN_ATTEMPTS_PER_MINUTE)]
+    pub login_attempts_per_minute: u32,
 }
 
 impl ServeArgs {
@@ -72,6 +85,10 @@ impl ServeArgs {
                 max_concurrent: self.max_concurrent_queries.max(1),
                 queue_timeout: Duration::from_secs(self.queue_timeout),
                 query_timeout: Duration::from_secs(self.query_timeout),
+                max_statement_bytes: self.max_statement_kb.max(1) << 10,
+                max_body_bytes: self.max_body_mb.max(1) << 20,
+                max_json_rows: self.max_json_rows.max(1),
+                login_attempts_per_minute: self.login_attempts_per_minute.max(1),
             },
             token: self.token.clone(),
             default_dataset: self.dataset.clone(),

@@ -22,6 +22,17 @@ pub enum UsersAction {
         /// Make them an organisation admin (creates users, every role on every dataset).
         #[arg(long)]
         org_admin: bool,
+        /// Their token may only run queries and SHOW statements, whatever their roles: the
+        /// login to give a BI tool.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// Create another API token for an existing user and print it (shown once).
+    Token {
+        name: String,
+        /// The token may only run queries and SHOW statements (for a BI tool).
+        #[arg(long)]
+        read_only: bool,
     },
     /// Give a user a role on a dataset.
     Grant {
@@ -48,16 +59,29 @@ pub async fn run(global: &Global, args: UsersArgs) -> Result<()> {
     let catalog = global.open().await?;
     let service = AccessService::new(std::sync::Arc::clone(&catalog), Principal::LocalAdmin);
     match args.action {
-        UsersAction::Create { name, org_admin } => {
+        UsersAction::Create {
+            name,
+            org_admin,
+            read_only,
+        } => {
             let role = if org_admin {
                 OrgRole::Admin
             } else {
                 OrgRole::Member
             };
-            let token = service.create_user(&name, role).await?;
+            let token = service.create_user(&name, role, read_only).await?;
             eprintln!(
-                "created {} user '{name}'; their API token (shown once):",
-                role.as_str()
+                "created {} user '{name}'; their {}API token (shown once):",
+                role.as_str(),
+                if read_only { "read-only " } else { "" }
+            );
+            println!("{token}");
+        }
+        UsersAction::Token { name, read_only } => {
+            let token = service.create_token(&name, read_only).await?;
+            eprintln!(
+                "a new {}API token for user '{name}' (shown once):",
+                if read_only { "read-only " } else { "" }
             );
             println!("{token}");
         }

@@ -5,14 +5,28 @@
 //! organisation admin), and the API tokens of users (`CREATE USER`, `dyntag users
 //! create`), stored as SHA-256 hashes in the catalog. A user signs in with their name and
 //! token as the password, or sends the token as a bearer token. Tokens are compared in
-//! constant time.
+//! constant time. A read-only token signs in as a read-only principal.
+//!
+//! A session token is signed, not remembered: `dts1:<user>:<read-only>:<expiry>:<nonce>:<mac>`
+//! where the MAC (HMAC-SHA256 under a key kept in the data root, `access/session.key`) also
+//! covers the hash of the token the user signed in with. So sessions outlive a restart of the
+//! server (and work on any server of the data root), and end when they expire (7 days), when
+//! the user is dropped or when the admin token changes.
+//!
+//! Failed sign-ins are counted per client address: past the limit within a minute, that
+//! client is refused (`RESOURCE_EXHAUSTED` / HTTP 429) until the minute is over, whatever it
+//! sends.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use dyntag_catalog::Catalog;
-use dyntag_catalog::access::{Principal, constant_time_eq};
+use dyntag_catalog::access::{Principal, constant_time_eq, token_hash};
+use dyntag_catalog::store::Store;
+use sha2::{Digest, Sha256};
 
 use super::errors::ServeError;
 use super::lock;
@@ -24,16 +38,29 @@ pub const ADMIN: &str = "admin";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub user: String,
-    /// The bearer token the caller presented (sessions are keyed by it).
+    /// The bearer token the caller presented.
     pub token: String,
     pub principal: Principal,
+    /// The connection (or HTTP session) the call came on: `USE` and `SET` last as long as
+    /// it does. Set by the protocol.
+    pub connection: String,
 }
+
+/// Failed sign-ins a client may make per minute before it is refused for the rest of it.
+pub const DEFAULT_LOGIN_ATTEMPTS_PER_MINUTE: u32 = 30;
+
+/// How long a session token is valid.
+const SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Tokens the server accepts.
 pub struct Auth {
     admin_token: String,
     catalog: Option<Arc<Catalog>>,
-    sessions: Mutex<HashMap<String, Principal>>,
+    /// Signs session tokens.
+    session_key: [u8; 32],
+    /// Failed sign-ins per client in the current minute.
+    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    attempts_per_minute: u32,
 }
 
 impl Auth {
@@ -61,8 +88,98 @@ impl Auth {
         Ok(Self {
             admin_token,
             catalog: None,
-            sessions: Mutex::new(HashMap::new()),
+            session_key: random_key(),
+            failures: Mutex::new(HashMap::new()),
+            attempts_per_minute: DEFAULT_LOGIN_ATTEMPTS_PER_MINUTE,
         })
+    }
+
+    /// Signs sessions with the data root's key (made once, then shared by every server of
+    /// the data root), so that they outlive a restart.
+    pub async fn with_session_key(mut self, store: &Store) -> Result<Self, ServeError> {
+        let path = datafusion::object_store::path::Path::from("access/session.key");
+        let fresh: String = random_key().iter().map(|b| format!("{b:02x}")).collect();
+        store
+            .put_if_absent(&path, fresh.into_bytes().into())
+            .await?;
+        let stored = store.get(&path).await?.unwrap_or_default();
+        let hex = std::str::from_utf8(&stored).unwrap_or("").trim();
+        if hex.len() != 64 {
+            return Err(ServeError::internal(
+                "the session key in the data root (access/session.key) is not 64 hex digits",
+            ));
+        }
+        for (i, b) in self.session_key.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| {
+                ServeError::internal("the session key in the data root is not hexadecimal")
+            })?;
+        }
+        Ok(self)
+    }
+
+    /// Sets how many failed sign-ins a client may make per minute.
+    pub fn with_attempts_per_minute(mut self, n: u32) -> Self {
+        self.attempts_per_minute = n.max(1);
+        self
+    }
+
+    /// Checks an `authorization` header from `client`, counting failures against it.
+    pub fn check_from(&self, header: Option<&str>, client: IpAddr) -> Result<Caller, ServeError> {
+        self.check_rate(client)?;
+        let result = self.check_header(header);
+        if let Err(e) = &result
+            && header.is_some()
+            && e.code == super::errors::Code::Unauthenticated
+        {
+            self.failed(client);
+        }
+        result
+    }
+
+    /// Basic credentials from `client`, counting failures against it.
+    pub fn login_from(
+        &self,
+        user: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<Caller, ServeError> {
+        self.check_rate(client)?;
+        let result = self.login(user, password);
+        if result.is_err() {
+            self.failed(client);
+        }
+        result
+    }
+
+    fn check_rate(&self, client: IpAddr) -> Result<(), ServeError> {
+        let failures = lock(&self.failures);
+        if let Some((since, n)) = failures.get(&client)
+            && *n >= self.attempts_per_minute
+        {
+            let left = MINUTE.saturating_sub(since.elapsed());
+            if !left.is_zero() {
+                return Err(ServeError::new(
+                    super::errors::Code::ResourceExhausted,
+                    format!(
+                        "too many failed sign-ins from {client} ({n} in a minute); try again in {} s",
+                        left.as_secs().max(1)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn failed(&self, client: IpAddr) {
+        let mut failures = lock(&self.failures);
+        let entry = failures.entry(client).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= MINUTE {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+        if failures.len() > 100_000 {
+            failures.retain(|_, (since, _)| since.elapsed() < MINUTE);
+        }
     }
 
     /// The token printed at start.
@@ -93,25 +210,33 @@ impl Auth {
     pub fn bearer(&self, token: &str) -> Result<Caller, ServeError> {
         let principal = if constant_time_eq(token.as_bytes(), self.admin_token.as_bytes()) {
             Some(Principal::LocalAdmin)
+        } else if token.starts_with(SESSION_PREFIX) {
+            self.session(token)
         } else {
-            let session = lock(&self.sessions).get(token).cloned();
-            session.or_else(|| self.user_token(token))
+            self.user_token(token)
         };
         match principal {
             Some(principal) => Ok(Caller {
                 user: principal.name().to_string(),
                 token: token.into(),
                 principal,
+                connection: String::new(),
             }),
             None => Err(ServeError::unauthenticated("invalid or expired token")),
         }
     }
 
-    /// The user whose API token this is (looked up by hash in the catalog).
+    /// The user whose API token this is (looked up by hash in the catalog), read-only if
+    /// the token is.
     fn user_token(&self, token: &str) -> Option<Principal> {
         let snapshot = self.catalog.as_ref()?.snapshot();
-        let user = snapshot.access.user_by_token(token)?;
-        Some(Principal::User(user.name.clone()))
+        let owner = snapshot.access.user_by_token(token)?;
+        let user = Principal::User(owner.user);
+        Some(if owner.read_only {
+            user.read_only()
+        } else {
+            user
+        })
     }
 
     /// Basic credentials (a user name and their token as the password): a new session
@@ -126,15 +251,91 @@ impl Auth {
         let Some(principal) = principal else {
             return Err(ServeError::unauthenticated("wrong user name or password"));
         };
-        let token = random_token();
-        lock(&self.sessions).insert(token.clone(), principal.clone());
+        let expiry = unix_now() + SESSION_LIFETIME.as_secs();
+        let nonce = &random_token()[..16];
+        let fields = format!(
+            "{SESSION_PREFIX}{}:{}:{expiry}:{nonce}",
+            principal.name(),
+            u8::from(principal.is_read_only())
+        );
+        let mac = self.mac(&fields, &token_hash(password));
         Ok(Caller {
             user: principal.name().to_string(),
-            token,
+            token: format!("{fields}:{mac}"),
             principal,
+            connection: String::new(),
         })
     }
+
+    /// The principal of a signed session token that is valid now: signed by this data
+    /// root's key, not expired, and its user still holds the token they signed in with.
+    fn session(&self, token: &str) -> Option<Principal> {
+        let (fields, mac) = token.rsplit_once(':')?;
+        let mut parts = fields.strip_prefix(SESSION_PREFIX)?.split(':');
+        let (user, read_only, expiry) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_none() || expiry.parse::<u64>().ok()? < unix_now() {
+            return None;
+        }
+        let signed_with =
+            |hash: &str| constant_time_eq(self.mac(fields, hash).as_bytes(), mac.as_bytes());
+        let principal = if user == ADMIN {
+            signed_with(&token_hash(&self.admin_token)).then_some(Principal::LocalAdmin)?
+        } else {
+            let snapshot = self.catalog.as_ref()?.snapshot();
+            let u = snapshot.access.users.get(user)?;
+            let still_held = std::iter::once(u.token_sha256.as_str())
+                .chain(u.tokens.iter().map(|t| t.sha256.as_str()))
+                .any(signed_with);
+            still_held.then(|| Principal::User(user.to_string()))?
+        };
+        Some(match read_only {
+            "0" => principal,
+            "1" => principal.read_only(),
+            _ => return None,
+        })
+    }
+
+    /// HMAC-SHA256 of a session's fields and the hash of the token it was signed in with.
+    fn mac(&self, fields: &str, token_hash: &str) -> String {
+        let message = format!("{fields}|{token_hash}");
+        let mut inner = [0x36u8; 64];
+        let mut outer = [0x5cu8; 64];
+        for (i, k) in self.session_key.iter().enumerate() {
+            inner[i] ^= k;
+            outer[i] ^= k;
+        }
+        let h = Sha256::new()
+            .chain_update(inner)
+            .chain_update(message.as_bytes())
+            .finalize();
+        Sha256::new()
+            .chain_update(outer)
+            .chain_update(h)
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
+
+/// How a session token starts.
+const SESSION_PREFIX: &str = "dts1:";
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// 32 random bytes.
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
 
 fn strip_scheme<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
     let (s, rest) = header.split_once(' ')?;
@@ -188,5 +389,60 @@ mod tests {
         let wrong = base64::engine::general_purpose::STANDARD.encode("admin:wrong");
         assert!(auth.check_header(Some(&format!("Basic {wrong}"))).is_err());
         assert!(Auth::new(Some("short".into())).is_err());
+    }
+
+    #[test]
+    fn session_tokens_are_signed_and_expire() {
+        let auth = Auth::new(Some("0123456789abcdef0123".into())).unwrap();
+        let session = auth.login("admin", "0123456789abcdef0123").unwrap();
+        assert!(session.token.starts_with("dts1:admin:0:"));
+        // Another server of the same data root (same key) accepts it; another key does not.
+        let mut twin = Auth::new(Some("0123456789abcdef0123".into())).unwrap();
+        twin.session_key = auth.session_key;
+        assert_eq!(
+            twin.bearer(&session.token).unwrap().principal,
+            Principal::LocalAdmin
+        );
+        let stranger = Auth::new(Some("0123456789abcdef0123".into())).unwrap();
+        assert!(stranger.bearer(&session.token).is_err());
+        // A new admin token ends the admin's sessions.
+        let mut rotated = Auth::new(Some("another-admin-token-0123".into())).unwrap();
+        rotated.session_key = auth.session_key;
+        assert!(rotated.bearer(&session.token).is_err());
+        // Tampering with the fields (read-only flag, expiry) breaks the MAC.
+        let forged = session.token.replacen("dts1:admin:0:", "dts1:admin:1:", 1);
+        assert!(auth.bearer(&forged).is_err());
+        let (fields, mac) = session.token.rsplit_once(':').unwrap();
+        let mut parts: Vec<&str> = fields.split(':').collect();
+        parts[3] = "1";
+        let expired = format!("{}:{mac}", parts.join(":"));
+        assert!(auth.bearer(&expired).is_err());
+    }
+
+    #[test]
+    fn failed_sign_ins_are_limited_per_client() {
+        let auth = Auth::new(Some("0123456789abcdef0123".into()))
+            .unwrap()
+            .with_attempts_per_minute(3);
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        for _ in 0..3 {
+            let e = auth.check_from(Some("Bearer wrong"), a).unwrap_err();
+            assert_eq!(e.code, super::super::errors::Code::Unauthenticated);
+        }
+        let e = auth
+            .check_from(Some("Bearer 0123456789abcdef0123"), a)
+            .unwrap_err();
+        assert_eq!(e.code, super::super::errors::Code::ResourceExhausted);
+        assert!(
+            e.message.contains("too many failed sign-ins"),
+            "{}",
+            e.message
+        );
+        assert!(
+            auth.check_from(Some("Bearer 0123456789abcdef0123"), b)
+                .is_ok(),
+            "another client is not affected"
+        );
+        assert!(auth.login_from("admin", "nope", b).is_err());
     }
 }

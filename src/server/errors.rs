@@ -206,6 +206,20 @@ fn from_datafusion(e: &DataFusionError) -> ServeError {
             }
             out
         }
+        DataFusionError::Collection(errors) => {
+            // Planning reports every mistake it found: the kind of the first, all messages.
+            let all: Vec<ServeError> = errors.iter().map(from_datafusion).collect();
+            match all.first() {
+                Some(first) if first.code != Code::Internal => ServeError::new(
+                    first.code,
+                    all.iter()
+                        .map(|e| e.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+                _ => internal(e),
+            }
+        }
         DataFusionError::SQL(p, _) => {
             use datafusion::sql::sqlparser::parser::ParserError;
             let text = match p.as_ref() {
@@ -301,6 +315,22 @@ mod tests {
         let e = ServeError::from(DataFusionError::Plan("table 'x' not found".into()));
         assert_eq!(e.code, Code::InvalidArgument);
         assert!(e.message.contains("table 'x' not found"), "{}", e.message);
+        let e = ServeError::from(DataFusionError::Collection(vec![
+            DataFusionError::SchemaError(
+                Box::new(datafusion::common::SchemaError::FieldNotFound {
+                    field: Box::new(datafusion::common::Column::from_name("c")),
+                    valid_fields: vec![],
+                }),
+                Box::new(None),
+            ),
+            DataFusionError::Plan("Invalid function 'unt'".into()),
+        ]));
+        assert_eq!(e.code, Code::InvalidArgument);
+        assert!(
+            e.message.contains("No field named c") && e.message.contains("'unt'"),
+            "{}",
+            e.message
+        );
         let e = ServeError::from(DataFusionError::ResourcesExhausted("pool".into()));
         assert_eq!(e.code, Code::ResourceExhausted);
         let e = ServeError::from(AppError::Catalog(CatalogError::Conflict {

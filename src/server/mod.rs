@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -32,7 +32,7 @@ use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use dyntag_catalog::Catalog;
 use dyntag_catalog::import::NoProgress;
-use dyntag_catalog::statements::TagStatement;
+use dyntag_catalog::statements::{Door, TagStatement};
 use futures::Stream;
 use tokio::net::TcpListener;
 
@@ -56,6 +56,19 @@ const NO_DATASET: &str = crate::engine::NO_DATASET;
 /// Batches of a result as they are produced.
 pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch, ServeError>> + Send>>;
 
+/// What a session keeps between its statements: `USE` and `SET`.
+#[derive(Debug, Clone)]
+struct Session {
+    dataset: Option<String>,
+    settings: Vec<(String, String)>,
+    last_used: Instant,
+}
+
+/// Sessions idle this long are forgotten (their connection is surely gone).
+const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
+/// At most this many sessions are kept; the least recently used go first.
+const MAX_SESSIONS: usize = 50_000;
+
 /// The state both protocols share.
 pub struct Server {
     catalog: Arc<Catalog>,
@@ -63,9 +76,14 @@ pub struct Server {
     queries: Arc<Queries>,
     workers: Arc<Workers>,
     default_dataset: String,
-    /// The current dataset of each session (keyed by its bearer token); `USE` changes it.
-    sessions: Mutex<HashMap<String, String>>,
+    /// Each session's `USE` and `SET`, keyed by its token and connection.
+    sessions: Mutex<HashMap<(String, String), Session>>,
+    /// The longest statement accepted, in bytes.
+    max_statement_bytes: usize,
 }
+
+/// The longest statement the server accepts by default (1 MiB).
+pub const DEFAULT_MAX_STATEMENT_BYTES: usize = 1 << 20;
 
 impl Server {
     pub fn new(
@@ -82,6 +100,7 @@ impl Server {
             workers: Workers::new(),
             default_dataset,
             sessions: Mutex::new(HashMap::new()),
+            max_statement_bytes: limits.max_statement_bytes,
         }))
     }
 
@@ -101,9 +120,47 @@ impl Server {
         &self.workers
     }
 
-    /// The dataset statements of this caller run in unless they name another.
+    fn session(&self, caller: &Caller) -> Option<Session> {
+        let key = (caller.token.clone(), caller.connection.clone());
+        let mut sessions = lock(&self.sessions);
+        let s = sessions.get_mut(&key)?;
+        s.last_used = Instant::now();
+        Some(s.clone())
+    }
+
+    /// Keeps what a statement changed in its session (`USE`, `SET`).
+    fn keep_session(&self, caller: &Caller, engine: &Engine, used: bool) {
+        let key = (caller.token.clone(), caller.connection.clone());
+        let mut sessions = lock(&self.sessions);
+        let settings = engine.settings();
+        let entry = sessions.entry(key).or_insert_with(|| Session {
+            dataset: None,
+            settings: Vec::new(),
+            last_used: Instant::now(),
+        });
+        if used {
+            entry.dataset = Some(engine.dataset());
+        }
+        entry.settings = settings;
+        entry.last_used = Instant::now();
+        if sessions.len() > MAX_SESSIONS {
+            sessions.retain(|_, s| s.last_used.elapsed() < SESSION_IDLE);
+            while sessions.len() > MAX_SESSIONS {
+                let Some(oldest) = sessions
+                    .iter()
+                    .min_by_key(|(_, s)| s.last_used)
+                    .map(|(k, _)| k.clone())
+                else {
+                    break;
+                };
+                sessions.remove(&oldest);
+            }
+        }
+    }
+
+    /// The dataset statements of this caller's session run in unless they name another.
     pub fn session_dataset(&self, caller: &Caller) -> String {
-        if let Some(d) = lock(&self.sessions).get(&caller.token).cloned() {
+        if let Some(d) = self.session(caller).and_then(|s| s.dataset) {
             return d;
         }
         let snapshot = self.catalog.snapshot();
@@ -115,17 +172,22 @@ impl Server {
             .unwrap_or_else(|_| self.default_dataset.clone())
     }
 
-    fn set_session_dataset(&self, caller: &Caller, dataset: String) {
-        lock(&self.sessions).insert(caller.token.clone(), dataset);
-    }
-
-    /// A session for one statement of `caller`, with the per-query memory limit; scoring
-    /// jobs it queues go to the background workers.
-    pub fn engine(&self, caller: &Caller, dataset: &str) -> Result<Engine, ServeError> {
+    /// An engine for one statement of `caller` over `protocol`, with the per-query memory
+    /// limit and their session's settings; scoring jobs it queues go to the background
+    /// workers.
+    pub fn engine(
+        &self,
+        caller: &Caller,
+        protocol: &'static str,
+        dataset: &str,
+    ) -> Result<Engine, ServeError> {
         let options = EngineOptions {
             memory_limit: Some(self.queries.limits().memory_per_query),
             principal: caller.principal.clone(),
             jobs: Some(Arc::clone(self.workers.wake())),
+            door: Door::Remote,
+            origin: protocol,
+            settings: self.session(caller).map(|s| s.settings).unwrap_or_default(),
         };
         // A caller who sees no dataset works in none (the placeholder name is not theirs to
         // be refused).
@@ -146,19 +208,25 @@ impl Server {
     pub async fn plan(
         &self,
         caller: &Caller,
+        protocol: &'static str,
         dataset: &str,
         sql: &str,
     ) -> Result<(Engine, Statement), ServeError> {
         if sql.trim().is_empty() {
             return Err(ServeError::invalid("empty statement"));
         }
-        let engine = self.engine(caller, dataset)?;
-        let stmt = engine.prepare(sql).await?;
-        if matches!(stmt, Statement::Tag(TagStatement::SetAuthorization { .. })) {
-            return Err(ServeError::invalid(
-                "SET SESSION AUTHORIZATION is for `dyntag sql` sessions; over the server, sign in with the user's own token",
+        if sql.len() > self.max_statement_bytes {
+            return Err(ServeError::new(
+                errors::Code::ResourceExhausted,
+                format!(
+                    "the statement is {} bytes long; the server accepts at most {} (--max-statement-kb)",
+                    sql.len(),
+                    self.max_statement_bytes
+                ),
             ));
         }
+        let engine = self.engine(caller, protocol, dataset)?;
+        let stmt = engine.prepare(sql).await?;
         Ok((engine, stmt))
     }
 
@@ -172,14 +240,12 @@ impl Server {
         stmt: &TagStatement,
     ) -> Result<Answer, ServeError> {
         let mut slot = self.queries.start(&caller.user, protocol, sql).await?;
-        let dataset = engine.dataset();
         let answer = slot
-            .run(async { Ok(engine.run_tag(stmt, &NoProgress).await?) })
+            .run(async { Ok(engine.run_tag(stmt, sql, &NoProgress).await?) })
             .await?;
         if matches!(stmt, TagStatement::Use { .. }) {
-            self.set_session_dataset(caller, engine.dataset());
+            self.keep_session(caller, engine, true);
         }
-        tracing::info!(user = %caller.user, protocol, %dataset, rows = answer.rows(), "tag statement");
         Ok(answer)
     }
 
@@ -192,7 +258,7 @@ impl Server {
         stmt: TagStatement,
     ) -> Result<Answer, ServeError> {
         let dataset = dataset.map_or_else(|| self.session_dataset(caller), str::to_string);
-        let engine = self.engine(caller, &dataset)?;
+        let engine = self.engine(caller, "http", &dataset)?;
         let what = format!("{stmt:?}");
         self.run_tag(caller, "http", &engine, &what, &stmt).await
     }
@@ -208,12 +274,15 @@ impl Server {
         params: Option<ParamValues>,
     ) -> Result<(SchemaRef, BatchStream), ServeError> {
         let mut slot = self.queries.start(&caller.user, protocol, sql).await?;
-        let dataset = engine.dataset();
+        let is_setting = matches!(plan, LogicalPlan::Statement(_));
         let stream = slot
-            .run(async { Ok(engine.stream_query(plan, params).await?) })
+            .run(async { Ok(engine.stream_query(plan, params, sql).await?) })
             .await?;
+        if is_setting {
+            self.keep_session(caller, engine, false);
+        }
         let schema = stream.schema();
-        tracing::info!(user = %caller.user, protocol, %dataset, query = slot.id(), sql, "query started");
+        tracing::debug!(user = %caller.user, protocol, query = slot.id(), "query started");
         Ok((schema, Box::pin(slot.guard(stream))))
     }
 
@@ -226,7 +295,7 @@ impl Server {
         sql: &str,
     ) -> Result<(SchemaRef, BatchStream), ServeError> {
         let dataset = dataset.map_or_else(|| self.session_dataset(caller), str::to_string);
-        match self.plan(caller, &dataset, sql).await? {
+        match self.plan(caller, protocol, &dataset, sql).await? {
             (engine, Statement::Tag(stmt)) => {
                 let answer = self.run_tag(caller, protocol, &engine, sql, &stmt).await?;
                 Ok(answer_stream(answer))
@@ -285,6 +354,10 @@ pub async fn serve(
     on_ready: impl FnOnce(&Endpoints),
 ) -> Result<()> {
     let auth = Auth::with_users(config.token.clone(), Arc::clone(&catalog))
+        .map_err(|e| AppError::Usage(e.message))?
+        .with_attempts_per_minute(config.limits.login_attempts_per_minute)
+        .with_session_key(catalog.store())
+        .await
         .map_err(|e| AppError::Usage(e.message))?;
     let server = Server::new(
         Arc::clone(&catalog),

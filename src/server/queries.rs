@@ -29,6 +29,14 @@ pub struct Limits {
     pub queue_timeout: Duration,
     /// How long a query may run.
     pub query_timeout: Duration,
+    /// The longest statement accepted, in bytes.
+    pub max_statement_bytes: usize,
+    /// The largest HTTP request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Rows a JSON answer may hold (larger results: NDJSON, CSV or Arrow).
+    pub max_json_rows: usize,
+    /// Failed sign-ins a client may make per minute.
+    pub login_attempts_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -38,6 +46,10 @@ impl Default for Limits {
             max_concurrent: 16,
             queue_timeout: Duration::from_secs(60),
             query_timeout: Duration::from_secs(300),
+            max_statement_bytes: super::DEFAULT_MAX_STATEMENT_BYTES,
+            max_body_bytes: 64 << 20,
+            max_json_rows: 1_000_000,
+            login_attempts_per_minute: super::auth::DEFAULT_LOGIN_ATTEMPTS_PER_MINUTE,
         }
     }
 }

@@ -69,7 +69,7 @@ ann, bob, cat, dan, eve = (tokens[n] for n in ["ann", "bob", "cat", "dan", "eve"
 me = ok("GET", "/api/me", ann)
 check(me["user"] == "ann" and me["roles"] == {"news": "editor"} and not me["org_admin"], "ann is an editor of news only")
 refused("PUT", "/api/datasets/news/roles/dan", ann, {"role": "viewer"}, 403, "permission_denied",
-        "changing roles needs the admin role on dataset 'news'", "an editor cannot change roles")
+        "GRANT (an admin statement) needs the admin role on dataset 'news'", "an editor cannot change roles")
 refused("POST", "/api/users", eve, {"name": "fay"}, 403, "permission_denied", "organisation admin",
         "only organisation admins create users")
 refused("GET", "/api/me", "not-a-token", None, 401, "unauthenticated", "invalid", "a bad token is refused")
@@ -106,7 +106,7 @@ refused("GET", "/api/groups/topics/tags/football/preview?mode=sideways", ann, No
         "unknown preview mode 'sideways'", "a bad preview mode is named")
 
 refused("PATCH", "/api/groups/topics/tags/cooking", bob, {"threshold": 0.6}, 403, "permission_denied",
-        "editing tag group 'Topics' needs the editor role", "a viewer cannot edit a tag")
+        "on tag group 'Topics' needs the editor role", "a viewer cannot edit a tag")
 ok("POST", "/api/groups/topics/tags/football/labels", ann, {"asset_ids": ["kf_foot_1", "kf_foot_2"], "positive": True})
 ok("POST", "/api/groups/topics/tags/football/labels", ann, {"asset_ids": ["kf_cook_1"], "positive": False})
 refused("POST", "/api/groups/topics/tags/football/labels", ann, {"asset_ids": ["kf_nope"]}, 404, "not_found",
@@ -193,7 +193,8 @@ check(any(x["prompt"] == "a photo of football" and x["source"] == "template" for
 
 # --- the Tag Evaluator over the API ------------------------------------------------------
 refused("POST", "/api/groups/topics/tags/football/evaluation", bob, {}, 403, "permission_denied",
-        "evaluating tags needs the editor role", "a viewer cannot start an evaluation")
+        "EVALUATE TAG (a tag edit statement) on tag group 'Topics' needs the editor role",
+        "a viewer cannot start an evaluation")
 sample = rows(ok("POST", "/api/groups/topics/tags/football/evaluation", ann, {"sample": 400}))
 check(len(sample) == 27 and all(s["weight"] == 1.0 for s in sample), "the sample holds all 27 keyframes, each weighing 1")
 truth = [{"asset_id": s["coactive_image_id"], "label": s["coactive_image_id"].startswith("kf_foot")} for s in sample]

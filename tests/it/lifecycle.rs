@@ -10,13 +10,13 @@ use crate::serve::Served;
 use crate::util::succeeded;
 
 /// A data folder with `news` (keyframes, shots, transcripts) and `archive` (keyframes).
-async fn two_datasets() -> tempfile::TempDir {
+pub async fn two_datasets() -> tempfile::TempDir {
     let (dir, catalog) = common::news_catalog().await;
     common::add_keyframe_dataset(dir.path(), &catalog, "archive").await;
     dir
 }
 
-fn sql(data: &Path, statements: &str) -> String {
+pub fn sql(data: &Path, statements: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_dyntag"))
         .args(["--data", data.to_str().unwrap(), "sql", "--dataset", "news"])
         .args(["--format", "csv", "-e", statements])

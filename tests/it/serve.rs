@@ -18,7 +18,7 @@ use crate::util::succeeded;
 const TOKEN: &str = "test-token-0123456789abcdef";
 
 /// A data root with the demo dataset, set up once for all tests of this file.
-fn demo_data() -> &'static Path {
+pub fn demo_data() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
@@ -158,6 +158,11 @@ impl Served {
             .current_dir(&dir)
             .output()
             .expect("python with the client packages (scripts/setup installs them)")
+    }
+
+    /// Everything the server logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn log_tail(&self) -> String {

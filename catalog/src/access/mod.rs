@@ -85,7 +85,29 @@ pub struct User {
     pub org_role: OrgRole,
     /// SHA-256 of the API token, hex (the token itself is shown once, at creation).
     pub token_sha256: String,
+    /// The API token may only read (queries and `SHOW`s), whatever the user's roles.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// More tokens of the user (`CREATE READ ONLY TOKEN FOR USER`): for BI tools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<Token>,
     pub created_at: String,
+}
+
+/// An additional API token of a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Token {
+    /// SHA-256 of the token, hex.
+    pub sha256: String,
+    pub read_only: bool,
+    pub created_at: String,
+}
+
+/// Who a token signs in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub user: String,
+    pub read_only: bool,
 }
 
 /// Users and dataset roles.
@@ -98,12 +120,21 @@ pub struct AccessDoc {
 }
 
 impl AccessDoc {
-    /// The user whose token this is, compared by hash.
-    pub fn user_by_token(&self, token: &str) -> Option<&User> {
+    /// The user whose token this is, compared by hash, and whether the token is read-only.
+    pub fn user_by_token(&self, token: &str) -> Option<TokenOwner> {
         let hash = token_hash(token);
-        self.users
-            .values()
-            .find(|u| constant_time_eq(u.token_sha256.as_bytes(), hash.as_bytes()))
+        let same = |h: &str| constant_time_eq(h.as_bytes(), hash.as_bytes());
+        self.users.values().find_map(|u| {
+            let read_only = if same(&u.token_sha256) {
+                u.read_only
+            } else {
+                u.tokens.iter().find(|t| same(&t.sha256))?.read_only
+            };
+            Some(TokenOwner {
+                user: u.name.clone(),
+                read_only,
+            })
+        })
     }
 }
 
@@ -120,6 +151,9 @@ pub enum Principal {
     LocalAdmin,
     /// A user of the access document, by name.
     User(String),
+    /// Someone signed in with a read-only token: they see what the inner principal sees,
+    /// as a viewer at most, and change nothing.
+    ReadOnly(Box<Principal>),
 }
 
 impl Principal {
@@ -128,7 +162,21 @@ impl Principal {
         match self {
             Self::LocalAdmin => "admin",
             Self::User(u) => u,
+            Self::ReadOnly(p) => p.name(),
         }
+    }
+
+    /// The same principal, limited to reading.
+    pub fn read_only(self) -> Self {
+        match self {
+            p @ Self::ReadOnly(_) => p,
+            p => Self::ReadOnly(Box::new(p)),
+        }
+    }
+
+    /// Whether the principal may only read.
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Self::ReadOnly(_))
     }
 }
 
@@ -208,11 +256,24 @@ mod tests {
                 name: "ann".into(),
                 org_role: OrgRole::Member,
                 token_sha256: token_hash(&token),
+                read_only: false,
+                tokens: vec![Token {
+                    sha256: token_hash("bi-token"),
+                    read_only: true,
+                    created_at: String::new(),
+                }],
                 created_at: String::new(),
             },
         );
-        assert_eq!(doc.user_by_token(&token).unwrap().name, "ann");
+        let owner = doc.user_by_token(&token).unwrap();
+        assert_eq!((owner.user.as_str(), owner.read_only), ("ann", false));
+        let bi = doc.user_by_token("bi-token").unwrap();
+        assert_eq!((bi.user.as_str(), bi.read_only), ("ann", true));
         assert!(doc.user_by_token("other").is_none());
+        assert_eq!(
+            Principal::User("ann".into()).read_only().read_only(),
+            Principal::ReadOnly(Box::new(Principal::User("ann".into())))
+        );
         let stored = serde_json::to_string(&doc).unwrap();
         assert!(!stored.contains(&token), "the token itself is never stored");
         assert!(user_name("bad name").is_err());

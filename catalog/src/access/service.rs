@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::{
-    AccessDoc, DatasetRole, OrgRole, Principal, User, View, access_log, new_token, token_hash,
-    user_name,
+    AccessDoc, DatasetRole, OrgRole, Principal, Token, User, View, access_log, new_token,
+    token_hash, user_name,
 };
 use crate::dataset::now;
 use crate::{Catalog, CatalogError, Result};
@@ -23,9 +23,15 @@ impl AccessService {
         Self { catalog, caller }
     }
 
-    /// Creates a user and returns their API token (shown only now; stored hashed).
-    /// Organisation admins only.
-    pub async fn create_user(&self, name: &str, org_role: OrgRole) -> Result<String> {
+    /// Creates a user and returns their API token (shown only now; stored hashed); a
+    /// `read_only` token may only read, whatever roles the user is given. Organisation
+    /// admins only.
+    pub async fn create_user(
+        &self,
+        name: &str,
+        org_role: OrgRole,
+        read_only: bool,
+    ) -> Result<String> {
         let name = user_name(name)?;
         let token = new_token();
         let hash = token_hash(&token);
@@ -43,11 +49,41 @@ impl AccessService {
                     name: name.clone(),
                     org_role,
                     token_sha256: hash.clone(),
+                    read_only,
+                    tokens: Vec::new(),
                     created_at: now(),
                 },
             );
             Ok(())
         })
+        .await?;
+        Ok(token)
+    }
+
+    /// A further API token for an existing user (shown only now; stored hashed): by an
+    /// organisation admin, or by the user for themselves.
+    pub async fn create_token(&self, user: &str, read_only: bool) -> Result<String> {
+        let token = new_token();
+        let hash = token_hash(&token);
+        self.update(
+            &format!("creating a token for user '{user}'"),
+            |view, doc| {
+                let own = matches!(view.principal, Principal::User(u) if u == user);
+                if !own {
+                    view.require_org_admin("creating tokens for other users")?;
+                }
+                let u = doc
+                    .users
+                    .get_mut(user)
+                    .ok_or_else(|| CatalogError::not_found("user", user))?;
+                u.tokens.push(Token {
+                    sha256: hash.clone(),
+                    read_only,
+                    created_at: now(),
+                });
+                Ok(())
+            },
+        )
         .await?;
         Ok(token)
     }

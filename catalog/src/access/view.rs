@@ -25,7 +25,7 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Whether the caller is an organisation admin.
+    /// Whether the caller is an organisation admin (never through a read-only login).
     pub fn org_admin(&self) -> bool {
         match self.principal {
             Principal::LocalAdmin => true,
@@ -35,6 +35,7 @@ impl<'a> View<'a> {
                 .users
                 .get(u)
                 .is_some_and(|u| u.org_role == OrgRole::Admin),
+            Principal::ReadOnly(_) => false,
         }
     }
 
@@ -43,21 +44,24 @@ impl<'a> View<'a> {
         match self.principal {
             Principal::LocalAdmin => true,
             Principal::User(u) => self.snapshot.access.users.contains_key(u),
+            Principal::ReadOnly(inner) => View::new(self.snapshot, inner).known(),
         }
     }
 
-    /// The caller's role on `dataset` (organisation admins are admins everywhere).
+    /// The caller's role on `dataset` (organisation admins are admins everywhere; a
+    /// read-only login is a viewer at most).
     pub fn role(&self, dataset: &str) -> Option<DatasetRole> {
         if !self.snapshot.datasets.contains_key(dataset) {
             return None;
         }
-        if self.org_admin() {
-            return Some(DatasetRole::Admin);
+        match self.principal {
+            Principal::ReadOnly(inner) => View::new(self.snapshot, inner)
+                .role(dataset)
+                .map(|r| r.min(DatasetRole::Viewer)),
+            _ if self.org_admin() => Some(DatasetRole::Admin),
+            Principal::User(u) => self.snapshot.access.roles.get(dataset)?.get(u).copied(),
+            _ => None,
         }
-        let Principal::User(u) = self.principal else {
-            return None;
-        };
-        self.snapshot.access.roles.get(dataset)?.get(u).copied()
     }
 
     /// Whether the caller sees `dataset` at all.
@@ -94,8 +98,9 @@ impl<'a> View<'a> {
         match self.role(dataset) {
             Some(r) if r >= needed => Ok(()),
             Some(r) => Err(CatalogError::Denied(format!(
-                "permission denied: {action} needs the {} role on dataset '{dataset}' (you are a {} there)",
+                "permission denied: {action} needs the {} role on dataset '{dataset}' (you are {} {} there)",
                 needed.as_str(),
+                if r == DatasetRole::Viewer { "a" } else { "an" },
                 r.as_str()
             ))),
             None => Err(CatalogError::not_found("dataset", dataset)),

@@ -8,15 +8,13 @@
 //! evaluations/<group>/<tag>/_log/0000000003.json    the sample and its labels, one revision per change
 //! ```
 
+pub mod labels_file;
 pub mod metrics;
 pub mod supg;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +24,7 @@ use crate::snapshot::Definition;
 use crate::store::RevisionLog;
 use crate::tags::{GroupEdit, TagService, names};
 use crate::{Catalog, CatalogError, Modality, Result};
+pub use labels_file::LabelsFile;
 use metrics::{Labelled, Metric, Row};
 use supg::{Choice, Target};
 
@@ -371,10 +370,10 @@ impl Evaluator {
         &self,
         group: &str,
         tag: &str,
-        path: &str,
+        file: &LabelsFile,
     ) -> Result<(usize, usize)> {
         let (_, eval) = self.current(group, tag).await?;
-        let rows = read_labels(path).await?;
+        let rows = file.read(self.catalog.store()).await?;
         let wanted: HashSet<&str> = eval.items.iter().map(|i| i.asset_id.as_str()).collect();
         let labels: Vec<(String, bool)> = rows
             .into_iter()
@@ -382,9 +381,7 @@ impl Evaluator {
             .filter(|(id, _, _)| wanted.contains(id.as_str()))
             .map(|(id, _, l)| (id, l))
             .collect();
-        let name = std::path::Path::new(path)
-            .file_name()
-            .map_or(path.to_string(), |n| n.to_string_lossy().into_owned());
+        let name = file.name();
         let total = self
             .label(group, tag, &labels, &format!("file:{name}"))
             .await?;
@@ -560,65 +557,6 @@ impl Evaluator {
 }
 
 /// `(asset id, tag, label)` rows of a labels file.
-async fn read_labels(path: &str) -> Result<Vec<(String, String, bool)>> {
-    let ctx = SessionContext::new();
-    let bad = |m: String| CatalogError::Import {
-        file: path.to_string(),
-        message: m,
-    };
-    let df = if path.to_ascii_lowercase().ends_with(".parquet") {
-        ctx.read_parquet(path, ParquetReadOptions::default()).await
-    } else {
-        ctx.read_csv(path, CsvReadOptions::new()).await
-    }
-    .map_err(|e| bad(e.to_string()))?;
-    let batches = df.collect().await.map_err(|e| bad(e.to_string()))?;
-    let mut out = Vec::new();
-    for b in &batches {
-        let schema = b.schema();
-        let col = |names: &[&str]| names.iter().find_map(|n| schema.index_of(n).ok());
-        let id = col(&["coactive_image_id", "asset_id", "path"])
-            .ok_or_else(|| bad("no coactive_image_id, asset_id or path column".into()))?;
-        let is_path = schema.field(id).name() == "path";
-        let tag = col(&["tag", "tag_name"]).ok_or_else(|| bad("no tag column".into()))?;
-        let label = col(&["label"]).ok_or_else(|| bad("no label column".into()))?;
-        let text = |i: usize| -> Result<Vec<Option<String>>> {
-            let c = datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8)
-                .map_err(|e| bad(e.to_string()))?;
-            Ok(c.as_string::<i32>()
-                .iter()
-                .map(|v| v.map(str::to_string))
-                .collect())
-        };
-        let (ids, tags, labels) = (text(id)?, text(tag)?, text(label)?);
-        for r in 0..b.num_rows() {
-            let (Some(i), Some(t), Some(l)) = (&ids[r], &tags[r], &labels[r]) else {
-                continue;
-            };
-            let i = if is_path {
-                std::path::Path::new(i)
-                    .file_stem()
-                    .map_or(i.clone(), |s| s.to_string_lossy().into_owned())
-            } else {
-                i.clone()
-            };
-            let l = match l.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "positive" => true,
-                "0" | "false" | "no" | "negative" => false,
-                other => {
-                    return Err(bad(format!(
-                        "row {}: label '{other}' is not 1/0 or true/false",
-                        r + 2
-                    )));
-                }
-            };
-            out.push((i, t.clone(), l));
-        }
-        let _ = b.column(0).len();
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

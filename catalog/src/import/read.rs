@@ -12,13 +12,70 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::csv::ReaderBuilder as CsvReaderBuilder;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
+use datafusion::parquet::file::reader::ChunkReader;
 use sha2::{Digest, Sha256};
 
 use crate::{CatalogError, Result};
 
 /// Rows per batch read from an import file.
 pub const READ_BATCH: usize = 8192;
+
+/// Batches of a Parquet file a user gave (an import file, a labels file), with every
+/// failure — a corrupt footer, schema or page — as a message, never a panic: the embedded
+/// Arrow schema (`ARROW:schema`) is not decoded (the Parquet schema says enough, and a
+/// corrupt one makes the IPC decoder panic), and a panic of the decoder on a corrupt page
+/// ends the batches with an error.
+pub fn user_parquet<T: ChunkReader + 'static>(
+    input: T,
+    batch_size: usize,
+) -> std::result::Result<(SchemaRef, UserBatches), String> {
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(input, options)
+            .map_err(|e| e.to_string())?;
+        let schema = Arc::clone(builder.schema());
+        let reader = builder
+            .with_batch_size(batch_size)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((schema, reader))
+    }))
+    .unwrap_or_else(|_| Err("its metadata is corrupt".into()))?;
+    Ok((
+        opened.0,
+        UserBatches {
+            reader: Some(opened.1),
+        },
+    ))
+}
+
+/// The batches of [`user_parquet`].
+pub struct UserBatches {
+    reader: Option<ParquetRecordBatchReader>,
+}
+
+impl Iterator for UserBatches {
+    type Item = std::result::Result<RecordBatch, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let reader = self.reader.as_mut()?;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.next())) {
+            Ok(Some(Ok(b))) => Some(Ok(b)),
+            Ok(Some(Err(e))) => {
+                self.reader = None;
+                Some(Err(e.to_string()))
+            }
+            Ok(None) => None,
+            Err(_) => {
+                self.reader = None;
+                Some(Err("a data page is corrupt".into()))
+            }
+        }
+    }
+}
 
 /// The format of an import file, from its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,17 +154,8 @@ impl InputFile {
         let file = File::open(path).map_err(|e| io_err(path, e))?;
         match Format::of(path)? {
             Format::Parquet => {
-                let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
-                    CatalogError::Import {
-                        file: name.clone(),
-                        message: format!("not a readable Parquet file: {e}"),
-                    }
-                })?;
-                let schema = Arc::clone(builder.schema());
-                let reader = builder
-                    .with_batch_size(READ_BATCH)
-                    .build()
-                    .map_err(|e| import_err(&name, format!("cannot read: {e}")))?;
+                let (schema, reader) = user_parquet(file, READ_BATCH)
+                    .map_err(|e| import_err(&name, format!("not a readable Parquet file: {e}")))?;
                 let n = name.clone();
                 Ok(Self {
                     name,

@@ -116,11 +116,33 @@ fn parse_time(s: &str) -> Result<i64, String> {
         [m, s] => (0, *m, *s),
         _ => return Err(bad()),
     };
-    if m >= 60 || sec >= 60 || ms.len() > 3 || !ms.chars().all(|c| c.is_ascii_digit()) {
+    if !(0..60).contains(&m)
+        || !(0..60).contains(&sec)
+        || !(0..=MAX_HOURS).contains(&h)
+        || ms.len() > 3
+        || !ms.chars().all(|c| c.is_ascii_digit())
+    {
         return Err(bad());
     }
     let frac: i64 = format!("{ms:0<3}").parse().map_err(|_| bad())?;
     Ok(((h * 60 + m) * 60 + sec) * 1000 + frac)
+}
+
+/// The longest time a cue may start or end at: a million hours.
+const MAX_HOURS: i64 = 1_000_000;
+
+#[cfg(test)]
+#[test]
+fn times_out_of_range_are_refused() {
+    assert_eq!(parse_time("01:02:03,004"), Ok(3_723_004));
+    for bad in [
+        "-1:00:00.000",
+        "00:-5:00.000",
+        "9999999999999999:00:00.000",
+        "00:00:99.000",
+    ] {
+        assert!(parse_time(bad).is_err(), "{bad}");
+    }
 }
 
 fn strip_markup(line: &str) -> String {

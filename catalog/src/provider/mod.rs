@@ -73,7 +73,11 @@ impl CatalogProvider for DyntagCatalogProvider {
         let snapshot = self.catalog.snapshot();
         let principal = self.user.get();
         if name == SYSTEM_SCHEMA {
-            return Some(Arc::new(SystemSchema::new(snapshot, principal)));
+            return Some(Arc::new(SystemSchema::new(
+                snapshot,
+                principal,
+                self.catalog.store().clone(),
+            )));
         }
         if !View::new(&snapshot, &principal).sees_dataset(name) {
             return None;

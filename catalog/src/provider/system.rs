@@ -14,8 +14,10 @@ use datafusion::datasource::TableProvider;
 
 use crate::Modality;
 use crate::access::{DatasetRole, Principal, View};
+use crate::audit::AuditTable;
 use crate::dataset::TableKind;
 use crate::snapshot::Snapshot;
+use crate::store::Store;
 use crate::tags::Polarity;
 
 /// The table names of the `system` schema.
@@ -31,20 +33,30 @@ pub const SYSTEM_TABLES: [&str; 9] = [
     "roles",
 ];
 
+/// The table of the audit trail, seen by organisation admins only.
+pub const AUDIT_TABLE: &str = "audit";
+
 /// The `system` schema over one snapshot, for one caller.
 #[derive(Debug)]
 pub struct SystemSchema {
     snapshot: Arc<Snapshot>,
     principal: Principal,
+    store: Store,
 }
 
 impl SystemSchema {
-    /// The system tables of `snapshot` as `principal` sees them.
-    pub fn new(snapshot: Arc<Snapshot>, principal: Principal) -> Self {
+    /// The system tables of `snapshot` as `principal` sees them (`store` holds the audit
+    /// trail).
+    pub fn new(snapshot: Arc<Snapshot>, principal: Principal, store: Store) -> Self {
         Self {
             snapshot,
             principal,
+            store,
         }
+    }
+
+    fn sees_audit(&self) -> bool {
+        View::new(&self.snapshot, &self.principal).org_admin()
     }
 }
 
@@ -324,6 +336,17 @@ pub fn system_table(view: &View<'_>, name: &str) -> DFResult<Option<RecordBatch>
                     "org_role",
                     u.iter().map(|u| u.org_role.as_str().to_string()),
                 )
+                .b("read_only", u.iter().map(|u| u.read_only))
+                .i(
+                    "read_only_tokens",
+                    u.iter()
+                        .map(|u| u.tokens.iter().filter(|t| t.read_only).count() as i64),
+                )
+                .i(
+                    "other_tokens",
+                    u.iter()
+                        .map(|u| u.tokens.iter().filter(|t| !t.read_only).count() as i64),
+                )
                 .s("created_at", u.iter().map(|u| u.created_at.clone()))
                 .build()?
         }
@@ -351,10 +374,19 @@ pub fn system_table(view: &View<'_>, name: &str) -> DFResult<Option<RecordBatch>
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        SYSTEM_TABLES.iter().map(|s| s.to_string()).collect()
+        let mut names: Vec<String> = SYSTEM_TABLES.iter().map(|s| s.to_string()).collect();
+        if self.sees_audit() {
+            names.push(AUDIT_TABLE.to_string());
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> DFResult<Option<Arc<dyn TableProvider>>> {
+        if name.eq_ignore_ascii_case(AUDIT_TABLE) {
+            return Ok(self
+                .sees_audit()
+                .then(|| Arc::new(AuditTable::new(self.store.clone())) as Arc<dyn TableProvider>));
+        }
         let view = View::new(&self.snapshot, &self.principal);
         let Some(batch) = system_table(&view, &name.to_ascii_lowercase())? else {
             return Ok(None);
@@ -366,6 +398,7 @@ impl SchemaProvider for SystemSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        SYSTEM_TABLES.contains(&name.to_ascii_lowercase().as_str())
+        let name = name.to_ascii_lowercase();
+        SYSTEM_TABLES.contains(&name.as_str()) || (name == AUDIT_TABLE && self.sees_audit())
     }
 }

@@ -3,6 +3,7 @@
 //! that every SQL client can run them. The HTTP API builds the same [`TagStatement`]s.
 
 pub mod parser;
+pub mod policy;
 
 use std::sync::Arc;
 
@@ -12,9 +13,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::filter_record_batch;
 
 pub use parser::{EvaluationLabels, GRAMMAR, TagStatement, parse, split_statements};
+pub use policy::{Classified, Door, StatementKind, authorize, classify_sql};
 
 use crate::access::{AccessService, OrgRole, Principal, View};
-use crate::evaluate::{Evaluation, Evaluator, SAMPLE};
+use crate::evaluate::{Evaluation, Evaluator, LabelsFile, SAMPLE};
 use crate::jobs::JobKey;
 use crate::provider::system_table;
 use crate::tags::preview::PreviewMode;
@@ -40,12 +42,13 @@ impl From<RecordBatch> for Outcome {
     }
 }
 
-/// Carries out `stmt` for `caller`. `dataset` is the session's current dataset (for
-/// `SHOW TAG GROUPS`). `USE` and `SET SESSION AUTHORIZATION` are the caller's to handle
-/// (they change the session), so they are rejected here.
+/// Carries out `stmt` for `caller`, who came through `door`. `dataset` is the session's
+/// current dataset (for `SHOW TAG GROUPS`). `USE` and `SET SESSION AUTHORIZATION` are the
+/// caller's to handle (they change the session), so they are rejected here.
 pub async fn execute(
     catalog: &Arc<Catalog>,
     caller: &Principal,
+    door: Door,
     stmt: &TagStatement,
     dataset: &str,
 ) -> Result<Outcome> {
@@ -239,20 +242,27 @@ pub async fn execute(
             )?
             .into()
         }
-        TagStatement::CreateUser { name, org_admin } => {
+        TagStatement::CreateUser {
+            name,
+            org_admin,
+            read_only,
+        } => {
             let role = if *org_admin {
                 OrgRole::Admin
             } else {
                 OrgRole::Member
             };
-            let token = access.create_user(name, role).await?;
-            RecordBatch::try_from_iter(vec![
-                ("user_name", strs(vec![name.clone()])),
-                ("org_role", strs(vec![role.as_str().to_string()])),
-                ("token", strs(vec![token])),
-            ])
-            .map_err(|e| CatalogError::engine("CREATE USER", e))?
-            .into()
+            let token = access.create_user(name, role, *read_only).await?;
+            token_answer(name, role.as_str(), *read_only, token)?.into()
+        }
+        TagStatement::CreateToken { user, read_only } => {
+            let token = access.create_token(user, *read_only).await?;
+            let role = snapshot
+                .access
+                .users
+                .get(user)
+                .map_or("member", |u| u.org_role.as_str());
+            token_answer(user, role, *read_only, token)?.into()
         }
         TagStatement::DropUser { name } => {
             access.drop_user(name).await?;
@@ -344,9 +354,20 @@ pub async fn execute(
                     )
                 }
                 EvaluationLabels::File { path } => {
-                    let (matched, total) = ev.label_from_file(group, tag, path).await?;
+                    let file = match door {
+                        Door::Local => LabelsFile::Local(path.clone()),
+                        Door::Remote => LabelsFile::stored(path)?,
+                    };
+                    let (matched, total) = ev.label_from_file(group, tag, &file).await?;
                     format!(
                         "labelled {matched} sampled item(s) from {path}; {total} sampled items have labels"
+                    )
+                }
+                EvaluationLabels::Sent { file } => {
+                    let (matched, total) = ev.label_from_file(group, tag, file).await?;
+                    format!(
+                        "labelled {matched} sampled item(s) from {}; {total} sampled items have labels",
+                        file.name()
                     )
                 }
             };
@@ -396,6 +417,20 @@ pub async fn execute(
         }
     };
     Ok(out)
+}
+
+/// A new token, shown once.
+fn token_answer(user: &str, org_role: &str, read_only: bool, token: String) -> Result<RecordBatch> {
+    RecordBatch::try_from_iter(vec![
+        ("user_name", strs(vec![user.to_string()])),
+        ("org_role", strs(vec![org_role.to_string()])),
+        (
+            "read_only",
+            Arc::new(BooleanArray::from(vec![read_only])) as ArrayRef,
+        ),
+        ("token", strs(vec![token])),
+    ])
+    .map_err(|e| CatalogError::engine("CREATE USER", e))
 }
 
 /// The items of an evaluation as a table.

@@ -26,7 +26,8 @@
 //! SHOW VERSIONS OF TAG GROUP <group>
 //! SHOW DATASET ACCESS FOR TAG GROUP <group>
 //! SHOW SCORING JOBS
-//! CREATE USER <name> [ORG ADMIN]
+//! CREATE USER <name> [ORG ADMIN] [READ ONLY]
+//! CREATE [READ ONLY] TOKEN FOR USER <name>
 //! DROP USER <name>
 //! GRANT ADMIN | EDITOR | VIEWER ON DATASET <dataset> TO <user>
 //! REVOKE ALL ON DATASET <dataset> FROM <user>
@@ -127,6 +128,13 @@ pub enum TagStatement {
     CreateUser {
         name: String,
         org_admin: bool,
+        /// The user's token may only read (a login for BI tools).
+        read_only: bool,
+    },
+    /// A further token for an existing user.
+    CreateToken {
+        user: String,
+        read_only: bool,
     },
     DropUser {
         name: String,
@@ -191,9 +199,11 @@ pub enum EvaluationLabels {
         asset_ids: Vec<String>,
         positive: bool,
     },
-    File {
-        path: String,
-    },
+    /// A labels file named in the statement: a path of the machine running `dyntag` from
+    /// the command line, a file under the data root's `files/` folder from a remote caller.
+    File { path: String },
+    /// A labels file sent with the request (the HTTP API).
+    Sent { file: crate::evaluate::LabelsFile },
     /// The configured LLM looks at each item's image.
     Llm,
 }
@@ -209,7 +219,7 @@ PUBLISH TAG GROUP <group> [VISIBILITY SECRET|SHAREABLE] | APPLY TAG GROUP <group
 UPDATE TAG GROUP <group> ON DATASET <dataset> | REMOVE TAG GROUP <group> FROM DATASET <dataset> | DROP TAG GROUP <group> | \
 SHOW TAG GROUPS [ON DATASET <dataset>] | SHOW SHAREABLE TAG GROUPS [LIKE '<pattern>'] | SHOW TAGS|LABELS IN GROUP <group> | \
 SHOW VERSIONS OF TAG GROUP <group> | SHOW DATASET ACCESS FOR TAG GROUP <group> | SHOW SCORING JOBS | \
-CREATE USER <name> [ORG ADMIN] | DROP USER <name> | GRANT ADMIN|EDITOR|VIEWER ON DATASET <dataset> TO <user> | \
+CREATE USER <name> [ORG ADMIN] [READ ONLY] | CREATE [READ ONLY] TOKEN FOR USER <name> | DROP USER <name> | GRANT ADMIN|EDITOR|VIEWER ON DATASET <dataset> TO <user> | \
 REVOKE ALL ON DATASET <dataset> FROM <user> | SHOW USERS | SHOW ROLES [ON DATASET <dataset>] | \
 SET SESSION AUTHORIZATION <user> | RESET SESSION AUTHORIZATION | USE <dataset> | \
 SUGGEST PROMPTS FOR TAG '<tag>' IN GROUP <group> [FOR VISUAL|TRANSCRIPT] | EVALUATE TAG '<tag>' IN GROUP <group> [SAMPLE <n>] | LABEL EVALUATION OF TAG '<tag>' IN GROUP <group> POSITIVE|NEGATIVE ('<id>', ...) | FROM FILE '<path>' | \
@@ -233,6 +243,7 @@ pub fn parse(sql: &str) -> Result<Option<TagStatement>> {
     let ours = matches!(
         (first.as_deref(), second.as_deref()),
         (Some("CREATE" | "ALTER" | "DROP"), Some("TAG" | "USER"))
+            | (Some("CREATE"), Some("READ" | "TOKEN"))
             | (Some("PREVIEW"), Some("TAG"))
             | (Some("PUBLISH" | "GRANT" | "REVOKE" | "USE"), _)
             | (
@@ -474,6 +485,15 @@ impl Cursor {
     }
 
     /// `key = 'value'` pairs separated by commas.
+    /// `READ ONLY`, if next.
+    fn read_only(&mut self) -> Result<bool> {
+        if self.eat_word("READ") {
+            self.expect_word("ONLY")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     fn options(&mut self) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         loop {
@@ -505,7 +525,23 @@ impl Cursor {
                 } else {
                     false
                 };
-                Ok(TagStatement::CreateUser { name, org_admin })
+                let read_only = self.read_only()?;
+                Ok(TagStatement::CreateUser {
+                    name,
+                    org_admin,
+                    read_only,
+                })
+            }
+            Some("CREATE") if matches!(self.peek_word_at(1).as_deref(), Some("READ" | "TOKEN")) => {
+                self.pos += 1;
+                let read_only = self.read_only()?;
+                self.expect_word("TOKEN")?;
+                self.expect_word("FOR")?;
+                self.expect_word("USER")?;
+                Ok(TagStatement::CreateToken {
+                    user: self.name("a user name")?,
+                    read_only,
+                })
             }
             Some("DROP") if self.peek_word_at(1).as_deref() == Some("USER") => {
                 self.pos += 2;
@@ -1093,12 +1129,30 @@ mod tests {
             "GRANT EDITOR ON DATASET d TO ann",
             "REVOKE ALL ON DATASET d FROM ann",
             "CREATE USER ann ORG ADMIN",
+            "CREATE USER bi READ ONLY",
+            "CREATE READ ONLY TOKEN FOR USER ann",
+            "CREATE TOKEN FOR USER ann",
             "SHOW SCORING JOBS",
             "SHOW DATASET ACCESS FOR TAG GROUP g",
             "SET SESSION AUTHORIZATION ann",
         ] {
             assert!(parse(sql).unwrap().is_some(), "{sql}");
         }
+        assert_eq!(
+            parse("CREATE READ ONLY TOKEN FOR USER ann").unwrap(),
+            Some(TagStatement::CreateToken {
+                user: "ann".into(),
+                read_only: true
+            })
+        );
+        assert!(matches!(
+            parse("CREATE USER bi ORG ADMIN READ ONLY").unwrap(),
+            Some(TagStatement::CreateUser {
+                org_admin: true,
+                read_only: true,
+                ..
+            })
+        ));
         // Ordinary SQL that starts with the same words is DataFusion's.
         assert!(parse("UPDATE tag SET x = 1").unwrap().is_none());
         let err = parse("ALTER TAG 'a' IN GROUP g SET THRESHOLD 0.5 AT REVISION 0")

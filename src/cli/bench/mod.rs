@@ -7,6 +7,7 @@ mod labels;
 mod pixels;
 mod preview;
 pub mod scoring;
+mod soak;
 mod supg;
 mod zero_shot;
 
@@ -118,6 +119,32 @@ pub enum Which {
         #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
         python: String,
     },
+    /// Load and faults together: concurrent clients (Flight SQL queries, HTTP previews, tag
+    /// edits, publishes) over the demo dataset while the server is killed (SIGKILL) and
+    /// restarted; fails on any lost edit, partial table or client error but the kills'
+    /// dropped connections.
+    Soak {
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Times the server is killed and restarted, evenly spread.
+        #[arg(long, default_value_t = 2)]
+        kills: usize,
+        #[arg(long, default_value_t = 256)]
+        memory_per_query_mb: usize,
+        #[arg(long, default_value_t = 16)]
+        max_concurrent_queries: usize,
+        /// Data folder (with the demo dataset, or where to set it up; default: a new
+        /// temporary folder).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        #[arg(long, default_value = "benches/soak.py")]
+        script: PathBuf,
+        /// The Python that runs the clients (needs adbc-driver-flightsql, pyarrow).
+        #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
+        python: String,
+    },
     /// (Used by `scoring`.) Runs one query `repeat` times and prints its timings as JSON.
     Query {
         #[arg(long)]
@@ -164,6 +191,31 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             trials,
             delta,
         } => supg::run(global, sample, trials, delta).await,
+        Which::Soak {
+            seconds,
+            clients,
+            kills,
+            memory_per_query_mb,
+            max_concurrent_queries,
+            work,
+            script,
+            python,
+        } => {
+            soak::run(
+                global,
+                soak::Soak {
+                    seconds,
+                    clients,
+                    kills,
+                    memory_per_query_mb,
+                    max_concurrent: max_concurrent_queries,
+                    work,
+                    script: &script,
+                    python: &python,
+                },
+            )
+            .await
+        }
         Which::Query {
             dataset,
             sql,

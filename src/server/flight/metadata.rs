@@ -82,7 +82,7 @@ pub async fn tables(
     if catalog_wanted.as_deref().is_some_and(|c| c != CATALOG_NAME) {
         return Ok(b.build()?);
     }
-    let engine = server.engine(caller, &server.session_dataset(caller))?;
+    let engine = server.engine(caller, "flight", &server.session_dataset(caller))?;
     let catalog = engine
         .context()
         .catalog(CATALOG_NAME)

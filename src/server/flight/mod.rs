@@ -89,9 +89,19 @@ pub async fn serve(
 type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
 
 impl FlightSql {
-    fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
+    /// Who is calling, on which connection: a Flight SQL session (its `USE` and `SET`) is
+    /// the gRPC connection it came on.
+    fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let metadata: &MetadataMap = request.metadata();
         let header = metadata.get("authorization").and_then(|v| v.to_str().ok());
-        Ok(self.server.auth().check_header(header)?)
+        let peer = request.remote_addr();
+        let client = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+        let mut caller = self.server.auth().check_from(header, client)?;
+        caller.connection = format!(
+            "flight:{}",
+            peer.map_or_else(|| "unknown".to_string(), |a| a.to_string())
+        );
+        Ok(caller)
     }
 
     fn ticket_info(
@@ -127,7 +137,7 @@ impl FlightSql {
         sql: &str,
         params: Option<ParamValues>,
     ) -> Result<(SchemaRef, BatchStream), ServeError> {
-        match self.server.plan(caller, dataset, sql).await? {
+        match self.server.plan(caller, PROTOCOL, dataset, sql).await? {
             (engine, Statement::Tag(stmt)) => {
                 let answer = self
                     .server
@@ -209,7 +219,7 @@ impl FlightSqlService for FlightSql {
         Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
         Status,
     > {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         let payload = HandshakeResponse {
             protocol_version: 0,
             payload: caller.token.clone().into_bytes().into(),
@@ -229,9 +239,12 @@ impl FlightSqlService for FlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         let dataset = self.server.session_dataset(&caller);
-        let (engine, stmt) = self.server.plan(&caller, &dataset, &query.query).await?;
+        let (engine, stmt) = self
+            .server
+            .plan(&caller, PROTOCOL, &dataset, &query.query)
+            .await?;
         let (schema, handle) = match stmt {
             Statement::Tag(stmt) => {
                 let answer = self
@@ -272,7 +285,7 @@ impl FlightSqlService for FlightSql {
         ticket: TicketStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         let handle = TicketHandle::decode(&ticket.statement_handle)?;
         if handle.user() != caller.user {
             return Err(Status::permission_denied(
@@ -293,7 +306,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         let (_, batches) = self.server.run(&caller, PROTOCOL, None, &cmd.query).await?;
         count_rows(batches).await
     }
@@ -303,9 +316,12 @@ impl FlightSqlService for FlightSql {
         query: ActionCreatePreparedStatementRequest,
         request: Request<arrow_flight::Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         let dataset = self.server.session_dataset(&caller);
-        let (_, stmt) = self.server.plan(&caller, &dataset, &query.query).await?;
+        let (_, stmt) = self
+            .server
+            .plan(&caller, PROTOCOL, &dataset, &query.query)
+            .await?;
         let (dataset_schema, parameter_schema) = match &stmt {
             // A tag statement's answer is known when it runs.
             Statement::Tag(_) => (Schema::empty(), Schema::empty()),
@@ -334,7 +350,7 @@ impl FlightSqlService for FlightSql {
         query: ActionClosePreparedStatementRequest,
         request: Request<arrow_flight::Action>,
     ) -> Result<(), Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         self.handles
             .close_prepared(&query.prepared_statement_handle, &caller.user);
         Ok(())
@@ -345,7 +361,7 @@ impl FlightSqlService for FlightSql {
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         let prepared = self
             .handles
             .prepared(&query.prepared_statement_handle, &caller.user)?;
@@ -367,7 +383,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         let prepared = self
             .handles
             .prepared(&cmd.prepared_statement_handle, &caller.user)?;
@@ -375,7 +391,7 @@ impl FlightSqlService for FlightSql {
             // Run it now, once, and hand out its answer (as for an ad hoc tag statement).
             let (engine, Statement::Tag(stmt)) = self
                 .server
-                .plan(&caller, &prepared.dataset, &prepared.sql)
+                .plan(&caller, PROTOCOL, &prepared.dataset, &prepared.sql)
                 .await?
             else {
                 return Err(Status::internal(
@@ -411,7 +427,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         let p = self
             .handles
             .prepared(&cmd.prepared_statement_handle, &caller.user)?;
@@ -427,7 +443,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandPreparedStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         let p = self
             .handles
             .prepared(&cmd.prepared_statement_handle, &caller.user)?;
@@ -454,7 +470,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.caller(request.metadata())?;
+        self.caller(&request)?;
         let schema = cmd.into_builder().schema();
         self.command_info(cmd, &schema, request.into_inner())
     }
@@ -464,7 +480,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(request.metadata())?;
+        self.caller(&request)?;
         Ok(one_batch(metadata::catalogs(cmd)?))
     }
 
@@ -473,7 +489,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.caller(request.metadata())?;
+        self.caller(&request)?;
         let schema = cmd.clone().into_builder().schema();
         self.command_info(cmd, &schema, request.into_inner())
     }
@@ -483,7 +499,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         Ok(one_batch(
             metadata::schemas(&self.server, &caller, cmd).await?,
         ))
@@ -494,7 +510,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.caller(request.metadata())?;
+        self.caller(&request)?;
         let schema = cmd.clone().into_builder().schema();
         self.command_info(cmd, &schema, request.into_inner())
     }
@@ -504,7 +520,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = self.caller(&request)?;
         Ok(one_batch(
             metadata::tables(&self.server, &caller, cmd).await?,
         ))
@@ -515,7 +531,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.caller(request.metadata())?;
+        self.caller(&request)?;
         let schema = cmd.into_builder().schema();
         self.command_info(cmd, &schema, request.into_inner())
     }
@@ -525,7 +541,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(request.metadata())?;
+        self.caller(&request)?;
         Ok(one_batch(metadata::table_types(cmd)?))
     }
 
@@ -534,7 +550,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.caller(request.metadata())?;
+        self.caller(&request)?;
         let schema = metadata::sql_info_schema();
         self.command_info(cmd, &schema, request.into_inner())
     }
@@ -544,7 +560,7 @@ impl FlightSqlService for FlightSql {
         cmd: CommandGetSqlInfo,
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(request.metadata())?;
+        self.caller(&request)?;
         let batch = cmd
             .into_builder(&metadata::SQL_INFO)
             .build()
@@ -557,7 +573,7 @@ impl FlightSqlService for FlightSql {
         request: Request<Ticket>,
         message: Any,
     ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(request.metadata())?;
+        self.caller(&request)?;
         Err(Status::unimplemented(format!(
             "dyntag does not implement {}",
             message.type_url

@@ -160,20 +160,42 @@ fn ndjson(batch: &RecordBatch) -> Result<Vec<u8>, ServeError> {
     Ok(w.into_inner())
 }
 
-/// A body that encodes `batches` as they arrive.
-pub fn body(format: Format, schema: SchemaRef, batches: BatchStream) -> Result<Body, ServeError> {
+/// The refusal of a JSON answer past the row limit.
+pub fn too_many_rows(max: usize) -> String {
+    format!(
+        "the answer has more than {max} rows, the most a JSON answer holds (--max-json-rows); ask for \
+         application/x-ndjson, text/csv or {ARROW_STREAM} (Accept header), or add a LIMIT"
+    )
+}
+
+/// A body that encodes `batches` as they arrive. A JSON answer (one document) stops with an
+/// error after `max_json_rows` rows; the streaming formats have no such limit.
+pub fn body(
+    format: Format,
+    schema: SchemaRef,
+    batches: BatchStream,
+    max_json_rows: usize,
+) -> Result<Body, ServeError> {
     let (encoder, head) = Encoder::new(format, &schema)?;
     struct State {
         encoder: Encoder,
         batches: BatchStream,
         head: Option<Vec<u8>>,
         done: bool,
+        rows: usize,
+        max_rows: usize,
     }
     let state = State {
         encoder,
         batches,
         head: Some(head),
         done: false,
+        rows: 0,
+        max_rows: if format == Format::Json {
+            max_json_rows
+        } else {
+            usize::MAX
+        },
     };
     let stream = futures::stream::unfold(state, |mut s| async move {
         if s.done {
@@ -181,8 +203,23 @@ pub fn body(format: Format, schema: SchemaRef, batches: BatchStream) -> Result<B
         }
         let mut chunk = s.head.take().unwrap_or_default();
         match s.batches.next().await {
+            Some(Ok(batch)) if s.rows + batch.num_rows() > s.max_rows => {
+                // Ends the document with the error; dropping the batches cancels the query.
+                s.done = true;
+                let e = ServeError::new(
+                    super::super::errors::Code::ResourceExhausted,
+                    too_many_rows(s.max_rows),
+                );
+                s.batches = Box::pin(futures::stream::empty());
+                if let Some(tail) = s.encoder.error(&e) {
+                    chunk.extend(tail);
+                }
+            }
             Some(Ok(batch)) => match s.encoder.batch(&batch) {
-                Ok(bytes) => chunk.extend(bytes),
+                Ok(bytes) => {
+                    s.rows += batch.num_rows();
+                    chunk.extend(bytes)
+                }
                 Err(e) => return Some((Err(e), State { done: true, ..s })),
             },
             Some(Err(e)) => {

@@ -72,14 +72,15 @@ routes! {
     "GET" "/api/groups/{group}/tags/{tag}/suggestions" => "SUGGEST PROMPTS FOR TAG 't' IN GROUP g FOR VISUAL" : "?modality=visual|transcript: prompts from the configured LLM, else templates or the dataset's transcript sentences";
     "POST" "/api/groups/{group}/tags/{tag}/evaluation" => "EVALUATE TAG 't' IN GROUP g SAMPLE n" : "draw the Tag Evaluator's sample {sample?} (about 400 items stratified over the score range)";
     "GET" "/api/groups/{group}/tags/{tag}/evaluation" => "SHOW EVALUATION OF TAG 't' IN GROUP g" : "the sampled items with their scores, weights and labels";
-    "POST" "/api/groups/{group}/tags/{tag}/evaluation/labels" => "LABEL EVALUATION OF TAG 't' IN GROUP g POSITIVE (...) | FROM FILE 'f' | WITH LLM" : "ground truth: {labels: [{asset_id, label}]}, {file: path} or {llm: true} (the configured LLM looks at each image)";
+    "POST" "/api/groups/{group}/tags/{tag}/evaluation/labels" => "LABEL EVALUATION OF TAG 't' IN GROUP g POSITIVE (...) | FROM FILE 'f' | WITH LLM" : "ground truth: {labels: [{asset_id, label}]}, a labels file sent as the body (text/csv or application/vnd.apache.parquet; ?name=), {csv: text}, {file: name} under the data root's files/ folder, or {llm: true} (the configured LLM looks at each image)";
     "DELETE" "/api/groups/{group}/tags/{tag}/evaluation/items" => "REMOVE EVALUATION ITEMS (...) OF TAG 't' IN GROUP g" : "take items judged wrong out {asset_ids}";
     "GET" "/api/groups/{group}/tags/{tag}/metrics" => "SELECT * FROM dt_metrics('g', 't')" : "F1, F0.5, precision, recall, accuracy over thresholds 0–1 with 95% intervals, the recommended threshold";
     "POST" "/api/groups/{group}/tags/{tag}/threshold" => "SAVE THRESHOLD OF TAG 't' IN GROUP g FOR F1" : "save the threshold maximising {metric?} (no rescoring)";
     "POST" "/api/groups/{group}/tags/{tag}/target" => "SET TARGET OF TAG 't' IN GROUP g PRECISION 0.9 CONFIDENCE 0.95" : "save the threshold meeting {metric: precision|recall, at_least, confidence?} with that confidence (SUPG)";
     "GET" "/api/scoring-jobs" => "SHOW SCORING JOBS" : "queued and running scoring jobs with live progress";
     "GET" "/api/users" => "SHOW USERS" : "users (organisation admins see all)";
-    "POST" "/api/users" => "CREATE USER u [ORG ADMIN]" : "create a user {name, org_admin?}; answers their token once";
+    "POST" "/api/users" => "CREATE USER u [ORG ADMIN] [READ ONLY]" : "create a user {name, org_admin?, read_only?}; answers their token once";
+    "POST" "/api/users/{user}/tokens" => "CREATE [READ ONLY] TOKEN FOR USER u" : "another token for a user {read_only?} (organisation admins, or the user for themselves); answered once";
     "DELETE" "/api/users/{user}" => "DROP USER u" : "drop a user";
 }
 
@@ -153,6 +154,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/api/scoring-jobs", get(scoring_jobs))
         .route("/api/users", get(users).post(create_user))
         .route("/api/users/{user}", axum::routing::delete(drop_user))
+        .route("/api/users/{user}/tokens", post(create_token))
 }
 
 type Answer = Result<Response, ServeError>;
@@ -934,39 +936,68 @@ async fn show_evaluation(
 async fn label_evaluation(
     State(state): State<AppState>,
     Path((group, tag)): Path<(String, String)>,
+    Query(q): Query<FileName>,
     headers: HeaderMap,
     bytes: axum::body::Bytes,
 ) -> Answer {
+    use dyntag_catalog::evaluate::LabelsFile;
+    use dyntag_catalog::statements::EvaluationLabels;
     #[derive(Deserialize)]
     struct One {
         asset_id: String,
         label: bool,
     }
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Req {
         labels: Option<Vec<One>>,
         file: Option<String>,
+        csv: Option<String>,
+        parquet_base64: Option<String>,
         #[serde(default)]
         llm: bool,
     }
+    let statement = |labels| TagStatement::LabelEvaluation {
+        group: group.clone(),
+        tag: tag.clone(),
+        labels,
+    };
+    let sent = |default: &str, bytes: bytes::Bytes| {
+        statement(EvaluationLabels::Sent {
+            file: LabelsFile::Upload {
+                name: q.name.clone().unwrap_or_else(|| default.to_string()),
+                bytes,
+            },
+        })
+    };
+    // A labels file as the body itself.
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("text/csv") {
+        return run(&state, &headers, sent("labels.csv", bytes)).await;
+    }
+    if [
+        "application/vnd.apache.parquet",
+        "application/x-parquet",
+        "application/octet-stream",
+    ]
+    .iter()
+    .any(|t| content_type.starts_with(t))
+    {
+        return run(&state, &headers, sent("labels.parquet", bytes)).await;
+    }
     let r: Req = body(
         &bytes,
-        r#"{"labels": [{"asset_id": "img_1", "label": true}]} or {"file": "/path/labels.csv"}"#,
+        r#"{"labels": [{"asset_id": "img_1", "label": true}]}, {"csv": "asset_id,tag,label\n..."}, {"file": "labels.csv"} (under the data root's files/) or {"llm": true}"#,
     )?;
     if r.llm {
-        return run(
-            &state,
-            &headers,
-            TagStatement::LabelEvaluation {
-                group,
-                tag,
-                labels: dyntag_catalog::statements::EvaluationLabels::Llm,
-            },
-        )
-        .await;
+        return run(&state, &headers, statement(EvaluationLabels::Llm)).await;
     }
-    match (r.labels, r.file) {
-        (Some(labels), None) => {
+    match (r.labels, r.file, r.csv, r.parquet_base64) {
+        (Some(labels), None, None, None) => {
             // One statement per polarity, both through the same service.
             let mut last = None;
             for positive in [true, false] {
@@ -982,36 +1013,38 @@ async fn label_evaluation(
                     run(
                         &state,
                         &headers,
-                        TagStatement::LabelEvaluation {
-                            group: group.clone(),
-                            tag: tag.clone(),
-                            labels: dyntag_catalog::statements::EvaluationLabels::Items {
-                                asset_ids,
-                                positive,
-                            },
-                        },
+                        statement(EvaluationLabels::Items {
+                            asset_ids,
+                            positive,
+                        }),
                     )
                     .await?,
                 );
             }
             last.ok_or_else(|| ServeError::invalid("no labels given"))
         }
-        (None, Some(path)) => {
-            run(
-                &state,
-                &headers,
-                TagStatement::LabelEvaluation {
-                    group,
-                    tag,
-                    labels: dyntag_catalog::statements::EvaluationLabels::File { path },
-                },
-            )
-            .await
+        (None, Some(path), None, None) => {
+            run(&state, &headers, statement(EvaluationLabels::File { path })).await
+        }
+        (None, None, Some(csv), None) => {
+            run(&state, &headers, sent("labels.csv", csv.into())).await
+        }
+        (None, None, None, Some(b64)) => {
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| ServeError::invalid(format!("parquet_base64 is not base64: {e}")))?;
+            run(&state, &headers, sent("labels.parquet", bytes.into())).await
         }
         _ => Err(ServeError::invalid(
-            "send either {\"labels\": [...]} or {\"file\": path}",
+            "send one of {\"labels\": [...]}, {\"csv\": text}, {\"parquet_base64\": data}, {\"file\": name under files/} or {\"llm\": true}, or the labels file itself with Content-Type text/csv or application/vnd.apache.parquet",
         )),
     }
+}
+
+#[derive(Deserialize)]
+struct FileName {
+    name: Option<String>,
 }
 
 async fn remove_evaluation_items(
@@ -1164,14 +1197,48 @@ async fn create_user(
         name: String,
         #[serde(default)]
         org_admin: bool,
+        #[serde(default)]
+        read_only: bool,
     }
-    let r: Req = body(&bytes, r#"{"name": "ann", "org_admin": false}"#)?;
+    let r: Req = body(
+        &bytes,
+        r#"{"name": "ann", "org_admin": false, "read_only": false}"#,
+    )?;
     let answer = run(
         &state,
         &headers,
         TagStatement::CreateUser {
             name: r.name,
             org_admin: r.org_admin,
+            read_only: r.read_only,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, answer).into_response())
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Answer {
+    #[derive(Deserialize)]
+    struct Req {
+        #[serde(default)]
+        read_only: bool,
+    }
+    let r: Req = if bytes.is_empty() {
+        Req { read_only: false }
+    } else {
+        body(&bytes, r#"{"read_only": true}"#)?
+    };
+    let answer = run(
+        &state,
+        &headers,
+        TagStatement::CreateToken {
+            user,
+            read_only: r.read_only,
         },
     )
     .await?;

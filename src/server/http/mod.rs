@@ -20,11 +20,13 @@ mod jobs;
 pub mod lifecycle;
 mod openapi;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -53,16 +55,93 @@ pub fn serve(
     result_memory: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    let max_body = server.queries().limits().max_body_bytes;
     let state = AppState {
         server,
         jobs: Jobs::new(result_ttl, result_memory),
     };
-    let app = router(state);
+    let app = router(state)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(max_body, peer_header));
     async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
+}
+
+/// The request header carrying the client's address inside the server: set from the
+/// connection itself, whatever a client sends under that name.
+const PEER: HeaderName = HeaderName::from_static("x-dyntag-peer");
+/// The request header naming an HTTP session (any client-chosen text up to 128 characters):
+/// its `USE` and `SET` last across requests. Without it, the session is the connection.
+pub const SESSION_HEADER: &str = "x-dyntag-session";
+
+/// Sets the peer header from the connection, and answers the refusals axum makes itself
+/// (an over-large body, a wrong method, a body or query string its extractors reject) as
+/// the API's other errors: JSON with a code.
+async fn peer_header(State(max_body): State<usize>, mut request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.to_string())
+        .unwrap_or_default();
+    request.headers_mut().remove(&PEER);
+    if let Ok(v) = HeaderValue::from_str(&peer) {
+        request.headers_mut().insert(PEER, v);
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    if !status.is_client_error() || json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            super::errors::Code::ResourceExhausted.name(),
+            format!(
+                "the request body is larger than the server accepts ({} MiB, --max-body-mb)",
+                max_body >> 20
+            ),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not take that method; see /api/openapi.json".to_string(),
+        ),
+        StatusCode::NOT_FOUND => (
+            super::errors::Code::NotFound.name(),
+            "no such route; see /api/openapi.json".to_string(),
+        ),
+        _ => (
+            super::errors::Code::InvalidArgument.name(),
+            if text.is_empty() {
+                "the request is malformed".to_string()
+            } else {
+                text
+            },
+        ),
+    };
+    let body = serde_json::json!({ "error": message, "code": code });
+    (status, Json(body)).into_response()
+}
+
+fn peer(headers: &HeaderMap) -> Option<SocketAddr> {
+    headers.get(&PEER)?.to_str().ok()?.parse().ok()
+}
+
+fn client_ip(headers: &HeaderMap) -> std::net::IpAddr {
+    peer(headers).map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip())
 }
 
 fn router(state: AppState) -> Router {
@@ -81,11 +160,26 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Who is calling, in which session: the one the `x-dyntag-session` header names, else the
+/// connection.
 fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ServeError> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    state.server.auth().check_header(header)
+    let mut caller = state.server.auth().check_from(header, client_ip(headers))?;
+    caller.connection = match headers.get(SESSION_HEADER).map(|v| v.to_str()) {
+        Some(Ok(s)) if !s.is_empty() && s.len() <= 128 => format!("http-session:{s}"),
+        Some(_) => {
+            return Err(ServeError::invalid(format!(
+                "the {SESSION_HEADER} header must be 1 to 128 visible characters"
+            )));
+        }
+        None => format!(
+            "http:{}",
+            peer(headers).map_or_else(|| "unknown".into(), |a| a.to_string())
+        ),
+    };
+    Ok(caller)
 }
 
 /// A statement in a request body: JSON `{"sql": …, "dataset": …}` or the SQL text itself.
@@ -113,6 +207,10 @@ fn sql_request(headers: &HeaderMap, body: &Bytes) -> Result<SqlRequest, ServeErr
             .to_string();
         Ok(SqlRequest { sql, dataset: None })
     }
+}
+
+fn max_json_rows(state: &AppState) -> usize {
+    state.server.queries().limits().max_json_rows
 }
 
 async fn index() -> impl IntoResponse {
@@ -148,7 +246,12 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
             .map_err(|_| {
                 ServeError::invalid("the body must be JSON {\"user\": …, \"password\": …}")
             })
-            .and_then(|l| state.server.auth().login(&l.user, &l.password))
+            .and_then(|l| {
+                state
+                    .server
+                    .auth()
+                    .login_from(&l.user, &l.password, client_ip(&headers))
+            })
     };
     match result {
         Ok(c) => Json(serde_json::json!({ "user": c.user, "token": c.token })).into_response(),
@@ -169,8 +272,18 @@ async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         // statement with no batches at all must not be polled again after its end.)
         let mut batches = batches.fuse();
         let first = batches.next().await.transpose()?;
+        let max_rows = max_json_rows(&state);
+        if format == Format::Json
+            && let Some(b) = &first
+            && b.num_rows() > max_rows
+        {
+            return Err(ServeError::new(
+                super::errors::Code::ResourceExhausted,
+                format::too_many_rows(max_rows),
+            ));
+        }
         let rest: BatchStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(batches));
-        let body = format::body(format, schema, rest)?;
+        let body = format::body(format, schema, rest, max_json_rows(&state))?;
         Ok::<_, ServeError>(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
@@ -228,7 +341,7 @@ async fn results(
         let format = Format::from_headers(&headers)?;
         let (schema, batches) = state.jobs.results(&id, &caller)?;
         let stream: BatchStream = Box::pin(futures::stream::iter(batches.into_iter().map(Ok)));
-        let body = format::body(format, schema, stream)?;
+        let body = format::body(format, schema, stream, max_json_rows(&state))?;
         Ok::<_, ServeError>(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
     };
     run().unwrap_or_else(IntoResponse::into_response)

@@ -1,26 +1,34 @@
 //! [`Engine`]: a DataFusion session over the dyntag catalog, with dyntag's functions and
-//! the tag statements. Every front end (CLI, servers, tests) runs SQL through it.
+//! the tag statements. Every front end (CLI, servers, tests) runs SQL through it, and every
+//! statement is classified and allowed for the session's caller before it is planned
+//! ([`dyntag_catalog::statements::policy`]); each is logged when it ends ([`log`]).
 
-use std::sync::Arc;
+mod log;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ParamValues;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
 use datafusion::physical_plan::memory::MemoryStream;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use dyntag_catalog::access::{Principal, SessionUser, View};
 use dyntag_catalog::import::{NoProgress, Progress};
 use dyntag_catalog::jobs::{self, Outcome as JobOutcome};
 use dyntag_catalog::provider::{CATALOG_NAME, DyntagCatalogProvider};
-use dyntag_catalog::statements::{self, TagStatement};
+use dyntag_catalog::statements::policy::authorize_setting;
+use dyntag_catalog::statements::{self, Classified, Door, StatementKind, TagStatement};
 use dyntag_catalog::store::Store;
 use dyntag_catalog::{Catalog, CatalogError};
 use dyntag_udfs::{FunctionContext, SessionDataset};
+use futures::TryStreamExt;
 
 use crate::error::{AppError, Result};
+use log::{StatementLog, outcome_of};
 
 /// The answer to one statement.
 #[derive(Debug)]
@@ -74,6 +82,13 @@ pub struct EngineOptions {
     /// Where scoring jobs that statements queue are run: `None` runs them in the statement
     /// (the command line); `Some` wakes the server's background workers.
     pub jobs: Option<Arc<tokio::sync::Notify>>,
+    /// Where the statements come from: the command line on the data folder, or a remote
+    /// client (no server-side files, no table definitions, session settings only).
+    pub door: Door,
+    /// `cli`, `flight` or `http`: for the log and the audit trail.
+    pub origin: &'static str,
+    /// DataFusion settings an earlier statement of the session set (`SET`), applied again.
+    pub settings: Vec<(String, String)>,
 }
 
 impl Default for EngineOptions {
@@ -82,6 +97,9 @@ impl Default for EngineOptions {
             memory_limit: None,
             principal: Principal::LocalAdmin,
             jobs: None,
+            door: Door::Local,
+            origin: "cli",
+            settings: Vec::new(),
         }
     }
 }
@@ -96,6 +114,10 @@ pub struct Engine {
     /// Who the session acts for now.
     user: SessionUser,
     jobs: Option<Arc<tokio::sync::Notify>>,
+    door: Door,
+    origin: &'static str,
+    /// The DataFusion settings the session has set (`SET`), in order.
+    settings: Mutex<Vec<(String, String)>>,
 }
 
 impl Engine {
@@ -111,10 +133,14 @@ impl Engine {
         options: EngineOptions,
     ) -> Result<Self> {
         let dataset = current_dataset_for(&catalog, &options.principal, dataset)?;
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema(CATALOG_NAME, &dataset)
             .with_create_default_catalog_and_schema(false);
+        for (name, value) in &options.settings {
+            authorize_setting(options.door, name)?;
+            config.options_mut().set(name, value)?;
+        }
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
             runtime = runtime.with_memory_limit(limit, 1.0);
@@ -148,7 +174,39 @@ impl Engine {
             session_user: options.principal,
             user,
             jobs: options.jobs,
+            door: options.door,
+            origin: options.origin,
+            settings: Mutex::new(options.settings),
         })
+    }
+
+    /// The DataFusion settings the session has set, to carry over to its next statement.
+    pub fn settings(&self) -> Vec<(String, String)> {
+        self.settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Checks that the session's caller may run a statement of this kind, here.
+    fn authorize(&self, what: &Classified, tag: Option<&TagStatement>) -> Result<()> {
+        let snapshot = self.catalog.snapshot();
+        let principal = self.user.get();
+        statements::authorize(&View::new(&snapshot, &principal), self.door, what, tag)?;
+        Ok(())
+    }
+
+    /// The log entry of a statement starting now.
+    fn log(&self, kind: Option<StatementKind>, text: &str) -> StatementLog {
+        StatementLog {
+            catalog: Arc::clone(&self.catalog),
+            user: self.user.get(),
+            origin: self.origin,
+            dataset: self.dataset(),
+            kind,
+            text: text.to_string(),
+            started: Instant::now(),
+        }
     }
 
     /// The catalog.
@@ -196,15 +254,11 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<Answer> {
         match self.prepare(sql).await? {
-            Statement::Tag(stmt) => self.run_tag(&stmt, progress).await,
+            Statement::Tag(stmt) => self.run_tag(&stmt, sql, progress).await,
             Statement::Query(plan) => {
-                let df = self
-                    .ctx
-                    .execute_logical_plan(plan)
-                    .await
-                    .map_err(friendly)?;
-                let schema = Arc::new(df.schema().as_arrow().clone());
-                let batches = df.collect().await.map_err(friendly)?;
+                let schema = Arc::new(plan.schema().as_arrow().clone());
+                let stream = self.stream_query(plan, None, sql).await?;
+                let batches = stream.try_collect().await.map_err(friendly)?;
                 Ok(Answer {
                     schema,
                     batches,
@@ -214,28 +268,96 @@ impl Engine {
         }
     }
 
-    /// Parses a statement and, for a query, plans it against the current catalog. JDBC-style
-    /// `?` parameters are numbered (`$1`, `$2`, …) as DataFusion expects.
+    /// Parses a statement and, for a query, plans it against the current catalog, once the
+    /// caller is allowed to run it (tag statements are allowed when they run). JDBC-style `?`
+    /// parameters are numbered (`$1`, `$2`, …) as DataFusion expects.
     pub async fn prepare(&self, sql: &str) -> Result<Statement> {
+        let mut kind = None;
+        let result = self.prepare_inner(sql, &mut kind).await;
+        if let Err(e) = &result {
+            let message = e.to_string();
+            self.log(kind, sql)
+                .ended(0, Some((outcome_of(&message), message)))
+                .await;
+        }
+        result
+    }
+
+    async fn prepare_inner(
+        &self,
+        sql: &str,
+        kind: &mut Option<StatementKind>,
+    ) -> Result<Statement> {
         self.catalog.refresh().await?;
         let numbered = number_placeholders(sql);
         let sql = numbered.as_deref().unwrap_or(sql);
-        match statements::parse(sql)? {
-            Some(stmt) => Ok(Statement::Tag(stmt)),
-            None => {
-                let plan = self
-                    .ctx
-                    .state()
-                    .create_logical_plan(sql)
-                    .await
-                    .map_err(friendly)?;
-                Ok(Statement::Query(plan))
-            }
+        if let Some(stmt) = statements::parse(sql)? {
+            *kind = Some(stmt.classify().kind);
+            return Ok(Statement::Tag(stmt));
         }
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let parsed = state.sql_to_statement(sql, &dialect).map_err(friendly)?;
+        let what = statements::classify_sql(&parsed);
+        *kind = Some(what.kind);
+        self.authorize(&what, None)?;
+        let plan = state.statement_to_plan(parsed).await.map_err(friendly)?;
+        match &plan {
+            LogicalPlan::Statement(PlanStatement::SetVariable(s)) => {
+                authorize_setting(self.door, &s.variable)?
+            }
+            LogicalPlan::Statement(PlanStatement::ResetVariable(s)) => {
+                authorize_setting(self.door, &s.variable)?
+            }
+            _ if self.door == Door::Remote => {
+                // The classification above refuses these first; this is the engine's own
+                // check of the plan, in case a statement was classified wrongly.
+                SQLOptions::new()
+                    .with_allow_ddl(false)
+                    .with_allow_dml(false)
+                    .with_allow_statements(false)
+                    .verify_plan(&plan)
+                    .map_err(|e| {
+                        CatalogError::Denied(format!(
+                            "permission denied: {} is not allowed over the server ({e})",
+                            what.keyword
+                        ))
+                    })?
+            }
+            _ => {}
+        }
+        Ok(Statement::Query(plan))
     }
 
-    /// Runs a tag statement.
-    pub async fn run_tag(&self, stmt: &TagStatement, progress: &dyn Progress) -> Result<Answer> {
+    /// Runs a tag statement once the caller is allowed to (`text` is how it was written, for
+    /// the log and the audit trail).
+    pub async fn run_tag(
+        &self,
+        stmt: &TagStatement,
+        text: &str,
+        progress: &dyn Progress,
+    ) -> Result<Answer> {
+        let what = stmt.classify();
+        let log = self.log(Some(what.kind), text);
+        let allowed = match self.catalog.refresh().await {
+            Ok(_) => self.authorize(&what, Some(stmt)),
+            Err(e) => Err(e.into()),
+        };
+        let result = match allowed {
+            Ok(()) => self.run_allowed(stmt, progress).await,
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(answer) => log.ended(answer.rows(), None).await,
+            Err(e) => {
+                let message = e.to_string();
+                log.ended(0, Some((outcome_of(&message), message))).await
+            }
+        }
+        result
+    }
+
+    async fn run_allowed(&self, stmt: &TagStatement, progress: &dyn Progress) -> Result<Answer> {
         match stmt {
             TagStatement::Use { dataset } => {
                 self.use_dataset(dataset).await?;
@@ -271,8 +393,14 @@ impl Engine {
             }
             stmt => {
                 let principal = self.user.get();
-                let out =
-                    statements::execute(&self.catalog, &principal, stmt, &self.dataset()).await?;
+                let out = statements::execute(
+                    &self.catalog,
+                    &principal,
+                    self.door,
+                    stmt,
+                    &self.dataset(),
+                )
+                .await?;
                 if out.jobs.is_empty() {
                     return Ok(Answer::from_batch(out.batch));
                 }
@@ -310,28 +438,67 @@ impl Engine {
     }
 
     /// Runs a planned query with its parameters (`$1`, `$2`, …), streaming its batches as
-    /// the plan produces them.
+    /// the plan produces them (`text` is how it was written, for the log).
     pub async fn stream_query(
         &self,
         plan: LogicalPlan,
         params: Option<ParamValues>,
+        text: &str,
     ) -> Result<SendableRecordBatchStream> {
-        let mut df = self
-            .ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(friendly)?;
-        if let Some(params) = params {
-            df = df.with_param_values(params).map_err(friendly)?;
+        let log = self.log(Some(plan_kind(&plan)), text);
+        let setting = match &plan {
+            LogicalPlan::Statement(PlanStatement::SetVariable(s)) => {
+                Some((s.variable.clone(), Some(s.value.clone())))
+            }
+            LogicalPlan::Statement(PlanStatement::ResetVariable(s)) => {
+                Some((s.variable.clone(), None))
+            }
+            _ => None,
+        };
+        let started = async {
+            let mut df = self
+                .ctx
+                .execute_logical_plan(plan)
+                .await
+                .map_err(friendly)?;
+            if let Some(params) = params {
+                df = df.with_param_values(params).map_err(friendly)?;
+            }
+            df.execute_stream().await.map_err(friendly)
         }
-        df.execute_stream().await.map_err(friendly)
+        .await;
+        match started {
+            Ok(stream) => {
+                if let Some((name, value)) = setting {
+                    self.remember_setting(name, value);
+                }
+                Ok(log.stream(stream))
+            }
+            Err(e) => {
+                let message = e.to_string();
+                log.ended(0, Some((outcome_of(&message), message))).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Records a setting the session changed (`None`: reset to its default).
+    fn remember_setting(&self, name: String, value: Option<String>) {
+        let mut settings = self
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        settings.retain(|(n, _)| *n != name);
+        if let Some(v) = value {
+            settings.push((name, v));
+        }
     }
 
     /// Runs any statement as a stream: queries stream, tag statements answer at once.
     pub async fn stream(&self, sql: &str) -> Result<SendableRecordBatchStream> {
         match self.prepare(sql).await? {
-            Statement::Tag(stmt) => self.run_tag(&stmt, &NoProgress).await?.into_stream(),
-            Statement::Query(plan) => self.stream_query(plan, None).await,
+            Statement::Tag(stmt) => self.run_tag(&stmt, sql, &NoProgress).await?.into_stream(),
+            Statement::Query(plan) => self.stream_query(plan, None, sql).await,
         }
     }
 
@@ -370,6 +537,16 @@ pub fn current_dataset_for(
             .map(|d| d.to_string())
             .unwrap_or_else(|| NO_DATASET.into()),
     })
+}
+
+/// What a planned query does (for the log).
+fn plan_kind(plan: &LogicalPlan) -> StatementKind {
+    match plan {
+        LogicalPlan::Statement(_) => StatementKind::SessionSetting,
+        LogicalPlan::Copy(_) => StatementKind::FileAccess,
+        LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) => StatementKind::DataChange,
+        _ => StatementKind::Read,
+    }
 }
 
 /// The current dataset's name when there is none to work in.

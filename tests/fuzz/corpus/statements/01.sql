@@ -1,0 +1,1 @@
+ALTER TAG GROUP topics ADD TAG 'weather forecast'

@@ -1,0 +1,1 @@
+ALTER TAG GROUP topics DROP TAG 'cooking'

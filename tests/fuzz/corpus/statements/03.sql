@@ -1,0 +1,1 @@
+ALTER TAG GROUP topics RENAME TAG 'football' TO 'soccer'

@@ -1,0 +1,1 @@
+ALTER TAG GROUP topics SET shot_aggregation = 'mean'

@@ -1,0 +1,1 @@
+ALTER TAG 'football' IN GROUP topics ADD NEGATIVE PROMPT 'a referee' FOR VISUAL

@@ -1,0 +1,1 @@
+ALTER TAG 'football' IN GROUP topics DROP LABELS ('kf_foot_1')

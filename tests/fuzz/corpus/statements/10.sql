@@ -1,0 +1,1 @@
+ALTER TAG 'football' IN GROUP topics RENAME TO 'soccer'

@@ -1,0 +1,1 @@
+APPLY TAG GROUP topics TO DATASET archive

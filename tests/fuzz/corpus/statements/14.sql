@@ -1,0 +1,1 @@
+UPDATE TAG GROUP topics ON DATASET archive

@@ -1,0 +1,1 @@
+REMOVE TAG GROUP topics FROM DATASET archive

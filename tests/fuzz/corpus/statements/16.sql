@@ -1,0 +1,1 @@
+DROP TAG GROUP topics

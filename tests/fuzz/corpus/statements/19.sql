@@ -1,0 +1,1 @@
+SHOW TAGS IN GROUP topics

@@ -1,0 +1,1 @@
+SHOW LABELS IN GROUP topics

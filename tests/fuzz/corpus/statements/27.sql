@@ -1,0 +1,1 @@
+GRANT EDITOR ON DATASET news TO ann

@@ -1,0 +1,1 @@
+REVOKE ALL ON DATASET news FROM ann

@@ -1,0 +1,1 @@
+SHOW ROLES ON DATASET news

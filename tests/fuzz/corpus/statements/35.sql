@@ -1,0 +1,1 @@
+EVALUATE TAG 'football' IN GROUP topics SAMPLE 400

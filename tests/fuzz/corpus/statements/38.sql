@@ -1,0 +1,1 @@
+LABEL EVALUATION OF TAG 'football' IN GROUP topics WITH LLM

@@ -1,0 +1,1 @@
+SHOW EVALUATION OF TAG 'football' IN GROUP topics

@@ -1,0 +1,1 @@
+SAVE THRESHOLD OF TAG 'football' IN GROUP topics FOR F0_5

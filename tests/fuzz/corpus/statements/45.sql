@@ -1,0 +1,1 @@
+SET datafusion.execution.time_zone = '+01:00'
