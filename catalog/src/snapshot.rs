@@ -134,6 +134,36 @@ impl Snapshot {
                 }
             }
         }
+        // Logs are read one after the other, so an application may already name a version
+        // its group's revision read above did not know yet (published in between). Its
+        // document exists: publishing writes it before committing anything that names it.
+        let named: Vec<(String, u32)> = next
+            .applications
+            .iter()
+            .flat_map(|((_, slug), a)| {
+                let a = &a.doc;
+                std::iter::once(a.version)
+                    .chain(a.run.iter().map(|r| r.version))
+                    .chain(a.history.iter().map(|r| r.version))
+                    .filter(|v| *v > 0)
+                    .map(move |v| (slug.clone(), v))
+            })
+            .collect();
+        for key in named {
+            if next.versions.contains_key(&key) {
+                continue;
+            }
+            let doc = match previous.versions.get(&key) {
+                Some(d) => Some(Arc::clone(d)),
+                None => store
+                    .get_json::<GroupVersion>(&version_path(&key.0, key.1))
+                    .await?
+                    .map(Arc::new),
+            };
+            if let Some(doc) = doc {
+                next.versions.insert(key, doc);
+            }
+        }
         let log = access_log();
         let rev = log.latest_revision(store).await?;
         next.access_revision = rev;

@@ -506,59 +506,77 @@ impl TagService {
             seen,
             &format!("publishing tag group '{}'", seen.name),
         )?;
-        let (log, rev, g) = self.live(group).await?;
-        let slug = g.slug.clone();
-        let manifest = snapshot.dataset(&g.training_dataset)?;
-        if manifest.models.is_empty() {
-            return Err(CatalogError::State(format!(
-                "dataset '{}' has no embeddings to score yet: import images, keyframes or transcripts first",
-                g.training_dataset
-            )));
-        }
-        let waiting: Vec<&str> = g
-            .tags
-            .iter()
-            .filter(|t| t.status == TagStatus::NeedsReview)
-            .map(|t| t.name.as_str())
-            .collect();
-        if !waiting.is_empty() {
-            return Err(CatalogError::State(format!(
-                "cannot publish tag group '{}': these tags still need review (open their preview first): {}",
-                g.name,
-                waiting.join(", ")
-            )));
-        }
-        let visibility = visibility.unwrap_or(g.visibility);
-        let elsewhere = snapshot
-            .applications
-            .keys()
-            .filter(|(d, s)| s == &slug && d != &g.training_dataset)
-            .count();
-        if visibility == Visibility::Secret && elsewhere > 0 {
-            return Err(CatalogError::State(format!(
-                "cannot publish tag group '{}' as secret: {elsewhere} other dataset(s) apply it; they must remove it first",
-                g.name
-            )));
-        }
-        let unchanged = g.latest_version > 0
-            && g.status == GroupStatus::Published
-            && visibility == g.visibility;
-        let version = if unchanged {
-            g.latest_version
-        } else {
-            let mut v = g.latest_version + 1;
-            loop {
-                let doc = GroupVersion::freeze(&g, v, visibility);
-                if store
-                    .put_json_if_absent(&version_path(&slug, v), &doc)
-                    .await?
-                {
-                    break v;
-                }
-                v += 1;
+        // Edits that land while publishing do not fail it: the latest definition is frozen
+        // again (under the version number this publish wrote, if nobody took it since).
+        let mut ours: Option<u32> = None;
+        let mut attempt = 0;
+        let (g, version, unchanged) = loop {
+            let (log, rev, g) = self.live(group).await?;
+            let slug = g.slug.clone();
+            let manifest = snapshot.dataset(&g.training_dataset)?;
+            if manifest.models.is_empty() {
+                return Err(CatalogError::State(format!(
+                    "dataset '{}' has no embeddings to score yet: import images, keyframes or transcripts first",
+                    g.training_dataset
+                )));
             }
-        };
-        if !unchanged {
+            let waiting: Vec<&str> = g
+                .tags
+                .iter()
+                .filter(|t| t.status == TagStatus::NeedsReview)
+                .map(|t| t.name.as_str())
+                .collect();
+            if !waiting.is_empty() {
+                return Err(CatalogError::State(format!(
+                    "cannot publish tag group '{}': these tags still need review (open their preview first): {}",
+                    g.name,
+                    waiting.join(", ")
+                )));
+            }
+            let visibility = visibility.unwrap_or(g.visibility);
+            let elsewhere = snapshot
+                .applications
+                .keys()
+                .filter(|(d, s)| s == &slug && d != &g.training_dataset)
+                .count();
+            if visibility == Visibility::Secret && elsewhere > 0 {
+                return Err(CatalogError::State(format!(
+                    "cannot publish tag group '{}' as secret: {elsewhere} other dataset(s) apply it; they must remove it first",
+                    g.name
+                )));
+            }
+            let unchanged = g.latest_version > 0
+                && g.status == GroupStatus::Published
+                && visibility == g.visibility;
+            if unchanged {
+                let latest = g.latest_version;
+                break (g, latest, true);
+            }
+            let version = match ours {
+                // Nothing references the document this publish wrote before: freeze the
+                // latest definition into it.
+                Some(v) if v > g.latest_version => {
+                    let doc = GroupVersion::freeze(&g, v, visibility);
+                    store
+                        .put(&version_path(&slug, v), crate::store::to_json(&doc)?)
+                        .await?;
+                    v
+                }
+                _ => {
+                    let mut v = g.latest_version + 1;
+                    loop {
+                        let doc = GroupVersion::freeze(&g, v, visibility);
+                        if store
+                            .put_json_if_absent(&version_path(&slug, v), &doc)
+                            .await?
+                        {
+                            break v;
+                        }
+                        v += 1;
+                    }
+                }
+            };
+            ours = Some(version);
             let mut next = g.clone();
             next.latest_version = version;
             next.visibility = visibility;
@@ -567,17 +585,25 @@ impl TagService {
                 t.status = TagStatus::Published;
             }
             next.updated_at = now();
-            log.commit(store, rev, &next).await.map_err(|e| match e {
-                CatalogError::Conflict { current, .. } => CatalogError::Conflict {
-                    what: format!(
-                        "tag group '{}' (edited while publishing; publish again)",
-                        g.name
-                    ),
-                    current,
-                },
-                e => e,
-            })?;
-        }
+            match log.commit(store, rev, &next).await {
+                Ok(_) => break (g, version, false),
+                Err(CatalogError::Conflict { current, .. }) if attempt + 1 >= MAX_RETRIES => {
+                    return Err(CatalogError::Conflict {
+                        what: format!(
+                            "tag group '{}' (edited while publishing; publish again)",
+                            g.name
+                        ),
+                        current,
+                    });
+                }
+                Err(CatalogError::Conflict { .. }) => {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let slug = g.slug.clone();
         let dataset = g.training_dataset.clone();
         self.update_application(&slug, &dataset, |a| a.enqueue(version))
             .await?;
