@@ -107,10 +107,11 @@ class Flight:
                 self.conn = flight_sql.connect(flight, db_kwargs={"username": "admin", "password": token},
                                                autocommit=True)
             cur = self.conn.cursor()
-            cur.execute(sql)
-            table = cur.fetch_arrow_table()
-            cur.close()
-            return table
+            try:
+                cur.execute(sql)
+                return cur.fetch_arrow_table()
+            finally:
+                cur.close()
         except Exception as e:  # noqa: BLE001 - any driver error
             if is_drop(e):
                 self.close()

@@ -135,6 +135,9 @@ pub enum Which {
         memory_per_query_mb: usize,
         #[arg(long, default_value_t = 16)]
         max_concurrent_queries: usize,
+        /// The server's cache of resident embedding tables, MiB.
+        #[arg(long, default_value_t = 512)]
+        server_cache_mb: usize,
         /// Data folder (with the demo dataset, or where to set it up; default: a new
         /// temporary folder).
         #[arg(long)]
@@ -197,6 +200,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             kills,
             memory_per_query_mb,
             max_concurrent_queries,
+            server_cache_mb,
             work,
             script,
             python,
@@ -209,6 +213,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
                     kills,
                     memory_per_query_mb,
                     max_concurrent: max_concurrent_queries,
+                    cache_mb: server_cache_mb,
                     work,
                     script: &script,
                     python: &python,

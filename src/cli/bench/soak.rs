@@ -27,6 +27,7 @@ pub(super) struct Soak<'a> {
     pub kills: usize,
     pub memory_per_query_mb: usize,
     pub max_concurrent: usize,
+    pub cache_mb: usize,
     pub work: Option<PathBuf>,
     pub script: &'a Path,
     pub python: &'a str,
@@ -57,7 +58,8 @@ pub(super) async fn run(global: &Global, s: Soak<'_>) -> Result<()> {
     let start = |n: usize| -> Result<Child> {
         let exe = std::env::current_exe().map_err(|e| AppError::io("locating dyntag", e))?;
         let mut child = Process::new(exe)
-            .args(["--data", &g.data, "serve", "--dataset", "demo"])
+            .args(["--data", &g.data, "--cache-mb", &s.cache_mb.to_string()])
+            .args(["serve", "--dataset", "demo"])
             .args(["--token", TOKEN])
             .args(["--flight-addr", &format!("127.0.0.1:{flight_port}")])
             .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
@@ -144,7 +146,7 @@ pub(super) async fn run(global: &Global, s: Soak<'_>) -> Result<()> {
         ))
     })?;
     let peak = peak.load(Ordering::Relaxed);
-    let cache = g.catalog_config().cache_bytes as u64;
+    let cache = (s.cache_mb as u64) << 20;
     let bound = (s.max_concurrent * s.memory_per_query_mb) as u64 * (1 << 20) + cache + (256 << 20);
     let int = |k: &str| figures[k].as_u64().unwrap_or(u64::MAX);
     println!(
