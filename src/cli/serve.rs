@@ -72,6 +72,11 @@ pub struct ServeArgs {
     /// the rest of the minute.
     #[arg(long, default_value_t = crate::server::auth::DEFAULT_LOGIN_ATTEMPTS_PER_MINUTE)]
     pub login_attempts_per_minute: u32,
+    /// The key that signs session tokens (64 hex digits; made, readable by you only, if
+    /// missing). Keep it out of the data root; give every server of one data root the same.
+    /// Default: $DYNTAG_HOME/session.key, else ~/.local/share/dyntag/session.key.
+    #[arg(long, env = "DYNTAG_SESSION_KEY_FILE")]
+    pub session_key_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -85,8 +90,8 @@ impl ServeArgs {
                 max_concurrent: self.max_concurrent_queries.max(1),
                 queue_timeout: Duration::from_secs(self.queue_timeout),
                 query_timeout: Duration::from_secs(self.query_timeout),
-                max_statement_bytes: self.max_statement_kb.max(1) << 10,
-                max_body_bytes: self.max_body_mb.max(1) << 20,
+                max_statement_bytes: self.max_statement_kb.clamp(1, 1 << 30).saturating_mul(1024),
+                max_body_bytes: self.max_body_mb.clamp(1, 1 << 20).saturating_mul(1 << 20),
                 max_json_rows: self.max_json_rows.max(1),
                 login_attempts_per_minute: self.login_attempts_per_minute.max(1),
             },
@@ -96,6 +101,10 @@ impl ServeArgs {
             result_memory: self.result_memory_mb << 20,
             grace: Duration::from_secs(self.grace),
             scoring_workers: self.scoring_workers,
+            session_key_file: self
+                .session_key_file
+                .clone()
+                .unwrap_or_else(server::default_session_key_file),
         }
     }
 }

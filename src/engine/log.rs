@@ -1,8 +1,9 @@
 //! Every statement is logged when it ends, with who ran it, from where, in which dataset, its
 //! kind, how it ended and how long it took (failures at `warn`, with the error; statements
 //! of the command line at `debug`). Tag and access statements — tag edits and admin
-//! statements, done, refused or failed — are also written to the audit trail
-//! (`system.audit`).
+//! statements, done, refused or failed — and every refused statement are also written to
+//! the audit trail (`system.audit`); refusals at most [`MAX_REFUSALS_PER_MINUTE`] a minute
+//! per user, so that nobody fills the store by being refused.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,6 +22,30 @@ use futures::Stream;
 
 /// Longest statement text kept in a log line or an audit record.
 const MAX_TEXT: usize = 2000;
+
+/// Refusals of one user written to the audit trail per minute (the log has them all).
+pub const MAX_REFUSALS_PER_MINUTE: u32 = 120;
+
+/// Refusals audited per user in the current minute.
+static REFUSALS: std::sync::Mutex<Option<std::collections::HashMap<String, (Instant, u32)>>> =
+    std::sync::Mutex::new(None);
+
+/// Whether another refusal of `user` may go to the audit trail this minute.
+fn refusal_allowed(user: &str) -> bool {
+    let mut map = REFUSALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let map = map.get_or_insert_with(Default::default);
+    if map.len() > 10_000 {
+        map.retain(|_, (since, _)| since.elapsed().as_secs() < 60);
+    }
+    let entry = map.entry(user.to_string()).or_insert((Instant::now(), 0));
+    if entry.0.elapsed().as_secs() >= 60 {
+        *entry = (Instant::now(), 0);
+    }
+    entry.1 += 1;
+    entry.1 <= MAX_REFUSALS_PER_MINUTE
+}
 
 /// One statement being run.
 #[derive(Clone)]
@@ -46,7 +71,11 @@ impl StatementLog {
         }
     }
 
-    fn audited(&self) -> bool {
+    /// Tag and access statements, and refusals of any statement.
+    fn audited(&self, outcome: Outcome) -> bool {
+        if outcome == Outcome::Denied {
+            return refusal_allowed(self.user.name());
+        }
         matches!(
             self.kind,
             Some(StatementKind::TagEdit | StatementKind::Admin)
@@ -80,7 +109,8 @@ impl StatementLog {
     /// statement. `error` is the failure as the caller sees it.
     pub async fn ended(&self, rows: usize, error: Option<(Outcome, String)>) {
         self.log(rows, error.as_ref());
-        if !self.audited() {
+        let outcome = error.as_ref().map_or(Outcome::Done, |(o, _)| *o);
+        if !self.audited(outcome) {
             return;
         }
         let record = audit::Record {
@@ -91,7 +121,7 @@ impl StatementLog {
             dataset: self.dataset.clone(),
             kind: self.kind_name().to_string(),
             statement: self.text().to_string(),
-            outcome: error.as_ref().map_or(Outcome::Done, |(o, _)| *o),
+            outcome,
             error: error.map(|(_, e)| e),
             duration_ms: self.started.elapsed().as_millis() as u64,
         };

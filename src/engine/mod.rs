@@ -118,6 +118,8 @@ pub struct Engine {
     origin: &'static str,
     /// The DataFusion settings the session has set (`SET`), in order.
     settings: Mutex<Vec<(String, String)>>,
+    /// The settings this engine's statements changed (`None`: reset), in order.
+    changes: Mutex<Vec<(String, Option<String>)>>,
 }
 
 impl Engine {
@@ -138,7 +140,7 @@ impl Engine {
             .with_default_catalog_and_schema(CATALOG_NAME, &dataset)
             .with_create_default_catalog_and_schema(false);
         for (name, value) in &options.settings {
-            authorize_setting(options.door, name)?;
+            authorize_setting(options.door, name, Some(value))?;
             config.options_mut().set(name, value)?;
         }
         let mut runtime = RuntimeEnvBuilder::new();
@@ -177,12 +179,22 @@ impl Engine {
             door: options.door,
             origin: options.origin,
             settings: Mutex::new(options.settings),
+            changes: Mutex::new(Vec::new()),
         })
     }
 
     /// The DataFusion settings the session has set, to carry over to its next statement.
     pub fn settings(&self) -> Vec<(String, String)> {
         self.settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The settings this engine's statements changed, in order (`None`: reset to the
+    /// default), to apply to the session they belong to.
+    pub fn setting_changes(&self) -> Vec<(String, Option<String>)> {
+        self.changes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
@@ -304,10 +316,10 @@ impl Engine {
         let plan = state.statement_to_plan(parsed).await.map_err(friendly)?;
         match &plan {
             LogicalPlan::Statement(PlanStatement::SetVariable(s)) => {
-                authorize_setting(self.door, &s.variable)?
+                authorize_setting(self.door, &s.variable, Some(&s.value))?
             }
             LogicalPlan::Statement(PlanStatement::ResetVariable(s)) => {
-                authorize_setting(self.door, &s.variable)?
+                authorize_setting(self.door, &s.variable, None)?
             }
             _ if self.door == Door::Remote => {
                 // The classification above refuses these first; this is the engine's own
@@ -484,14 +496,18 @@ impl Engine {
 
     /// Records a setting the session changed (`None`: reset to its default).
     fn remember_setting(&self, name: String, value: Option<String>) {
-        let mut settings = self
-            .settings
+        apply_setting(
+            &mut self
+                .settings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            &name,
+            value.clone(),
+        );
+        self.changes
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        settings.retain(|(n, _)| *n != name);
-        if let Some(v) = value {
-            settings.push((name, v));
-        }
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((name, value));
     }
 
     /// Runs any statement as a stream: queries stream, tag statements answer at once.
@@ -539,6 +555,14 @@ pub fn current_dataset_for(
     })
 }
 
+/// Sets (or, with `None`, resets) one setting in a list of settings.
+pub fn apply_setting(settings: &mut Vec<(String, String)>, name: &str, value: Option<String>) {
+    settings.retain(|(n, _)| n != name);
+    if let Some(v) = value {
+        settings.push((name.to_string(), v));
+    }
+}
+
 /// What a planned query does (for the log).
 fn plan_kind(plan: &LogicalPlan) -> StatementKind {
     match plan {
@@ -550,7 +574,8 @@ fn plan_kind(plan: &LogicalPlan) -> StatementKind {
 }
 
 /// The current dataset's name when there is none to work in.
-pub const NO_DATASET: &str = "default";
+/// (Not a valid dataset name, so that no dataset can be mistaken for it.)
+pub const NO_DATASET: &str = "_none";
 
 /// The text of a one-cell answer.
 fn first_text(batch: &RecordBatch) -> String {
@@ -593,24 +618,28 @@ fn number_placeholders(sql: &str) -> Option<String> {
     Some(out)
 }
 
-/// Our own errors travel through DataFusion wrapped; unwrap them so that the user sees the
-/// catalog's message.
+/// Our own errors travel through DataFusion wrapped; unwrap them so that they reach the
+/// user as themselves (a refusal stays a refusal, a storage failure stays internal).
 pub(crate) fn friendly(e: datafusion::error::DataFusionError) -> AppError {
-    let mut cur: &datafusion::error::DataFusionError = &e;
-    loop {
-        match cur {
-            datafusion::error::DataFusionError::External(inner) => {
-                if let Some(c) = inner.downcast_ref::<CatalogError>() {
-                    return AppError::Usage(c.to_string());
-                }
-                break;
-            }
-            datafusion::error::DataFusionError::Context(_, inner)
-            | datafusion::error::DataFusionError::Diagnostic(_, inner) => cur = inner,
-            _ => break,
+    use datafusion::error::DataFusionError as E;
+    fn catalog(e: &E) -> bool {
+        match e {
+            E::External(inner) => inner.is::<CatalogError>(),
+            E::Context(_, inner) | E::Diagnostic(_, inner) => catalog(inner),
+            _ => false,
         }
     }
-    AppError::Query(e)
+    if !catalog(&e) {
+        return AppError::Query(e);
+    }
+    match e {
+        E::External(inner) => match inner.downcast::<CatalogError>() {
+            Ok(c) => AppError::Catalog(*c),
+            Err(other) => AppError::Query(E::External(other)),
+        },
+        E::Context(_, inner) | E::Diagnostic(_, inner) => friendly(*inner),
+        other => AppError::Query(other),
+    }
 }
 
 #[cfg(test)]

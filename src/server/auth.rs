@@ -8,10 +8,11 @@
 //! constant time. A read-only token signs in as a read-only principal.
 //!
 //! A session token is signed, not remembered: `dts1:<user>:<read-only>:<expiry>:<nonce>:<mac>`
-//! where the MAC (HMAC-SHA256 under a key kept in the data root, `access/session.key`) also
-//! covers the hash of the token the user signed in with. So sessions outlive a restart of the
-//! server (and work on any server of the data root), and end when they expire (7 days), when
-//! the user is dropped or when the admin token changes.
+//! where the MAC (HMAC-SHA256 under the server's session key, a file outside the data root:
+//! `--session-key-file`, default `~/.local/share/dyntag/session.key`) also covers the hash of
+//! the token the user signed in with. So sessions outlive a restart of the server (and work on
+//! every server given the same key), and end when they expire (7 days), when the token they
+//! were signed in with is gone (the user dropped) or when the admin token changes.
 //!
 //! Failed sign-ins are counted per client address: past the limit within a minute, that
 //! client is refused (`RESOURCE_EXHAUSTED` / HTTP 429) until the minute is over, whatever it
@@ -25,7 +26,6 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use dyntag_catalog::Catalog;
 use dyntag_catalog::access::{Principal, constant_time_eq, token_hash};
-use dyntag_catalog::store::Store;
 use sha2::{Digest, Sha256};
 
 use super::errors::ServeError;
@@ -94,26 +94,49 @@ impl Auth {
         })
     }
 
-    /// Signs sessions with the data root's key (made once, then shared by every server of
-    /// the data root), so that they outlive a restart.
-    pub async fn with_session_key(mut self, store: &Store) -> Result<Self, ServeError> {
-        let path = datafusion::object_store::path::Path::from("access/session.key");
-        let fresh: String = random_key().iter().map(|b| format!("{b:02x}")).collect();
-        store
-            .put_if_absent(&path, fresh.into_bytes().into())
-            .await?;
-        let stored = store.get(&path).await?.unwrap_or_default();
-        let hex = std::str::from_utf8(&stored).unwrap_or("").trim();
-        if hex.len() != 64 {
-            return Err(ServeError::internal(
-                "the session key in the data root (access/session.key) is not 64 hex digits",
-            ));
+    /// Signs sessions with the key in `path` (made on first use, readable by its owner
+    /// only), so that they outlive a restart and work on every server given the same key.
+    /// It is kept apart from the data root: whoever reads the data root sees the token
+    /// hashes a session's MAC covers, and must not be able to sign sessions.
+    pub fn with_session_key_file(mut self, path: &std::path::Path) -> Result<Self, ServeError> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let failed = |what: &str, e: std::io::Error| {
+            ServeError::internal(format!("{what} the session key {}: {e}", path.display()))
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| failed("creating the folder of", e))?;
         }
-        for (i, b) in self.session_key.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| {
-                ServeError::internal("the session key in the data root is not hexadecimal")
-            })?;
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(mut f) => {
+                let hex: String = random_key().iter().map(|b| format!("{b:02x}")).collect();
+                f.write_all(hex.as_bytes())
+                    .map_err(|e| failed("writing", e))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed("creating", e)),
         }
+        let text = std::fs::read_to_string(path).map_err(|e| failed("reading", e))?;
+        let hex = text.trim();
+        let bytes: Option<Vec<u8>> = (hex.len() == 64 && hex.is_ascii())
+            .then(|| {
+                (0..32)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                    .collect()
+            })
+            .flatten();
+        let Some(bytes) = bytes else {
+            return Err(ServeError::internal(format!(
+                "the session key {} is not 64 hexadecimal digits",
+                path.display()
+            )));
+        };
+        self.session_key.copy_from_slice(&bytes);
         Ok(self)
     }
 
@@ -123,63 +146,66 @@ impl Auth {
         self
     }
 
-    /// Checks an `authorization` header from `client`, counting failures against it.
+    /// Checks an `authorization` header from `client`. Valid credentials always pass;
+    /// wrong ones count against the client, and past the limit within a minute are
+    /// answered "too many failed sign-ins" (429 / `RESOURCE_EXHAUSTED`) instead.
     pub fn check_from(&self, header: Option<&str>, client: IpAddr) -> Result<Caller, ServeError> {
-        self.check_rate(client)?;
         let result = self.check_header(header);
-        if let Err(e) = &result
-            && header.is_some()
-            && e.code == super::errors::Code::Unauthenticated
-        {
-            self.failed(client);
+        match result {
+            Err(e) if header.is_some() && e.code == super::errors::Code::Unauthenticated => {
+                Err(self.failed(client).unwrap_or(e))
+            }
+            other => other,
         }
-        result
     }
 
-    /// Basic credentials from `client`, counting failures against it.
+    /// Basic credentials from `client`, with the same limit.
     pub fn login_from(
         &self,
         user: &str,
         password: &str,
         client: IpAddr,
     ) -> Result<Caller, ServeError> {
-        self.check_rate(client)?;
-        let result = self.login(user, password);
-        if result.is_err() {
-            self.failed(client);
-        }
-        result
+        self.login(user, password)
+            .map_err(|e| self.failed(client).unwrap_or(e))
     }
 
-    fn check_rate(&self, client: IpAddr) -> Result<(), ServeError> {
-        let failures = lock(&self.failures);
-        if let Some((since, n)) = failures.get(&client)
-            && *n >= self.attempts_per_minute
-        {
-            let left = MINUTE.saturating_sub(since.elapsed());
-            if !left.is_zero() {
-                return Err(ServeError::new(
-                    super::errors::Code::ResourceExhausted,
-                    format!(
-                        "too many failed sign-ins from {client} ({n} in a minute); try again in {} s",
-                        left.as_secs().max(1)
-                    ),
-                ));
+    /// Counts a failed sign-in of `client` (IPv6 clients by their /64); the refusal to give
+    /// instead of "unauthenticated" once the client is past the limit.
+    fn failed(&self, client: IpAddr) -> Option<ServeError> {
+        let client = match client {
+            IpAddr::V6(v6) => {
+                let mut o = v6.octets();
+                o[8..].fill(0);
+                IpAddr::from(o)
+            }
+            v4 => v4,
+        };
+        let mut failures = lock(&self.failures);
+        if failures.len() >= MAX_CLIENTS_TRACKED && !failures.contains_key(&client) {
+            failures.retain(|_, (since, _)| since.elapsed() < MINUTE);
+            if failures.len() >= MAX_CLIENTS_TRACKED {
+                // Still full of clients failing right now: forget one of them.
+                if let Some(k) = failures.keys().next().copied() {
+                    failures.remove(&k);
+                }
             }
         }
-        Ok(())
-    }
-
-    fn failed(&self, client: IpAddr) {
-        let mut failures = lock(&self.failures);
         let entry = failures.entry(client).or_insert((Instant::now(), 0));
         if entry.0.elapsed() >= MINUTE {
             *entry = (Instant::now(), 0);
         }
         entry.1 += 1;
-        if failures.len() > 100_000 {
-            failures.retain(|_, (since, _)| since.elapsed() < MINUTE);
-        }
+        let (since, n) = *entry;
+        (n > self.attempts_per_minute).then(|| {
+            ServeError::new(
+                super::errors::Code::ResourceExhausted,
+                format!(
+                    "too many failed sign-ins from {client} ({n} in a minute); wait {} s",
+                    MINUTE.saturating_sub(since.elapsed()).as_secs().max(1)
+                ),
+            )
+        })
     }
 
     /// The token printed at start.
@@ -337,6 +363,9 @@ fn random_key() -> [u8; 32] {
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// Clients whose failed sign-ins are counted at once.
+const MAX_CLIENTS_TRACKED: usize = 10_000;
+
 fn strip_scheme<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
     let (s, rest) = header.split_once(' ')?;
     s.eq_ignore_ascii_case(scheme).then_some(rest)
@@ -429,9 +458,7 @@ mod tests {
             let e = auth.check_from(Some("Bearer wrong"), a).unwrap_err();
             assert_eq!(e.code, super::super::errors::Code::Unauthenticated);
         }
-        let e = auth
-            .check_from(Some("Bearer 0123456789abcdef0123"), a)
-            .unwrap_err();
+        let e = auth.check_from(Some("Bearer wrong"), a).unwrap_err();
         assert_eq!(e.code, super::super::errors::Code::ResourceExhausted);
         assert!(
             e.message.contains("too many failed sign-ins"),
@@ -439,10 +466,28 @@ mod tests {
             e.message
         );
         assert!(
-            auth.check_from(Some("Bearer 0123456789abcdef0123"), b)
+            auth.check_from(Some("Bearer 0123456789abcdef0123"), a)
                 .is_ok(),
-            "another client is not affected"
+            "a valid token still signs in: nobody is locked out by someone else's guesses"
         );
-        assert!(auth.login_from("admin", "nope", b).is_err());
+        let e = auth.check_from(Some("Bearer wrong"), b).unwrap_err();
+        assert_eq!(
+            e.code,
+            super::super::errors::Code::Unauthenticated,
+            "another client"
+        );
+        assert!(auth.login_from("admin", "nope", a).is_err());
+        // IPv6 clients count by their /64.
+        for i in 0..4u16 {
+            let ip = IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i]);
+            let _ = auth.check_from(Some("Bearer wrong"), ip);
+        }
+        let e = auth
+            .check_from(
+                Some("Bearer wrong"),
+                IpAddr::from([0x2001, 0xdb8, 0, 1, 9, 9, 9, 9]),
+            )
+            .unwrap_err();
+        assert_eq!(e.code, super::super::errors::Code::ResourceExhausted);
     }
 }

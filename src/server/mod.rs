@@ -66,8 +66,19 @@ struct Session {
 
 /// Sessions idle this long are forgotten (their connection is surely gone).
 const SESSION_IDLE: Duration = Duration::from_secs(12 * 3600);
-/// At most this many sessions are kept; the least recently used go first.
-const MAX_SESSIONS: usize = 50_000;
+/// Sessions one principal may hold; beyond it their least recently used one goes.
+const SESSIONS_PER_PRINCIPAL: usize = 64;
+
+/// A session: whose (the principal, read-only or not) and which connection.
+type SessionKey = (String, String);
+
+fn session_key(caller: &Caller) -> SessionKey {
+    let who = match &caller.principal {
+        p if p.is_read_only() => format!("{}#read-only", p.name()),
+        p => p.name().to_string(),
+    };
+    (who, caller.connection.clone())
+}
 
 /// The state both protocols share.
 pub struct Server {
@@ -76,8 +87,10 @@ pub struct Server {
     queries: Arc<Queries>,
     workers: Arc<Workers>,
     default_dataset: String,
-    /// Each session's `USE` and `SET`, keyed by its token and connection.
-    sessions: Mutex<HashMap<(String, String), Session>>,
+    /// Each session's `USE` and `SET`, by principal and connection.
+    sessions: Mutex<HashMap<SessionKey, Session>>,
+    /// Sessions kept since the last sweep of idle ones.
+    kept: std::sync::atomic::AtomicUsize,
     /// The longest statement accepted, in bytes.
     max_statement_bytes: usize,
 }
@@ -100,6 +113,7 @@ impl Server {
             workers: Workers::new(),
             default_dataset,
             sessions: Mutex::new(HashMap::new()),
+            kept: std::sync::atomic::AtomicUsize::new(0),
             max_statement_bytes: limits.max_statement_bytes,
         }))
     }
@@ -121,18 +135,30 @@ impl Server {
     }
 
     fn session(&self, caller: &Caller) -> Option<Session> {
-        let key = (caller.token.clone(), caller.connection.clone());
         let mut sessions = lock(&self.sessions);
-        let s = sessions.get_mut(&key)?;
+        let s = sessions.get_mut(&session_key(caller))?;
         s.last_used = Instant::now();
         Some(s.clone())
     }
 
-    /// Keeps what a statement changed in its session (`USE`, `SET`).
+    /// Keeps what a statement changed in its session: the dataset of a `USE`, and the
+    /// settings it set or reset (applied to what the session holds now, so that two
+    /// statements of one session running at once both count).
     fn keep_session(&self, caller: &Caller, engine: &Engine, used: bool) {
-        let key = (caller.token.clone(), caller.connection.clone());
+        let key = session_key(caller);
         let mut sessions = lock(&self.sessions);
-        let settings = engine.settings();
+        if !sessions.contains_key(&key) {
+            let theirs: Vec<&SessionKey> =
+                sessions.keys().filter(|(who, _)| *who == key.0).collect();
+            if theirs.len() >= SESSIONS_PER_PRINCIPAL
+                && let Some(oldest) = theirs
+                    .into_iter()
+                    .min_by_key(|k| sessions[*k].last_used)
+                    .cloned()
+            {
+                sessions.remove(&oldest);
+            }
+        }
         let entry = sessions.entry(key).or_insert_with(|| Session {
             dataset: None,
             settings: Vec::new(),
@@ -141,30 +167,30 @@ impl Server {
         if used {
             entry.dataset = Some(engine.dataset());
         }
-        entry.settings = settings;
+        for (name, value) in engine.setting_changes() {
+            crate::engine::apply_setting(&mut entry.settings, &name, value);
+        }
         entry.last_used = Instant::now();
-        if sessions.len() > MAX_SESSIONS {
+        // Now and then, forget the sessions of connections long gone.
+        if self
+            .kept
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(1024)
+        {
             sessions.retain(|_, s| s.last_used.elapsed() < SESSION_IDLE);
-            while sessions.len() > MAX_SESSIONS {
-                let Some(oldest) = sessions
-                    .iter()
-                    .min_by_key(|(_, s)| s.last_used)
-                    .map(|(k, _)| k.clone())
-                else {
-                    break;
-                };
-                sessions.remove(&oldest);
-            }
         }
     }
 
     /// The dataset statements of this caller's session run in unless they name another.
     pub fn session_dataset(&self, caller: &Caller) -> String {
-        if let Some(d) = self.session(caller).and_then(|s| s.dataset) {
-            return d;
-        }
         let snapshot = self.catalog.snapshot();
         let view = dyntag_catalog::access::View::new(&snapshot, &caller.principal);
+        // A dataset the session switched to, unless the caller lost it since.
+        if let Some(d) = self.session(caller).and_then(|s| s.dataset)
+            && view.sees_dataset(&d)
+        {
+            return d;
+        }
         if view.sees_dataset(&self.default_dataset) {
             return self.default_dataset.clone();
         }
@@ -335,6 +361,21 @@ pub struct Config {
     pub grace: Duration,
     /// Background scoring workers.
     pub scoring_workers: usize,
+    /// The key that signs session tokens (made on first use).
+    pub session_key_file: PathBuf,
+}
+
+/// Where the session key is kept unless `--session-key-file` says otherwise:
+/// `$DYNTAG_HOME/session.key`, default `~/.local/share/dyntag/session.key`.
+pub fn default_session_key_file() -> PathBuf {
+    if let Some(home) = std::env::var_os("DYNTAG_HOME") {
+        return PathBuf::from(home).join("session.key");
+    }
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("dyntag/session.key")
 }
 
 /// Where a started server listens.
@@ -356,8 +397,7 @@ pub async fn serve(
     let auth = Auth::with_users(config.token.clone(), Arc::clone(&catalog))
         .map_err(|e| AppError::Usage(e.message))?
         .with_attempts_per_minute(config.limits.login_attempts_per_minute)
-        .with_session_key(catalog.store())
-        .await
+        .with_session_key_file(&config.session_key_file)
         .map_err(|e| AppError::Usage(e.message))?;
     let server = Server::new(
         Arc::clone(&catalog),

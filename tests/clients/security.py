@@ -227,7 +227,9 @@ check(any(r[0] == "editor" and r[1] == "admin" and "CREATE USER" in r[3] for r i
       "and the editor's refused CREATE USER")
 check(any(r[0] == "editor" and r[2] == "done" and "LABEL EVALUATION" in r[3] for r in rows),
       "and the labels the editor gave")
-check(not any("COPY" in r[3] for r in rows), "queries and refused file access are logged, not audited")
+check(any(r[0] == "viewer" and r[1] == "server-side file access" and r[2] == "denied" and "COPY" in r[3]
+          for r in rows), "refused statements of every kind are audited: the viewer's COPY")
+check(not any(r[1] == "read" for r in rows), "queries are logged, not audited")
 admin.close()
 viewer = adbc("viewer", viewer_token)
 expect_error(lambda: run_flight(viewer, "SELECT * FROM system.audit"), "not found",

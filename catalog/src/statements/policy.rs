@@ -235,7 +235,8 @@ pub fn authorize(
         StatementKind::FileAccess | StatementKind::DataChange => view.require_org_admin(&action),
         StatementKind::TagEdit => match tag {
             Some(stmt) => authorize_tag_edit(view, stmt, &action),
-            None => Ok(()),
+            // Only tag statements edit tags: anything else classified so is refused.
+            None => Err(denied(format!("{action} is not a statement dyntag runs"))),
         },
         StatementKind::Admin => match tag {
             Some(TagStatement::Grant { dataset, .. } | TagStatement::Revoke { dataset, .. }) => {
@@ -272,7 +273,13 @@ fn authorize_tag_edit(view: &View<'_>, stmt: &TagStatement, action: &str) -> Res
         | T::RemoveEvaluationItems { group, .. }
         | T::SaveThreshold { group, .. }
         | T::SetTarget { group, .. } => group,
-        _ => return Ok(()),
+        // A statement that is not a tag edit never gets here; refuse rather than allow.
+        other => {
+            return Err(denied(format!(
+                "{action}: {} is not a tag edit",
+                other.classify().keyword
+            )));
+        }
     };
     let g = &view.group(group)?.doc;
     if !view.sees_dataset(&g.training_dataset) {
@@ -288,29 +295,71 @@ fn authorize_tag_edit(view: &View<'_>, stmt: &TagStatement, action: &str) -> Res
     )
 }
 
-/// Checks a DataFusion setting a statement changes (`SET name = …`, `RESET name`).
-pub fn authorize_setting(door: Door, name: &str) -> Result<()> {
-    if door == Door::Local || session_setting(name) {
+/// Checks a DataFusion setting a statement changes (`SET name = value`; `None` for
+/// `RESET name`): over the server, only a session setting, with a value in its bounds.
+pub fn authorize_setting(door: Door, name: &str, value: Option<&str>) -> Result<()> {
+    if door == Door::Local {
         return Ok(());
     }
-    let hint = if name == "datafusion.catalog.default_schema" {
-        " (switch datasets with USE <dataset>)"
-    } else {
-        ""
+    if !session_setting(name) {
+        let hint = if name == "datafusion.catalog.default_schema" {
+            " (switch datasets with USE <dataset>)"
+        } else {
+            ""
+        };
+        return Err(denied(format!(
+            "SET {name} changes the server beyond this session{hint}; a remote session may set only {} (each for itself), or switch datasets with USE",
+            SESSION_SETTINGS
+                .iter()
+                .map(|s| if s.ends_with('.') {
+                    format!("{s}*")
+                } else {
+                    s.to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let Some(value) = value else {
+        return Ok(());
     };
-    Err(denied(format!(
-        "SET {name} changes the server beyond this session{hint}; a remote session may set only {} (each for itself), or switch datasets with USE",
-        SESSION_SETTINGS
-            .iter()
-            .map(|s| if s.ends_with('.') {
-                format!("{s}*")
-            } else {
-                s.to_string()
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    )))
+    let name = name.to_ascii_lowercase();
+    let bad = |why: String| {
+        Err(CatalogError::Invalid(format!(
+            "SET {name} = '{}': {why}",
+            value.chars().take(64).collect::<String>()
+        )))
+    };
+    if value.len() > MAX_SETTING_BYTES {
+        return bad(format!(
+            "a session setting holds at most {MAX_SETTING_BYTES} bytes"
+        ));
+    }
+    if name == "datafusion.execution.batch_size" {
+        match value.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_BATCH_SIZE).contains(&n) => {}
+            _ => {
+                return bad(format!(
+                    "the batch size is a whole number from 1 to {MAX_BATCH_SIZE}"
+                ));
+            }
+        }
+    }
+    if name == "datafusion.execution.time_zone"
+        && value
+            .trim()
+            .parse::<datafusion::arrow::array::timezone::Tz>()
+            .is_err()
+    {
+        return bad("not a time zone (e.g. '+01:00' or 'Europe/Paris')".into());
+    }
+    Ok(())
 }
+
+/// The largest batch a remote session may ask for (DataFusion allocates whole batches).
+const MAX_BATCH_SIZE: usize = 65_536;
+/// The longest value of a session setting.
+const MAX_SETTING_BYTES: usize = 256;
 
 /// Whether a remote session may change setting `name` for itself.
 pub fn session_setting(name: &str) -> bool {
@@ -395,20 +444,32 @@ mod tests {
 
     #[test]
     fn only_session_settings_are_open_to_remote_sessions() {
-        assert!(authorize_setting(Door::Remote, "datafusion.execution.time_zone").is_ok());
-        assert!(authorize_setting(Door::Remote, "datafusion.explain.format").is_ok());
-        assert!(authorize_setting(Door::Remote, "datafusion.explain.").is_err());
+        let remote = |n: &str, v: &str| authorize_setting(Door::Remote, n, Some(v));
+        assert!(remote("datafusion.execution.time_zone", "+01:00").is_ok());
+        assert!(remote("datafusion.execution.time_zone", "Europe/Paris").is_ok());
+        assert!(remote("datafusion.explain.format", "tree").is_ok());
+        assert!(remote("datafusion.explain.", "x").is_err());
         for name in [
             "datafusion.runtime.temp_directory",
             "datafusion.runtime.memory_limit",
             "datafusion.catalog.location",
             "datafusion.execution.target_partitions",
         ] {
-            let e = authorize_setting(Door::Remote, name)
-                .unwrap_err()
-                .to_string();
+            let e = remote(name, "1").unwrap_err().to_string();
             assert!(e.starts_with("permission denied: SET "), "{e}");
-            assert!(authorize_setting(Door::Local, name).is_ok());
+            assert!(authorize_setting(Door::Local, name, Some("1")).is_ok());
         }
+        // Values in bounds: a batch size DataFusion would allocate whole, a long string.
+        for (name, value) in [
+            ("datafusion.execution.batch_size", "1000000000000"),
+            ("datafusion.execution.batch_size", "0"),
+            ("datafusion.execution.time_zone", "Mars/Olympus"),
+        ] {
+            let e = remote(name, value).unwrap_err();
+            assert!(matches!(e, CatalogError::Invalid(_)), "{e}");
+        }
+        assert!(remote("datafusion.format.null", &"x".repeat(1000)).is_err());
+        assert!(remote("datafusion.execution.batch_size", "4096").is_ok());
+        assert!(authorize_setting(Door::Remote, "datafusion.execution.batch_size", None).is_ok());
     }
 }
