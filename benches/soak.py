@@ -102,21 +102,29 @@ class Flight:
         self.conn = None
 
     def run(self, sql):
-        try:
-            if self.conn is None:
+        if self.conn is None:
+            try:
                 self.conn = flight_sql.connect(flight, db_kwargs={"username": "admin", "password": token},
                                                autocommit=True)
-            cur = self.conn.cursor()
-            try:
-                cur.execute(sql)
-                return cur.fetch_arrow_table()
-            finally:
-                cur.close()
+            except Exception as e:  # noqa: BLE001 - any driver error
+                if is_drop(e):
+                    raise Drop(str(e)) from e
+                raise
+        cur = self.conn.cursor()
+        dropped = None
+        try:
+            cur.execute(sql)
+            return cur.fetch_arrow_table()
         except Exception as e:  # noqa: BLE001 - any driver error
-            if is_drop(e):
-                self.close()
-                raise Drop(str(e)) from e
-            raise
+            if not is_drop(e):
+                raise
+            dropped = e
+        finally:
+            cur.close()
+        # The cursor is closed before its connection (the other order makes the driver
+        # complain when the cursor is collected).
+        self.close()
+        raise Drop(str(dropped))
 
     def close(self):
         try:

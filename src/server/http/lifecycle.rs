@@ -67,6 +67,7 @@ routes! {
     "POST" "/api/groups/{group}/tags/{tag}/labels" => "ALTER TAG 't' IN GROUP g ADD POSITIVE LABELS (...)" : "label {asset_ids: [..], positive: bool}";
     "DELETE" "/api/groups/{group}/tags/{tag}/labels" => "ALTER TAG 't' IN GROUP g DROP LABELS (...)" : "remove labels {asset_ids}";
     "GET" "/api/groups/{group}/tags/{tag}/preview" => "PREVIEW TAG 't' IN GROUP g ..." : "?modality=visual|transcript&mode=compare|positives|negatives|stratified|top&threshold=&limit=&published=; opening it reviews the tag";
+    "GET" "/api/datasets/{dataset}/thumbnails/{image_id}" => "SELECT path FROM coactive_table WHERE coactive_image_id = 'i'" : "the JPEG thumbnail of an image or keyframe (image/jpeg), for whoever sees the dataset";
     "GET" "/api/datasets/{dataset}/search" => "SELECT * FROM semantic_search('q', k, 'visual')" : "?q=text&k=20&modality=visual|transcript: the items nearest the text, to label";
     "GET" "/api/groups/{group}/tags/{tag}/uncertain" => "SELECT * FROM dt_uncertain('g', 't', k)" : "?k=20: the items the published classifier is least sure about, spread out, not yet labelled";
     "GET" "/api/groups/{group}/tags/{tag}/suggestions" => "SUGGEST PROMPTS FOR TAG 't' IN GROUP g FOR VISUAL" : "?modality=visual|transcript: prompts from the configured LLM, else templates or the dataset's transcript sentences";

@@ -18,6 +18,7 @@
 mod format;
 mod jobs;
 pub mod lifecycle;
+mod media;
 mod openapi;
 
 use std::net::SocketAddr;
@@ -156,6 +157,7 @@ fn router(state: AppState) -> Router {
         .route("/api/running", get(running))
         .route("/api/openapi.json", get(openapi::document))
         .merge(lifecycle::router())
+        .merge(media::router())
         .fallback(not_found)
         .with_state(state)
 }
