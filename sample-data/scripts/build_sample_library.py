@@ -7,7 +7,7 @@ in sample-data/truth.
 - videos/     short episodes (320x240, 12 fps, H.264) whose shots are sequences of those images
               on a pale backdrop that changes from shot to shot, with a slow zoom, each with a WebVTT transcript of the same stem (one sentence
               per shot about what it shows);
-- metadata.csv          SeriesName, EpisodeName per video file;
+- metadata.csv          SeriesName, EpisodeName, AirDate per video file (weekly from FIRST_AIRED);
 - image_metadata.csv    Title, Category per image file;
 - ../truth/labels.csv       ground truth (asset file, tag, label) from the Openclipart categories;
 - ../truth/shots_truth.csv  the true cut points of every video, for tests and evaluation.
@@ -24,6 +24,7 @@ import random
 import shutil
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,9 @@ OUT = Path(__file__).resolve().parents[1] / "library"
 TRUTH = Path(__file__).resolve().parents[1] / "truth"
 FPS = 12
 W, H = 320, 240
+
+# When each series first aired; its episodes follow weekly.
+FIRST_AIRED = {"Field Notes": "2026-03-02", "Kitchen Table": "2026-03-03", "Weekend": "2026-03-07"}
 
 SERIES = {
     "Field Notes": [
@@ -144,7 +148,7 @@ def main():
     with open(OUT / "metadata.csv", "w", newline="") as mf, \
             open(TRUTH / "shots_truth.csv", "w", newline="") as sf:
         meta = csv.writer(mf)
-        meta.writerow(["path", "SeriesName", "EpisodeName"])
+        meta.writerow(["path", "SeriesName", "EpisodeName", "AirDate"])
         truth = csv.writer(sf)
         truth.writerow(["path", "shot", "start_ms", "end_ms", "category", "image"])
         for series, episodes in SERIES.items():
@@ -179,7 +183,8 @@ def main():
                     vtt.write("WEBVTT\n\n")
                     for i, (a, b, text) in enumerate(cues, 1):
                         vtt.write(f"{i}\n{ms(a)} --> {ms(b)}\n{text}\n\n")
-                meta.writerow([video.name, series, episode])
+                aired = date.fromisoformat(FIRST_AIRED[series]) + timedelta(weeks=number - 1)
+                meta.writerow([video.name, series, episode, aired.isoformat()])
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"wrote {OUT}: {sum(len(v) for v in files.values())} images, "
           f"{sum(len(e) for e in SERIES.values())} videos, {total / 1e6:.1f} MB")

@@ -92,7 +92,7 @@ pub struct ImportRecord {
 pub struct ColumnSpec {
     /// Column name as given in the file.
     pub name: String,
-    /// `utf8`, `int64`, `float64` or `boolean`.
+    /// `utf8`, `int64`, `float64`, `boolean`, `date` or `timestamp` (milliseconds, UTC).
     #[serde(rename = "type")]
     pub data_type: String,
 }
@@ -104,6 +104,11 @@ impl ColumnSpec {
             "int64" => DataType::Int64,
             "float64" => DataType::Float64,
             "boolean" => DataType::Boolean,
+            "date" => DataType::Date32,
+            "timestamp" => DataType::Timestamp(
+                datafusion::arrow::datatypes::TimeUnit::Millisecond,
+                Some("UTC".into()),
+            ),
             _ => DataType::Utf8,
         }
     }
@@ -120,6 +125,8 @@ impl ColumnSpec {
             | DataType::UInt32 => "int64",
             DataType::Float16 | DataType::Float32 | DataType::Float64 => "float64",
             DataType::Boolean => "boolean",
+            DataType::Date32 | DataType::Date64 => "date",
+            DataType::Timestamp(_, _) => "timestamp",
             _ => "utf8",
         }
     }

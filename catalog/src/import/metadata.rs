@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch,
+    StringArray, TimestampMillisecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
@@ -278,9 +279,33 @@ fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> &'static str {
         .all(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "false"))
     {
         "boolean"
+    } else if values.clone().all(|v| date_days(v).is_some()) {
+        "date"
+    } else if values.clone().all(|v| timestamp_ms(v).is_some()) {
+        "timestamp"
     } else {
         "utf8"
     }
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+fn date_days(v: &str) -> Option<i32> {
+    let d = chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from((d - epoch).num_days()).ok()
+}
+
+/// Milliseconds since the epoch (UTC) of an RFC 3339 time, or of `YYYY-MM-DD HH:MM:SS` /
+/// `YYYY-MM-DDTHH:MM:SS` (taken as UTC).
+fn timestamp_ms(v: &str) -> Option<i64> {
+    let v = v.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return Some(t.timestamp_millis());
+    }
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(v, f).ok())
+        .map(|t| t.and_utc().timestamp_millis())
 }
 
 fn typed(vals: &[Option<&str>], dt: &DataType) -> std::result::Result<ArrayRef, String> {
@@ -308,6 +333,19 @@ fn typed(vals: &[Option<&str>], dt: &DataType) -> std::result::Result<ArrayRef, 
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()?,
         )),
+        DataType::Date32 => Arc::new(Date32Array::from(
+            vals.iter()
+                .map(|v| v.map(|s| date_days(s).ok_or_else(|| bad(s))).transpose())
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        )),
+        DataType::Timestamp(_, _) => Arc::new(
+            TimestampMillisecondArray::from(
+                vals.iter()
+                    .map(|v| v.map(|s| timestamp_ms(s).ok_or_else(|| bad(s))).transpose())
+                    .collect::<std::result::Result<Vec<_>, _>>()?,
+            )
+            .with_timezone("UTC"),
+        ),
         _ => Arc::new(StringArray::from(vals.to_vec())),
     })
 }
@@ -322,5 +360,18 @@ mod tests {
         assert_eq!(infer(["1", "2.5"].into_iter()), "float64");
         assert_eq!(infer(["true", "False"].into_iter()), "boolean");
         assert_eq!(infer(["S01", "2"].into_iter()), "utf8");
+        assert_eq!(infer(["2026-05-04", "2026-11-30"].into_iter()), "date");
+        assert_eq!(
+            infer(["2026-05-04 19:30:00", "2026-05-04T20:00:00Z"].into_iter()),
+            "timestamp"
+        );
+        assert_eq!(infer(["2026-05-04", "someday"].into_iter()), "utf8");
+        let a = typed(&[Some("1970-01-02"), None], &DataType::Date32).unwrap();
+        assert_eq!(
+            a.as_primitive::<datafusion::arrow::datatypes::Date32Type>()
+                .value(0),
+            1
+        );
+        assert!(typed(&[Some("2026-13-01")], &DataType::Date32).is_err());
     }
 }
