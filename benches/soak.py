@@ -120,7 +120,10 @@ class Flight:
                 raise
             dropped = e
         finally:
-            cur.close()
+            try:
+                cur.close()
+            except Exception:  # noqa: BLE001 - closing over a dropped connection fails too
+                pass
         # The cursor is closed before its connection (the other order makes the driver
         # complain when the cursor is collected).
         self.close()

@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod clients;
 mod concurrency;
 mod crash;
 mod e2e_topics;

@@ -111,7 +111,7 @@ async fn sign_ins_statements_bodies_and_json_answers_are_limited() {
 #[test]
 fn a_short_soak_with_a_kill_loses_nothing() {
     let work = tempfile::tempdir().unwrap();
-    copy_dir(crate::serve::demo_data(), work.path());
+    crate::util::copy_dir(crate::serve::demo_data(), work.path());
     let root = crate::common::repo_root();
     let out = Command::new(env!("CARGO_BIN_EXE_dyntag"))
         .args([
@@ -132,17 +132,4 @@ fn a_short_soak_with_a_kill_loses_nothing() {
     let stdout = succeeded(&out);
     assert!(stdout.contains("soak: passed"), "{stdout}");
     assert!(stdout.contains("lost 0"), "{stdout}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }

@@ -150,14 +150,43 @@ impl Served {
 
     /// Like [`Served::run_client`], with another Flight URL.
     pub fn run_client_at(&self, flight: &str, script: &str, extra: &[&str]) -> Output {
+        self.run_client_with(&python(), flight, script, extra)
+    }
+
+    /// Runs a client script with another Python (another virtual environment).
+    pub fn run_client_with(
+        &self,
+        python: &str,
+        flight: &str,
+        script: &str,
+        extra: &[&str],
+    ) -> Output {
         let dir = common::repo_root().join("tests/clients");
-        Command::new(python())
+        Command::new(python)
             .arg(dir.join(script))
             .args([flight, &self.http, TOKEN])
             .args(extra)
             .current_dir(&dir)
             .output()
-            .expect("python with the client packages (scripts/setup installs them)")
+            .expect("python with the client packages (scripts/test installs them)")
+    }
+
+    /// Asserts that a client run passed; its output.
+    pub fn passed(&self, script: &str, out: Output) -> String {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{script} failed\n--- stdout\n{stdout}\n--- stderr\n{}\n--- server log (tail)\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
+        );
+        println!("{stdout}");
+        stdout
+    }
+
+    /// The token the server was started with.
+    pub fn token(&self) -> &'static str {
+        TOKEN
     }
 
     /// Everything the server logged so far.

@@ -1,12 +1,10 @@
 //! The Flight SQL metadata calls: catalogs, schemas (datasets), tables with their Arrow
 //! schemas, table types and SqlInfo — what BI tools and notebooks browse.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::{
-    CommandGetCatalogs, CommandGetDbSchemas, CommandGetTableTypes, CommandGetTables, SqlInfo,
-    SqlSupportedTransaction,
+    CommandGetCatalogs, CommandGetDbSchemas, CommandGetTableTypes, CommandGetTables,
 };
 use datafusion::arrow::array::RecordBatch;
 use dyntag_catalog::provider::CATALOG_NAME;
@@ -21,29 +19,6 @@ use crate::server::auth::Caller;
 const TABLE: &str = "TABLE";
 /// Table type of `information_schema`.
 const VIEW: &str = "VIEW";
-
-pub static SQL_INFO: LazyLock<SqlInfoData> = LazyLock::new(|| {
-    let mut b = SqlInfoDataBuilder::new();
-    b.append(SqlInfo::FlightSqlServerName, "dyntag");
-    b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
-    b.append(SqlInfo::FlightSqlServerArrowVersion, "59");
-    b.append(SqlInfo::FlightSqlServerReadOnly, false);
-    b.append(SqlInfo::FlightSqlServerSql, true);
-    b.append(SqlInfo::FlightSqlServerSubstrait, false);
-    b.append(
-        SqlInfo::FlightSqlServerTransaction,
-        SqlSupportedTransaction::None as i32,
-    );
-    b.append(SqlInfo::FlightSqlServerCancel, true);
-    b.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
-    b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
-    b.append(SqlInfo::SqlDdlCatalog, false);
-    b.append(SqlInfo::SqlDdlSchema, false);
-    b.append(SqlInfo::SqlDdlTable, false);
-    b.append(SqlInfo::SqlIdentifierCase, 1i32); // case insensitive (folded to lower case)
-    b.append(SqlInfo::SqlQuotedIdentifierCase, 2i32); // case sensitive
-    b.build().expect("static SqlInfo builds")
-});
 
 pub fn catalogs(cmd: CommandGetCatalogs) -> Result<RecordBatch, ServeError> {
     let mut b = cmd.into_builder();
@@ -109,7 +84,8 @@ pub async fn tables(
                 continue;
             }
             if let Some(provider) = schema.table(&table).await? {
-                b.append(CATALOG_NAME, &schema_name, &table, kind, &provider.schema())?;
+                let schema = super::types::client_schema(&provider.schema());
+                b.append(CATALOG_NAME, &schema_name, &table, kind, &schema)?;
             }
         }
     }
@@ -145,7 +121,7 @@ pub fn like(text: &str, pattern: &str) -> bool {
 
 /// The SqlInfo schema, shared.
 pub fn sql_info_schema() -> Arc<datafusion::arrow::datatypes::Schema> {
-    SQL_INFO.schema()
+    super::info::SQL_INFO.schema()
 }
 
 #[cfg(test)]

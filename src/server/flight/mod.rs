@@ -4,7 +4,9 @@
 //! the metadata BI tools browse.
 
 mod handles;
+mod info;
 mod metadata;
+mod types;
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -17,10 +19,12 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
-    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetCrossReference,
+    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery,
+    CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
 };
 use arrow_flight::{
     FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
@@ -110,8 +114,9 @@ impl FlightSql {
         ticket: Vec<u8>,
         descriptor: FlightDescriptor,
     ) -> Result<Response<FlightInfo>, Status> {
+        let schema = types::client_schema(&Arc::new(schema.clone()));
         let info = FlightInfo::new()
-            .try_with_schema(schema)
+            .try_with_schema(&schema)
             .map_err(|e| Status::internal(e.to_string()))?
             .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
             .with_descriptor(descriptor)
@@ -154,9 +159,15 @@ impl FlightSql {
     }
 }
 
-/// Encodes batches as Flight data; errors become the status the client sees.
+/// Encodes batches as Flight data, in the types clients read ([`types`]); errors become the
+/// status the client sees.
 fn encode(schema: SchemaRef, batches: BatchStream) -> Response<DoGetStream> {
-    let batches = batches.map_err(|e| FlightError::Tonic(Box::new(Status::from(e))));
+    let schema = types::client_schema(&schema);
+    let target = Arc::clone(&schema);
+    let batches = batches.map(move |b| {
+        b.and_then(|b| types::to_client(b, &target).map_err(ServeError::from))
+            .map_err(|e| FlightError::Tonic(Box::new(Status::from(e))))
+    });
     let stream = FlightDataEncoderBuilder::new()
         .with_schema(schema)
         .build(batches)
@@ -325,7 +336,12 @@ impl FlightSqlService for FlightSql {
         let (dataset_schema, parameter_schema) = match &stmt {
             // A tag statement's answer is known when it runs.
             Statement::Tag(_) => (Schema::empty(), Schema::empty()),
-            Statement::Query(plan) => (plan.schema().as_arrow().clone(), parameter_schema(plan)?),
+            Statement::Query(plan) => (
+                types::client_schema(&Arc::new(plan.schema().as_arrow().clone()))
+                    .as_ref()
+                    .clone(),
+                parameter_schema(plan)?,
+            ),
         };
         let result_schema = ipc_schema(&dataset_schema)?;
         let params_schema = ipc_schema(&parameter_schema)?;
@@ -562,10 +578,113 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<DoGetStream>, Status> {
         self.caller(&request)?;
         let batch = cmd
-            .into_builder(&metadata::SQL_INFO)
+            .into_builder(&info::SQL_INFO)
             .build()
             .map_err(|e| Status::internal(e.to_string()))?;
         Ok(one_batch(batch))
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        cmd: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        let schema = info::XDBC_TYPES.schema();
+        self.command_info(cmd, &schema, request.into_inner())
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        cmd: CommandGetXdbcTypeInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(&request)?;
+        let batch = cmd
+            .into_builder(&info::XDBC_TYPES)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(one_batch(batch))
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        cmd: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        self.command_info(cmd, &info::primary_keys_schema(), request.into_inner())
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        _cmd: CommandGetPrimaryKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(&request)?;
+        Ok(one_batch(RecordBatch::new_empty(
+            info::primary_keys_schema(),
+        )))
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        cmd: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        self.command_info(cmd, &info::foreign_keys_schema(), request.into_inner())
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        _cmd: CommandGetImportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(&request)?;
+        Ok(one_batch(RecordBatch::new_empty(
+            info::foreign_keys_schema(),
+        )))
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        cmd: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        self.command_info(cmd, &info::foreign_keys_schema(), request.into_inner())
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        _cmd: CommandGetExportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(&request)?;
+        Ok(one_batch(RecordBatch::new_empty(
+            info::foreign_keys_schema(),
+        )))
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        cmd: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.caller(&request)?;
+        self.command_info(cmd, &info::foreign_keys_schema(), request.into_inner())
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        _cmd: CommandGetCrossReference,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.caller(&request)?;
+        Ok(one_batch(RecordBatch::new_empty(
+            info::foreign_keys_schema(),
+        )))
     }
 
     async fn do_get_fallback(
