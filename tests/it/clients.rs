@@ -9,16 +9,7 @@ use std::process::Command;
 
 use super::common;
 use crate::serve::{Served, demo_data, python};
-use crate::util::{copy_dir, succeeded};
-
-fn dyntag(data: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_dyntag"))
-        .args(["--data", data.to_str().unwrap()])
-        .args(args)
-        .output()
-        .unwrap();
-    succeeded(&out).trim().to_string()
-}
+use crate::util::{copy_dir, dyntag};
 
 #[test]
 fn flight_sql_metadata_follows_the_spec() {

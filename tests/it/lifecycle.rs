@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::common;
 use crate::serve::Served;
-use crate::util::succeeded;
+use crate::util::dyntag;
 
 /// A data folder with `news` (keyframes, shots, transcripts) and `archive` (keyframes).
 pub async fn two_datasets() -> tempfile::TempDir {
@@ -42,16 +42,19 @@ async fn http_lifecycle_across_two_datasets_and_five_users() {
 async fn a_user_sees_only_their_dataset_over_flight_sql() {
     let dir = two_datasets().await;
     let data = dir.path().join("data");
-    let users = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_dyntag"))
-            .args(["--data", data.to_str().unwrap(), "users"])
-            .args(args)
-            .output()
-            .unwrap();
-        succeeded(&out).trim().to_string()
-    };
-    let token = users(&["create", "cat"]);
-    users(&["grant", "cat", "--dataset", "archive", "--role", "viewer"]);
+    let token = dyntag(&data, &["users", "create", "cat"]);
+    dyntag(
+        &data,
+        &[
+            "users",
+            "grant",
+            "cat",
+            "--dataset",
+            "archive",
+            "--role",
+            "viewer",
+        ],
+    );
     let server = Served::start(&data, &[]);
     let out = server.client("restricted_flight.py", &["cat", &token]);
     assert!(out.contains("restricted flight: all checks passed"));

@@ -8,15 +8,12 @@ use std::process::Command;
 
 use crate::lifecycle::{sql, two_datasets};
 use crate::serve::Served;
-use crate::util::succeeded;
+use crate::util::{dyntag, succeeded};
 
 fn users(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_dyntag"))
-        .args(["--data", data.to_str().unwrap(), "users"])
-        .args(args)
-        .output()
-        .unwrap();
-    succeeded(&out).trim().to_string()
+    let mut all = vec!["users"];
+    all.extend_from_slice(args);
+    dyntag(data, &all)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

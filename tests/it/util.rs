@@ -58,3 +58,13 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Runs the `dyntag` binary on a data folder; asserts it succeeded; its trimmed stdout.
+pub fn dyntag(data: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dyntag"))
+        .args(["--data", data.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    succeeded(&out).trim().to_string()
+}
