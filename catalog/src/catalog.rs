@@ -111,7 +111,7 @@ impl Catalog {
             heads: Mutex::new(HashMap::new()),
             cache: Arc::new(TableCache::new(config.cache_bytes)),
         });
-        catalog.refresh().await?;
+        catalog.reload().await?;
         Ok(catalog)
     }
 
@@ -135,12 +135,41 @@ impl Catalog {
         Arc::clone(&self.snapshot.read().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Re-reads what changed on the store and publishes a new snapshot.
+    /// Catches up with what changed on the store since the last refresh, from the journal:
+    /// reads the entries written since, and the documents they name (nothing else), and
+    /// publishes the new snapshot.
     pub async fn refresh(&self) -> Result<Arc<Snapshot>> {
+        if self.store.take_journal_gap() {
+            return self.reload().await;
+        }
         let previous = self.snapshot();
-        let next = Arc::new(Snapshot::load(&self.store, &previous).await?);
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&next);
-        Ok(next)
+        match previous.catch_up(&self.store).await? {
+            None => Ok(previous),
+            Some(next) => Ok(self.install(next)),
+        }
+    }
+
+    /// Reads the whole catalog again, listing every log: when opening, after a commit of
+    /// this process could not be journaled, and now and then in a server to pick up a
+    /// revision whose writer died before journaling it.
+    pub async fn reload(&self) -> Result<Arc<Snapshot>> {
+        let previous = self.snapshot();
+        let loaded = Arc::new(Snapshot::load(&self.store, &previous).await?);
+        let next = match loaded.catch_up(&self.store).await? {
+            Some(n) => n,
+            None => Arc::unwrap_or_clone(loaded),
+        };
+        Ok(self.install(next))
+    }
+
+    /// Publishes `next` unless a snapshot further along the journal was published meanwhile
+    /// (by a concurrent refresh); returns the one published.
+    fn install(&self, next: Snapshot) -> Arc<Snapshot> {
+        let mut current = self.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        if next.journal >= current.journal {
+            *current = Arc::new(next);
+        }
+        Arc::clone(&current)
     }
 
     /// The model that embedded `modality` in `dataset`, with a clear error when the

@@ -13,6 +13,7 @@ use crate::dataset::now;
 use crate::import::Progress;
 use crate::scoring::materialize::score_dataset;
 use crate::snapshot::{Definition, Snapshot};
+use crate::store::Step;
 use crate::{Catalog, CatalogError, Result};
 
 /// How long a job claimed by a worker on another host stays its own.
@@ -151,44 +152,40 @@ pub async fn run(
         Err(e) => Outcome::Failed(e.to_string()),
     };
     // Commit the result unless the job was replaced meanwhile (a newer version queued).
-    for _ in 0..64 {
-        let Some((rev, mut app)) = log.latest::<Application>(store).await? else {
-            break;
-        };
-        if app.job.as_ref().map(|j| &j.id) != Some(&job.id) {
-            return Ok(Outcome::Skipped);
-        }
-        match &scored {
-            Ok(run) => {
-                if let Some(prev) = app.run.take() {
-                    app.history.retain(|r| r.version != prev.version);
-                    app.history.insert(0, prev);
+    let (_, committed) = log
+        .update(store, |latest: Option<(u64, Application)>| {
+            let Some((_, mut app)) = latest else {
+                return Ok(Step::Keep(false));
+            };
+            if app.job.as_ref().map(|j| &j.id) != Some(&job.id) {
+                return Ok(Step::Keep(false));
+            }
+            match &scored {
+                Ok(run) => {
+                    if let Some(prev) = app.run.take() {
+                        app.history.retain(|r| r.version != prev.version);
+                        app.history.insert(0, prev);
+                    }
+                    app.history.retain(|r| r.version != run.version);
+                    app.run = Some(run.clone());
+                    app.status = ScoringStatus::Scored;
+                    app.error = None;
                 }
-                app.history.retain(|r| r.version != run.version);
-                app.run = Some(run.clone());
-                app.status = ScoringStatus::Scored;
-                app.error = None;
+                Err(e) => {
+                    app.status = ScoringStatus::Error;
+                    app.error = Some(e.to_string());
+                }
             }
-            Err(e) => {
-                app.status = ScoringStatus::Error;
-                app.error = Some(e.to_string());
-            }
-        }
-        app.job = None;
-        app.updated_at = now();
-        match log.commit(store, rev, &app).await {
-            Ok(_) => {
-                catalog.refresh().await?;
-                return Ok(outcome);
-            }
-            Err(CatalogError::Conflict { .. }) => continue,
-            Err(e) => return Err(e),
-        }
+            app.job = None;
+            app.updated_at = now();
+            Ok(Step::Commit(app, true))
+        })
+        .await?;
+    if !committed {
+        return Ok(Outcome::Skipped);
     }
-    Err(CatalogError::Conflict {
-        what: format!("application of tag group '{group}' to dataset '{dataset}'"),
-        current: log.latest_revision(store).await?,
-    })
+    catalog.refresh().await?;
+    Ok(outcome)
 }
 
 /// Runs the queued jobs among `keys` here and now (the command line has no background

@@ -30,6 +30,7 @@ pub mod import;
 pub mod jobs;
 mod modality;
 pub mod provider;
+pub mod random;
 pub mod scoring;
 pub mod search;
 pub mod snapshot;

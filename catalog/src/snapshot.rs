@@ -1,8 +1,12 @@
 //! An immutable in-memory picture of everything on the store: datasets, groups, versions
-//! and applications. Planning reads only the snapshot; it is refreshed explicitly (before
-//! each statement and after each write), re-reading only the logs that moved.
+//! and applications. Planning reads only the snapshot; it is refreshed explicitly (once
+//! before each statement and after each write) from the journal: only the entries written
+//! since the last refresh and the documents they name are read, so a refresh costs the same
+//! whatever the catalog's size and history.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use imbl::{OrdMap, OrdSet};
 use std::sync::Arc;
 
 use object_store::path::Path;
@@ -30,16 +34,22 @@ impl<T> Clone for Versioned<T> {
     }
 }
 
-/// Everything the catalog knows, as of one refresh.
-#[derive(Debug, Default)]
+/// Everything the catalog knows, as of one refresh. Its maps are persistent: a snapshot made
+/// from another by a few changes shares everything else with it, so making it costs the
+/// changes, not the size of the catalog.
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    pub datasets: BTreeMap<String, Versioned<DatasetManifest>>,
+    /// The last [journal](crate::store::journal) entry this snapshot includes.
+    pub journal: u64,
+    pub datasets: OrdMap<String, Versioned<DatasetManifest>>,
     /// Live (not dropped) groups by slug.
-    pub groups: BTreeMap<String, Versioned<TagGroup>>,
+    pub groups: OrdMap<String, Versioned<TagGroup>>,
+    /// (training dataset, slug) of every live group: which groups a dataset trains.
+    trained: OrdSet<(String, String)>,
     /// Published versions by (slug, version).
-    pub versions: BTreeMap<(String, u32), Arc<GroupVersion>>,
+    pub versions: OrdMap<(String, u32), Arc<GroupVersion>>,
     /// Applications by (dataset, slug).
-    pub applications: BTreeMap<(String, String), Versioned<Application>>,
+    pub applications: OrdMap<(String, String), Versioned<Application>>,
     /// Users and roles.
     pub access: Arc<AccessDoc>,
     /// The revision of `access` (0: no users yet).
@@ -59,85 +69,251 @@ pub struct Definition {
     pub tags: Vec<VersionTag>,
 }
 
+/// Which part of the snapshot a log keeps, from its folder.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum LogKey {
+    Dataset(String),
+    Group(String),
+    Application { group: String, dataset: String },
+    Access,
+}
+
+impl LogKey {
+    /// The key of a journaled log folder; `None` for logs the snapshot does not keep
+    /// (evaluations).
+    fn of(folder: &str) -> Option<Self> {
+        let parts: Vec<&str> = folder.split('/').collect();
+        match parts.as_slice() {
+            ["datasets", name] => Some(Self::Dataset(name.to_string())),
+            ["groups", slug] => Some(Self::Group(slug.to_string())),
+            ["applications", group, dataset] => Some(Self::Application {
+                group: group.to_string(),
+                dataset: dataset.to_string(),
+            }),
+            ["access"] => Some(Self::Access),
+            _ => None,
+        }
+    }
+}
+
 impl Snapshot {
-    /// Loads a new snapshot, reusing from `previous` every document whose revision did not
-    /// change.
+    /// Loads a whole new snapshot, listing every log, and reusing from `previous` every
+    /// document whose revision did not change. Used when a catalog opens and to reconcile;
+    /// statements catch up with [`Snapshot::catch_up`].
     pub async fn load(store: &Store, previous: &Snapshot) -> Result<Snapshot> {
-        let mut next = Snapshot::default();
+        let journal = crate::store::journal::head(store).await?;
+        let mut changes = Vec::new();
         for name in store.list_names(&Path::from("datasets")).await? {
-            let log = manifest_log(&name);
-            let rev = log.latest_revision(store).await?;
-            if rev == 0 {
-                continue;
-            }
-            let entry = match previous.datasets.get(&name) {
-                Some(v) if v.revision == rev => v.clone(),
-                _ => Versioned {
-                    revision: rev,
-                    doc: Arc::new(log.read(store, rev).await?.ok_or_else(|| missing(&name))?),
-                },
-            };
-            next.datasets.insert(name, entry);
+            let rev = manifest_log(&name).latest_revision(store).await?;
+            changes.push((LogKey::Dataset(name), rev));
         }
         for slug in store.list_names(&Path::from("groups")).await? {
-            let log = group_log(&slug);
-            let rev = log.latest_revision(store).await?;
-            if rev == 0 {
+            let rev = group_log(&slug).latest_revision(store).await?;
+            changes.push((LogKey::Group(slug), rev));
+        }
+        changes.push((LogKey::Access, access_log().latest_revision(store).await?));
+        let mut next = Snapshot {
+            journal,
+            ..Snapshot::default()
+        };
+        next.apply(store, previous, changes).await?;
+        Ok(next)
+    }
+
+    /// The snapshot after the journal entries past this one's: only the logs they name are
+    /// read. Returns `None` when nothing changed.
+    pub async fn catch_up(self: &Arc<Self>, store: &Store) -> Result<Option<Snapshot>> {
+        let entries = crate::store::journal::since(store, self.journal).await?;
+        let Some((last, _)) = entries.last() else {
+            return Ok(None);
+        };
+        let mut latest: BTreeMap<LogKey, u64> = BTreeMap::new();
+        for (_, e) in &entries {
+            if let Some(key) = LogKey::of(&e.log) {
+                let r = latest.entry(key).or_default();
+                *r = (*r).max(e.revision);
+            }
+        }
+        let mut next = Snapshot {
+            journal: *last,
+            ..(**self).clone()
+        };
+        // Groups first: an application is kept only while its group is live.
+        let (groups, rest): (Vec<_>, Vec<_>) = latest
+            .into_iter()
+            .partition(|(k, _)| matches!(k, LogKey::Group(_)));
+        next.apply(store, self, groups.into_iter().chain(rest).collect())
+            .await?;
+        Ok(Some(next))
+    }
+
+    /// Brings the documents of `changes` (a log and its newest revision) up to date, reading
+    /// a document only when `reuse` does not hold it at that revision.
+    async fn apply(
+        &mut self,
+        store: &Store,
+        reuse: &Snapshot,
+        changes: Vec<(LogKey, u64)>,
+    ) -> Result<()> {
+        let mut touched_applications = false;
+        for (key, rev) in changes {
+            match key {
+                LogKey::Dataset(name) => {
+                    if rev == 0 || self.datasets.get(&name).is_some_and(|v| v.revision >= rev) {
+                        continue;
+                    }
+                    let doc = match reuse.datasets.get(&name) {
+                        Some(v) if v.revision == rev => v.clone(),
+                        _ => read(&manifest_log(&name), store, rev, &name).await?,
+                    };
+                    self.datasets.insert(name, doc);
+                }
+                LogKey::Group(slug) => {
+                    touched_applications |= self.apply_group(store, reuse, slug, rev).await?;
+                }
+                LogKey::Application { group, dataset } => {
+                    touched_applications = true;
+                    self.apply_application(store, reuse, group, dataset, rev)
+                        .await?;
+                }
+                LogKey::Access => {
+                    if rev == self.access_revision {
+                        continue;
+                    }
+                    self.access = if rev == reuse.access_revision {
+                        Arc::clone(&reuse.access)
+                    } else {
+                        Arc::new(
+                            access_log()
+                                .read::<AccessDoc>(store, rev)
+                                .await?
+                                .ok_or_else(|| missing("users and roles"))?,
+                        )
+                    };
+                    self.access_revision = rev;
+                }
+            }
+        }
+        if touched_applications {
+            self.load_named_versions(store, reuse).await?;
+        }
+        Ok(())
+    }
+
+    /// A group at revision `rev`: dropped groups leave with their versions and applications;
+    /// a group that appears (or comes back) brings its applications. Whether applications
+    /// changed.
+    async fn apply_group(
+        &mut self,
+        store: &Store,
+        reuse: &Snapshot,
+        slug: String,
+        rev: u64,
+    ) -> Result<bool> {
+        let known = self.groups.get(&slug).map(|v| v.revision);
+        if rev == 0 || known.is_some_and(|k| k >= rev) {
+            return Ok(false);
+        }
+        let entry: Versioned<TagGroup> = match reuse.groups.get(&slug) {
+            Some(v) if v.revision == rev => v.clone(),
+            _ => read(&group_log(&slug), store, rev, &slug).await?,
+        };
+        if let Some(old) = self.groups.get(&slug) {
+            self.trained
+                .remove(&(old.doc.training_dataset.clone(), slug.clone()));
+        }
+        if entry.doc.deleted {
+            let was_live = self.groups.remove(&slug).is_some();
+            let versions: Vec<_> = self
+                .versions
+                .keys()
+                .filter(|(s, _)| *s == slug)
+                .cloned()
+                .collect();
+            for k in versions {
+                self.versions.remove(&k);
+            }
+            let applications: Vec<_> = self
+                .applications
+                .keys()
+                .filter(|(_, s)| *s == slug)
+                .cloned()
+                .collect();
+            for k in applications {
+                self.applications.remove(&k);
+            }
+            return Ok(was_live);
+        }
+        for v in 1..=entry.doc.latest_version {
+            let key = (slug.clone(), v);
+            if self.versions.contains_key(&key) {
                 continue;
             }
-            let entry: Versioned<TagGroup> = match previous.groups.get(&slug) {
-                Some(v) if v.revision == rev => v.clone(),
-                _ => Versioned {
-                    revision: rev,
-                    doc: Arc::new(log.read(store, rev).await?.ok_or_else(|| missing(&slug))?),
-                },
+            let doc = match reuse.versions.get(&key) {
+                Some(d) => Arc::clone(d),
+                None => Arc::new(
+                    store
+                        .get_json::<GroupVersion>(&version_path(&slug, v))
+                        .await?
+                        .ok_or_else(|| missing(&format!("{slug} version {v}")))?,
+                ),
             };
-            if entry.doc.deleted {
-                continue;
-            }
-            for v in 1..=entry.doc.latest_version {
-                let key = (slug.clone(), v);
-                let doc = match previous.versions.get(&key) {
-                    Some(d) => Arc::clone(d),
-                    None => Arc::new(
-                        store
-                            .get_json::<GroupVersion>(&version_path(&slug, v))
-                            .await?
-                            .ok_or_else(|| missing(&format!("{slug} version {v}")))?,
-                    ),
-                };
-                next.versions.insert(key, doc);
-            }
-            next.groups.insert(slug, entry);
+            self.versions.insert(key, doc);
         }
-        for slug in store.list_names(&Path::from("applications")).await? {
-            if !next.groups.contains_key(&slug) {
-                continue;
-            }
-            let prefix = Path::from("applications").join(slug.as_str());
-            for dataset in store.list_names(&prefix).await? {
-                let log = application_log(&slug, &dataset);
-                let rev = log.latest_revision(store).await?;
-                if rev == 0 {
-                    continue;
-                }
-                let key = (dataset, slug.clone());
-                let entry = match previous.applications.get(&key) {
-                    Some(v) if v.revision == rev => v.clone(),
-                    _ => Versioned {
-                        revision: rev,
-                        doc: Arc::new(log.read(store, rev).await?.ok_or_else(|| missing(&slug))?),
-                    },
-                };
-                if !entry.doc.removed {
-                    next.applications.insert(key, entry);
-                }
-            }
+        self.trained
+            .insert((entry.doc.training_dataset.clone(), slug.clone()));
+        self.groups.insert(slug.clone(), entry);
+        if known.is_some() {
+            return Ok(false);
         }
-        // Logs are read one after the other, so an application may already name a version
-        // its group's revision read above did not know yet (published in between). Its
-        // document exists: publishing writes it before committing anything that names it.
-        let named: Vec<(String, u32)> = next
+        let prefix = Path::from("applications").join(slug.as_str());
+        for dataset in store.list_names(&prefix).await? {
+            let rev = application_log(&slug, &dataset)
+                .latest_revision(store)
+                .await?;
+            self.apply_application(store, reuse, slug.clone(), dataset, rev)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    /// An application at revision `rev`, kept while its group is live and it is not removed.
+    async fn apply_application(
+        &mut self,
+        store: &Store,
+        reuse: &Snapshot,
+        group: String,
+        dataset: String,
+        rev: u64,
+    ) -> Result<()> {
+        if rev == 0 || !self.groups.contains_key(&group) {
+            return Ok(());
+        }
+        let key = (dataset, group);
+        if self
+            .applications
+            .get(&key)
+            .is_some_and(|v| v.revision >= rev)
+        {
+            return Ok(());
+        }
+        let entry = match reuse.applications.get(&key) {
+            Some(v) if v.revision == rev => v.clone(),
+            _ => read(&application_log(&key.1, &key.0), store, rev, &key.1).await?,
+        };
+        if entry.doc.removed {
+            self.applications.remove(&key);
+        } else {
+            self.applications.insert(key, entry);
+        }
+        Ok(())
+    }
+
+    /// Logs are read one after the other, so an application may already name a version its
+    /// group's revision read above did not know yet (published in between). Its document
+    /// exists: publishing writes it before committing anything that names it.
+    async fn load_named_versions(&mut self, store: &Store, reuse: &Snapshot) -> Result<()> {
+        let named: Vec<(String, u32)> = self
             .applications
             .iter()
             .flat_map(|((_, slug), a)| {
@@ -150,10 +326,10 @@ impl Snapshot {
             })
             .collect();
         for key in named {
-            if next.versions.contains_key(&key) {
+            if self.versions.contains_key(&key) {
                 continue;
             }
-            let doc = match previous.versions.get(&key) {
+            let doc = match reuse.versions.get(&key) {
                 Some(d) => Some(Arc::clone(d)),
                 None => store
                     .get_json::<GroupVersion>(&version_path(&key.0, key.1))
@@ -161,22 +337,10 @@ impl Snapshot {
                     .map(Arc::new),
             };
             if let Some(doc) = doc {
-                next.versions.insert(key, doc);
+                self.versions.insert(key, doc);
             }
         }
-        let log = access_log();
-        let rev = log.latest_revision(store).await?;
-        next.access_revision = rev;
-        next.access = if rev == previous.access_revision {
-            Arc::clone(&previous.access)
-        } else {
-            Arc::new(
-                log.read::<AccessDoc>(store, rev)
-                    .await?
-                    .ok_or_else(|| missing("users and roles"))?,
-            )
-        };
-        Ok(next)
+        Ok(())
     }
 
     /// The dataset with this name.
@@ -203,16 +367,20 @@ impl Snapshot {
             })
     }
 
-    /// The groups `dataset` sees: those applied to it and those it trains, by slug.
+    /// The groups `dataset` sees: those applied to it and those it trains, by slug. Costs
+    /// what the dataset has, not what the catalog has.
     pub fn groups_of(&self, dataset: &str) -> Vec<&Versioned<TagGroup>> {
-        self.groups
-            .values()
-            .filter(|g| {
-                g.doc.training_dataset == dataset
-                    || self
-                        .applications
-                        .contains_key(&(dataset.to_string(), g.doc.slug.clone()))
-            })
+        let from = (dataset.to_string(), String::new());
+        let trained = self.trained.range(from.clone()..).map(|(d, s)| (d, s));
+        let applied = self.applications.range(from..).map(|((d, s), _)| (d, s));
+        let slugs: BTreeSet<&str> = trained
+            .take_while(|(d, _)| *d == dataset)
+            .chain(applied.take_while(|(d, _)| *d == dataset))
+            .map(|(_, s)| s.as_str())
+            .collect();
+        slugs
+            .into_iter()
+            .filter_map(|s| self.groups.get(s))
             .collect()
     }
 
@@ -272,6 +440,19 @@ impl Snapshot {
             tags,
         })
     }
+}
+
+/// The document of `log` at `rev`, which must exist.
+async fn read<T: serde::de::DeserializeOwned>(
+    log: &crate::store::RevisionLog,
+    store: &Store,
+    rev: u64,
+    what: &str,
+) -> Result<Versioned<T>> {
+    Ok(Versioned {
+        revision: rev,
+        doc: Arc::new(log.read(store, rev).await?.ok_or_else(|| missing(what))?),
+    })
 }
 
 fn missing(what: &str) -> CatalogError {

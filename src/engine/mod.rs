@@ -20,6 +20,7 @@ use dyntag_catalog::access::{Principal, SessionUser, View};
 use dyntag_catalog::import::{NoProgress, Progress};
 use dyntag_catalog::jobs::{self, Outcome as JobOutcome};
 use dyntag_catalog::provider::{CATALOG_NAME, DyntagCatalogProvider};
+use dyntag_catalog::snapshot::Snapshot;
 use dyntag_catalog::statements::policy::authorize_setting;
 use dyntag_catalog::statements::{self, Classified, Door, StatementKind, TagStatement};
 use dyntag_catalog::store::Store;
@@ -244,7 +245,12 @@ impl Engine {
     /// Switches the current dataset (one the session's user sees).
     pub async fn use_dataset(&self, name: &str) -> Result<()> {
         let snapshot = self.catalog.refresh().await?;
-        View::new(&snapshot, &self.user.get()).dataset(name)?;
+        self.switch_dataset(&snapshot, name).await
+    }
+
+    /// Switches the current dataset as `snapshot` knows it.
+    async fn switch_dataset(&self, snapshot: &Snapshot, name: &str) -> Result<()> {
+        View::new(snapshot, &self.user.get()).dataset(name)?;
         self.ctx
             .sql(&format!("SET datafusion.catalog.default_schema = '{name}'"))
             .await?
@@ -300,13 +306,14 @@ impl Engine {
         sql: &str,
         kind: &mut Option<StatementKind>,
     ) -> Result<Statement> {
-        self.catalog.refresh().await?;
         let numbered = number_placeholders(sql);
         let sql = numbered.as_deref().unwrap_or(sql);
         if let Some(stmt) = statements::parse(sql)? {
+            // A tag statement reads the catalog when it runs (it may run later, prepared).
             *kind = Some(stmt.classify().kind);
             return Ok(Statement::Tag(stmt));
         }
+        self.catalog.refresh().await?;
         let state = self.ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
         let parsed = state.sql_to_statement(sql, &dialect).map_err(friendly)?;
@@ -372,13 +379,14 @@ impl Engine {
     async fn run_allowed(&self, stmt: &TagStatement, progress: &dyn Progress) -> Result<Answer> {
         match stmt {
             TagStatement::Use { dataset } => {
-                self.use_dataset(dataset).await?;
+                self.switch_dataset(&self.catalog.snapshot(), dataset)
+                    .await?;
                 Ok(Answer::from_batch(statements::message(format!(
                     "using dataset '{dataset}'"
                 ))?))
             }
             TagStatement::SetAuthorization { user } => {
-                let snapshot = self.catalog.refresh().await?;
+                let snapshot = self.catalog.snapshot();
                 if !View::new(&snapshot, &self.session_user).org_admin() {
                     return Err(CatalogError::Denied(
                         "permission denied: SET SESSION AUTHORIZATION needs the organisation admin role".into(),
@@ -393,7 +401,7 @@ impl Engine {
                 let dataset = current_dataset_for(&self.catalog, &next, Some(&self.dataset()))
                     .or_else(|_| current_dataset_for(&self.catalog, &next, None))?;
                 self.user.set(next.clone());
-                if self.use_dataset(&dataset).await.is_err() {
+                if self.switch_dataset(&snapshot, &dataset).await.is_err() {
                     // The user sees no dataset: work in none, so that no function resolves
                     // tags in the previous user's dataset.
                     self.dataset.set(NO_DATASET);

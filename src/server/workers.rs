@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dyntag_catalog::Catalog;
 use dyntag_catalog::import::Progress;
@@ -18,6 +18,10 @@ use super::lock;
 /// How often idle workers look for jobs without being woken.
 const POLL: Duration = Duration::from_secs(2);
 
+/// How often the whole catalog is read again (listing every log), to pick up a revision
+/// whose writer died before journaling it; statements only read the journal.
+const RECONCILE: Duration = Duration::from_secs(300);
+
 /// Progress of a running job.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JobProgress {
@@ -29,15 +33,19 @@ pub struct JobProgress {
 }
 
 /// The worker pool's shared state.
-#[derive(Default)]
 pub struct Workers {
     wake: Arc<Notify>,
     running: Mutex<HashMap<JobKey, JobProgress>>,
+    reloaded: Mutex<Instant>,
 }
 
 impl Workers {
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        Arc::new(Self {
+            wake: Arc::default(),
+            running: Mutex::default(),
+            reloaded: Mutex::new(Instant::now()),
+        })
     }
 
     /// What statements notify when they queue a job.
@@ -81,7 +89,20 @@ impl Workers {
 
     /// Runs the queued jobs this worker can claim; whether it ran any.
     async fn run_pending(&self, catalog: &Arc<Catalog>, id: &str) -> bool {
-        let snapshot = match catalog.refresh().await {
+        let reconcile = {
+            let mut at = lock(&self.reloaded);
+            let due = at.elapsed() >= RECONCILE;
+            if due {
+                *at = Instant::now();
+            }
+            due
+        };
+        let read = if reconcile {
+            catalog.reload().await
+        } else {
+            catalog.refresh().await
+        };
+        let snapshot = match read {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "scoring worker could not read the catalog");

@@ -174,3 +174,86 @@ async fn two_pinned_writers_on_one_tag_lose_nothing() {
     );
     println!("{} pinned writes, {conflicts} conflicts retried", 2 * EDITS);
 }
+
+/// Another process's commits reach a catalog through the journal: creations, edits, drops
+/// and re-creations; a revision whose writer died before journaling it is found by a full
+/// reload, and carried by the next journaled commit to the same document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_changes_arrive_through_the_journal() {
+    use dyntag_catalog::store::StorePath;
+    use dyntag_catalog::tags::group_log;
+
+    let (dir, writer) = common::news_catalog().await;
+    let reader = Catalog::open(common::config(&dir.path().join("data")))
+        .await
+        .unwrap();
+    let service = TagService::new(Arc::clone(&writer), Principal::LocalAdmin);
+    let threshold = |c: &Catalog| {
+        c.snapshot()
+            .group("sports")
+            .map(|g| (g.revision, g.doc.tag("football").unwrap().threshold))
+            .ok()
+    };
+    service
+        .create_group("Sports", common::DATASET, &["football".into()], &[])
+        .await
+        .unwrap();
+    assert_eq!(threshold(&reader), None, "not refreshed yet");
+    reader.refresh().await.unwrap();
+    let (created, _) = threshold(&reader).expect("the new group");
+    let set = |t: f64| GroupEdit::SetThreshold {
+        tag: "football".into(),
+        threshold: t,
+    };
+    service.edit("sports", &set(0.61), None).await.unwrap();
+    reader.refresh().await.unwrap();
+    assert_eq!(threshold(&reader), Some((created + 1, 0.61)));
+
+    service.drop_group("sports").await.unwrap();
+    reader.refresh().await.unwrap();
+    assert_eq!(threshold(&reader), None, "dropped");
+    service
+        .create_group("Sports", common::DATASET, &["football".into()], &[])
+        .await
+        .unwrap();
+    reader.refresh().await.unwrap();
+    let (recreated, _) = threshold(&reader).expect("created again");
+    assert_eq!(recreated, created + 3);
+
+    // A writer killed between its commit and its journal entry: the revision is on the
+    // store, the journal does not name it.
+    let store = writer.store();
+    let log = group_log("sports");
+    let (rev, mut doc) = log
+        .latest::<dyntag_catalog::tags::TagGroup>(store)
+        .await
+        .unwrap()
+        .unwrap();
+    doc.tag_mut("football").unwrap().threshold = 0.77;
+    let path: StorePath = log.path(rev + 1);
+    assert!(
+        store
+            .put_if_absent(&path, dyntag_catalog::store::to_json(&doc).unwrap())
+            .await
+            .unwrap()
+    );
+    reader.refresh().await.unwrap();
+    assert_eq!(
+        threshold(&reader),
+        Some((rev, 0.5)),
+        "unjournaled: not seen"
+    );
+    reader.reload().await.unwrap();
+    assert_eq!(
+        threshold(&reader),
+        Some((rev + 1, 0.77)),
+        "a reload finds it"
+    );
+    // The next journaled commit carries it for everyone.
+    let other = Catalog::open(common::config(&dir.path().join("data")))
+        .await
+        .unwrap();
+    service.edit("sports", &set(0.42), None).await.unwrap();
+    other.refresh().await.unwrap();
+    assert_eq!(threshold(&other), Some((rev + 2, 0.42)));
+}

@@ -8,9 +8,8 @@ use super::{
     token_hash, user_name,
 };
 use crate::dataset::now;
+use crate::store::Step;
 use crate::{Catalog, CatalogError, Result};
-
-const MAX_RETRIES: usize = 32;
 
 /// Users and roles, for one caller.
 pub struct AccessService {
@@ -145,27 +144,23 @@ impl AccessService {
         what: &str,
         f: impl Fn(&View<'_>, &mut AccessDoc) -> Result<()>,
     ) -> Result<()> {
-        let log = access_log();
-        let store = self.catalog.store();
-        for _ in 0..MAX_RETRIES {
-            let snapshot = self.catalog.refresh().await?;
-            let (rev, mut doc) = log
-                .latest::<AccessDoc>(store)
-                .await?
-                .unwrap_or((0, AccessDoc::default()));
-            f(&View::new(&snapshot, &self.caller), &mut doc)?;
-            match log.commit(store, rev, &doc).await {
-                Ok(_) => {
-                    self.catalog.refresh().await?;
-                    return Ok(());
-                }
-                Err(CatalogError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(CatalogError::Conflict {
-            what: format!("users and roles ({what})"),
-            current: log.latest_revision(store).await?,
-        })
+        access_log()
+            .update(self.catalog.store(), |latest: Option<(u64, AccessDoc)>| {
+                // The caller's roles as of the statement's refresh.
+                let snapshot = self.catalog.snapshot();
+                let (_, mut doc) = latest.unwrap_or_default();
+                f(&View::new(&snapshot, &self.caller), &mut doc)?;
+                Ok(Step::Commit(doc, ()))
+            })
+            .await
+            .map_err(|e| match e {
+                CatalogError::Conflict { what: log, current } => CatalogError::Conflict {
+                    what: format!("{log} while {what}"),
+                    current,
+                },
+                e => e,
+            })?;
+        self.catalog.refresh().await?;
+        Ok(())
     }
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::{DatasetRole, Principal, View};
 use crate::dataset::now;
 use crate::snapshot::Definition;
-use crate::store::RevisionLog;
+use crate::store::{RevisionLog, Step};
 use crate::tags::{GroupEdit, TagService, names};
 use crate::{Catalog, CatalogError, Modality, Result};
 pub use labels_file::LabelsFile;
@@ -189,21 +189,47 @@ pub fn stratified(scores: &[(String, f64)], size: usize, seed: u64) -> Vec<EvalI
     out
 }
 
+fn no_evaluation(slug: &str, tag: &str) -> CatalogError {
+    CatalogError::State(format!(
+        "tag '{tag}' has no evaluation yet: EVALUATE TAG '{tag}' IN GROUP {slug} draws its sample"
+    ))
+}
+
 /// The Evaluator, for one caller.
 pub struct Evaluator {
     catalog: Arc<Catalog>,
     caller: Principal,
+    fresh: bool,
 }
 
 impl Evaluator {
     pub fn new(catalog: Arc<Catalog>, caller: Principal) -> Self {
-        Self { catalog, caller }
+        Self {
+            catalog,
+            caller,
+            fresh: false,
+        }
+    }
+
+    /// For a caller that has just refreshed the catalog (a statement).
+    pub fn after_refresh(mut self) -> Self {
+        self.fresh = true;
+        self
+    }
+
+    fn tags(&self) -> TagService {
+        let s = TagService::new(Arc::clone(&self.catalog), self.caller.clone());
+        if self.fresh { s.after_refresh() } else { s }
     }
 
     /// Checks the caller edits `group` and it is published; its slug, training dataset,
     /// latest version and the tag's name.
     async fn target(&self, group: &str, tag: &str) -> Result<(String, String, u32, String)> {
-        let snapshot = self.catalog.refresh().await?;
+        let snapshot = if self.fresh {
+            self.catalog.snapshot()
+        } else {
+            self.catalog.refresh().await?
+        };
         let view = View::new(&snapshot, &self.caller);
         let g = &view.group(group)?.doc;
         if !view.sees_dataset(&g.training_dataset) {
@@ -269,7 +295,7 @@ impl Evaluator {
             )));
         }
         let scores: Vec<(String, f64)> = items.into_iter().map(|i| (i.id, i.score)).collect();
-        let seed = seed.unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
+        let seed = seed.unwrap_or_else(crate::random::fresh_seed);
         let eval = Evaluation {
             group: slug.clone(),
             tag: tag.clone(),
@@ -278,9 +304,12 @@ impl Evaluator {
             created_at: now(),
             items: stratified(&scores, size.max(1), seed),
         };
-        let log = log(&slug, &tag);
-        let rev = log.latest_revision(self.catalog.store()).await?;
-        log.commit(self.catalog.store(), rev, &eval).await?;
+        // A new sample replaces the current one, whatever it is.
+        log(&slug, &tag)
+            .update(self.catalog.store(), |_: Option<(u64, Evaluation)>| {
+                Ok(Step::Commit(eval.clone(), ()))
+            })
+            .await?;
         Ok(eval)
     }
 
@@ -290,11 +319,7 @@ impl Evaluator {
         log(&slug, &tag)
             .latest::<Evaluation>(self.catalog.store())
             .await?
-            .ok_or_else(|| {
-                CatalogError::State(format!(
-                    "tag '{tag}' has no evaluation yet: EVALUATE TAG '{tag}' IN GROUP {slug} draws its sample"
-                ))
-            })
+            .ok_or_else(|| no_evaluation(&slug, &tag))
     }
 
     async fn update(
@@ -303,22 +328,15 @@ impl Evaluator {
         tag: &str,
         f: impl Fn(&mut Evaluation) -> Result<()>,
     ) -> Result<Evaluation> {
-        for _ in 0..32 {
-            let (rev, mut eval) = self.current(group, tag).await?;
-            f(&mut eval)?;
-            match log(&eval.group, &eval.tag)
-                .commit(self.catalog.store(), rev, &eval)
-                .await
-            {
-                Ok(_) => return Ok(eval),
-                Err(CatalogError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(CatalogError::Conflict {
-            what: format!("evaluation of tag '{tag}'"),
-            current: 0,
-        })
+        let (slug, _, _, tag) = self.target(group, tag).await?;
+        let (_, eval) = log(&slug, &tag)
+            .update(self.catalog.store(), |latest: Option<(u64, Evaluation)>| {
+                let (_, mut eval) = latest.ok_or_else(|| no_evaluation(&slug, &tag))?;
+                f(&mut eval)?;
+                Ok(Step::Commit(eval.clone(), eval))
+            })
+            .await?;
+        Ok(eval)
     }
 
     /// Labels sampled items (`asset id → positive`); ids not in the sample are an error.
@@ -508,7 +526,7 @@ impl Evaluator {
         }
         let t = metrics::recommend(&eval.sweep(), metric)
             .ok_or_else(|| CatalogError::State("no threshold could be recommended".into()))?;
-        TagService::new(Arc::clone(&self.catalog), self.caller.clone())
+        self.tags()
             .edit(
                 &eval.group,
                 &GroupEdit::SetThreshold {
@@ -534,7 +552,7 @@ impl Evaluator {
                 labelled.len()
             ))
         })?;
-        TagService::new(Arc::clone(&self.catalog), self.caller.clone())
+        self.tags()
             .edit(
                 &eval.group,
                 &GroupEdit::SetGuarantee {

@@ -52,9 +52,11 @@ pub async fn execute(
     stmt: &TagStatement,
     dataset: &str,
 ) -> Result<Outcome> {
-    let service = TagService::new(Arc::clone(catalog), caller.clone());
+    // The caller has just refreshed the catalog: the services work on its snapshot (and
+    // read back their own commits), so a statement reads the store's journal once.
+    let service = TagService::new(Arc::clone(catalog), caller.clone()).after_refresh();
     let access = AccessService::new(Arc::clone(catalog), caller.clone());
-    let snapshot = catalog.refresh().await?;
+    let snapshot = catalog.snapshot();
     let view = View::new(&snapshot, caller);
     let out: Outcome = match stmt {
         TagStatement::CreateGroup {
@@ -297,6 +299,7 @@ pub async fn execute(
         },
         TagStatement::Evaluate { group, tag, sample } => {
             let e = Evaluator::new(Arc::clone(catalog), caller.clone())
+                .after_refresh()
                 .start(group, tag, sample.unwrap_or(SAMPLE), None)
                 .await?;
             evaluation_items(&e)?.into()
@@ -323,12 +326,13 @@ pub async fn execute(
         }
         TagStatement::ShowEvaluation { group, tag } => {
             let (_, e) = Evaluator::new(Arc::clone(catalog), caller.clone())
+                .after_refresh()
                 .current(group, tag)
                 .await?;
             evaluation_items(&e)?.into()
         }
         TagStatement::LabelEvaluation { group, tag, labels } => {
-            let ev = Evaluator::new(Arc::clone(catalog), caller.clone());
+            let ev = Evaluator::new(Arc::clone(catalog), caller.clone()).after_refresh();
             let text = match labels {
                 EvaluationLabels::Items {
                     asset_ids,
@@ -379,6 +383,7 @@ pub async fn execute(
             asset_ids,
         } => {
             let removed = Evaluator::new(Arc::clone(catalog), caller.clone())
+                .after_refresh()
                 .remove(group, tag, asset_ids)
                 .await?;
             message(format!(
@@ -389,6 +394,7 @@ pub async fn execute(
         }
         TagStatement::SaveThreshold { group, tag, metric } => {
             let t = Evaluator::new(Arc::clone(catalog), caller.clone())
+                .after_refresh()
                 .save_threshold(group, tag, *metric)
                 .await?;
             message(format!(
@@ -399,6 +405,7 @@ pub async fn execute(
         }
         TagStatement::SetTarget { group, tag, target } => {
             let c = Evaluator::new(Arc::clone(catalog), caller.clone())
+                .after_refresh()
                 .set_target(group, tag, *target)
                 .await?;
             message(format!(

@@ -5,10 +5,12 @@
 //! changes over time is a [`RevisionLog`] of immutable revisions committed with
 //! create-if-absent, so two writers never overwrite each other.
 
+pub mod journal;
 mod log;
 pub mod parquet;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -20,7 +22,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use log::RevisionLog;
+pub use log::{MAX_ATTEMPTS, RevisionLog, Step};
+/// Paths of objects under the data root.
+pub use object_store::path::Path as StorePath;
 
 use crate::{CatalogError, Result};
 
@@ -32,6 +36,18 @@ pub const STORE_URL: &str = "dyntag://data";
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     location: String,
+    journal: Arc<JournalState>,
+}
+
+/// What this process knows of the [`journal`] and the revision logs: the highest journal
+/// entry it has seen, whether a commit of its own could not be journaled (then the next
+/// refresh reloads everything), and the latest revision it has seen of each log (logs are
+/// dense, so finding the latest from there reads one object, not a listing of the log).
+#[derive(Debug, Default)]
+struct JournalState {
+    hint: AtomicU64,
+    gap: AtomicBool,
+    logs: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl Store {
@@ -88,6 +104,7 @@ impl Store {
         Ok(Self {
             inner,
             location: location.to_string(),
+            journal: Arc::default(),
         })
     }
 
@@ -96,6 +113,7 @@ impl Store {
         Self {
             inner,
             location: location.into(),
+            journal: Arc::default(),
         }
     }
 
@@ -107,6 +125,39 @@ impl Store {
     /// The underlying object store, rooted at the data root.
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         Arc::clone(&self.inner)
+    }
+
+    /// The highest journal entry this process has seen (0: none yet).
+    pub fn journal_hint(&self) -> u64 {
+        self.journal.hint.load(Ordering::Acquire)
+    }
+
+    /// Notes that journal entry `seq` exists.
+    pub fn note_journal(&self, seq: u64) {
+        self.journal.hint.fetch_max(seq, Ordering::AcqRel);
+    }
+
+    /// The latest revision this process has seen of the log in `dir`.
+    pub(crate) fn log_hint(&self, dir: &Path) -> Option<u64> {
+        let logs = self.journal.logs.lock().unwrap_or_else(|p| p.into_inner());
+        logs.get(dir.as_ref()).copied()
+    }
+
+    /// Notes that revision `revision` of the log in `dir` exists.
+    pub(crate) fn note_log(&self, dir: &Path, revision: u64) {
+        let mut logs = self.journal.logs.lock().unwrap_or_else(|p| p.into_inner());
+        let known = logs.entry(dir.to_string()).or_default();
+        *known = (*known).max(revision);
+    }
+
+    /// Notes that a commit could not be journaled: the next refresh must reload everything.
+    pub(crate) fn note_journal_gap(&self) {
+        self.journal.gap.store(true, Ordering::Release);
+    }
+
+    /// Whether a commit went unjournaled since the last call (and clears it).
+    pub fn take_journal_gap(&self) -> bool {
+        self.journal.gap.swap(false, Ordering::AcqRel)
     }
 
     /// The URL DataFusion knows this store by.
@@ -124,6 +175,15 @@ impl Store {
                     .map_err(|e| CatalogError::storage(path, e))?,
             )),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(CatalogError::storage(path, e)),
+        }
+    }
+
+    /// Whether an object exists at `path`.
+    pub async fn head(&self, path: &Path) -> Result<bool> {
+        match self.inner.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(CatalogError::storage(path, e)),
         }
     }

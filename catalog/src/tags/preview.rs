@@ -85,7 +85,7 @@ pub fn sample<T: Scored + Clone>(
     limit: usize,
     seed: u64,
 ) -> Vec<T> {
-    let mut rng = SplitMix(seed);
+    let mut rng = crate::random::Random::seeded(seed);
     let mut out = match mode {
         PreviewMode::Top => {
             items.sort_by(|a, b| b.score().total_cmp(&a.score()));
@@ -340,30 +340,6 @@ pub fn to_batch(items: &[Item], threshold: f64) -> Result<RecordBatch> {
         ),
     ];
     RecordBatch::try_from_iter(cols).map_err(|e| CatalogError::engine("preview", e))
-}
-
-/// A small seeded generator for sampling (SplitMix64).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// `k` items chosen uniformly without replacement (partial Fisher–Yates).
-    fn choose<T>(&mut self, mut v: Vec<T>, k: usize) -> Vec<T> {
-        let k = k.min(v.len());
-        for i in 0..k {
-            let j = i + (self.next() % (v.len() - i) as u64) as usize;
-            v.swap(i, j);
-        }
-        v.truncate(k);
-        v
-    }
 }
 
 #[cfg(test)]

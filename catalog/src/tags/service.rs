@@ -22,18 +22,8 @@ use crate::dataset::schema::col;
 use crate::dataset::{TableKind, now};
 use crate::jobs::JobKey;
 use crate::snapshot::{Definition, Snapshot};
-use crate::store::RevisionLog;
+use crate::store::Step;
 use crate::{Catalog, CatalogError, Modality, Result};
-
-const MAX_RETRIES: usize = 64;
-
-/// Waits a little before retrying a commit that lost a race: a few milliseconds growing with
-/// the attempt, with jitter so that writers that collided do not collide again in step.
-async fn backoff(attempt: usize) {
-    let jitter = uuid::Uuid::new_v4().as_u128() % 5;
-    let ms = (attempt.min(10) as u64) * 2 + jitter as u64;
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-}
 
 /// A change to a group's definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,15 +106,31 @@ pub struct PreviewRequest {
 pub struct TagService {
     catalog: Arc<Catalog>,
     caller: Principal,
+    fresh: bool,
 }
 
 impl TagService {
-    /// The service over `catalog` acting for `caller`.
+    /// The service over `catalog` acting for `caller`; each operation first catches up with
+    /// the store.
     pub fn new(catalog: Arc<Catalog>, caller: Principal) -> Self {
-        Self { catalog, caller }
+        Self {
+            catalog,
+            caller,
+            fresh: false,
+        }
+    }
+
+    /// For a caller that has just refreshed the catalog (a statement): operations work on
+    /// the catalog's current snapshot.
+    pub fn after_refresh(mut self) -> Self {
+        self.fresh = true;
+        self
     }
 
     async fn snapshot(&self) -> Result<Arc<Snapshot>> {
+        if self.fresh {
+            return Ok(self.catalog.snapshot());
+        }
         self.catalog.refresh().await
     }
 
@@ -250,41 +256,32 @@ impl TagService {
             }
             _ => HashMap::new(),
         };
-        for attempt in 0..MAX_RETRIES {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
-            let (log, rev, mut g) = self.live(group).await?;
-            if let Some(expected) = expected_revision
-                && expected != rev
-            {
-                return Err(CatalogError::Conflict {
-                    what: format!("tag group '{}'", g.name),
-                    current: rev,
-                });
-            }
-            apply(&mut g, edit)?;
-            if let GroupEdit::AddLabels { tag, .. } = edit {
-                for l in &mut g.tag_mut(tag)?.labels {
-                    if l.embedding.is_none() {
-                        l.embedding = embeddings.get(&l.asset_id).cloned();
+        let log = group_log(&names::slug(group));
+        let (next, g) = log
+            .update(self.catalog.store(), |latest: Option<(u64, TagGroup)>| {
+                let (rev, mut g) = live(group, latest)?;
+                if let Some(expected) = expected_revision
+                    && expected != rev
+                {
+                    return Err(CatalogError::Conflict {
+                        what: format!("tag group '{}'", g.name),
+                        current: rev,
+                    });
+                }
+                apply(&mut g, edit)?;
+                if let GroupEdit::AddLabels { tag, .. } = edit {
+                    for l in &mut g.tag_mut(tag)?.labels {
+                        if l.embedding.is_none() {
+                            l.embedding = embeddings.get(&l.asset_id).cloned();
+                        }
                     }
                 }
-            }
-            g.updated_at = now();
-            match log.commit(self.catalog.store(), rev, &g).await {
-                Ok(next) => {
-                    self.catalog.refresh().await?;
-                    return Ok((next, g));
-                }
-                Err(CatalogError::Conflict { .. }) if expected_revision.is_none() => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(CatalogError::Conflict {
-            what: format!("tag group '{group}'"),
-            current: self.live(group).await?.1,
-        })
+                g.updated_at = now();
+                Ok(Step::Commit(g.clone(), g))
+            })
+            .await?;
+        self.catalog.refresh().await?;
+        Ok((next, g))
     }
 
     /// The visual embeddings of images or keyframes of `dataset`, by id; fails unless every
@@ -368,25 +365,20 @@ impl TagService {
         }
     }
 
-    /// The revision log of a live (not dropped) group, its latest revision and definition.
-    async fn live(&self, group: &str) -> Result<(RevisionLog, u64, TagGroup)> {
-        let log = group_log(&names::slug(group));
-        match log.latest::<TagGroup>(self.catalog.store()).await? {
-            Some((rev, g)) if !g.deleted => Ok((log, rev, g)),
-            _ => Err(CatalogError::not_found("tag group", group)),
-        }
-    }
-
     /// Drops a group: its tables disappear everywhere; its history stays on the store.
     pub async fn drop_group(&self, group: &str) -> Result<()> {
         let snapshot = self.snapshot().await?;
         let view = View::new(&snapshot, &self.caller);
         let g = &view.group(group)?.doc;
         Self::require_training_editor(&view, g, &format!("dropping tag group '{}'", g.name))?;
-        let (log, rev, mut g) = self.live(group).await?;
-        g.deleted = true;
-        g.updated_at = now();
-        log.commit(self.catalog.store(), rev, &g).await?;
+        group_log(&names::slug(group))
+            .update(self.catalog.store(), |latest: Option<(u64, TagGroup)>| {
+                let (_, mut g) = live(group, latest)?;
+                g.deleted = true;
+                g.updated_at = now();
+                Ok(Step::Commit(g, ()))
+            })
+            .await?;
         self.catalog.refresh().await?;
         Ok(())
     }
@@ -437,9 +429,7 @@ impl TagService {
             Modality::Visual if req.published => PreviewMode::Stratified { per_bucket: 10 },
             Modality::Visual => PreviewMode::Compare,
         });
-        let seed = req
-            .seed
-            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u128() as u64);
+        let seed = req.seed.unwrap_or_else(crate::random::fresh_seed);
         let sampled = preview::sampled_items(
             &self.catalog,
             &g.training_dataset,
@@ -508,10 +498,14 @@ impl TagService {
         )?;
         // Edits that land while publishing do not fail it: the latest definition is frozen
         // again (under the version number this publish wrote, if nobody took it since).
-        let mut ours: Option<u32> = None;
-        let mut attempt = 0;
-        let (g, version, unchanged) = loop {
-            let (log, rev, g) = self.live(group).await?;
+        // 0: none yet.
+        let ours = std::sync::atomic::AtomicU32::new(0);
+        let log = group_log(&names::slug(group));
+        let (_, (g, version, unchanged)) = log
+            .update_async(store, |latest: Option<(u64, TagGroup)>| {
+            let (ours, snapshot) = (&ours, &snapshot);
+            async move {
+            let (_, g) = live(group, latest)?;
             let slug = g.slug.clone();
             let manifest = snapshot.dataset(&g.training_dataset)?;
             if manifest.models.is_empty() {
@@ -550,9 +544,9 @@ impl TagService {
                 && visibility == g.visibility;
             if unchanged {
                 let latest = g.latest_version;
-                break (g, latest, true);
+                return Ok(Step::Keep((g, latest, true)));
             }
-            let version = match ours {
+            let version = match Some(ours.load(std::sync::atomic::Ordering::Acquire)).filter(|v| *v > 0) {
                 // Nothing references the document this publish wrote before: freeze the
                 // latest definition into it.
                 Some(v) if v > g.latest_version => {
@@ -576,7 +570,7 @@ impl TagService {
                     }
                 }
             };
-            ours = Some(version);
+            ours.store(version, std::sync::atomic::Ordering::Release);
             let mut next = g.clone();
             next.latest_version = version;
             next.visibility = visibility;
@@ -585,24 +579,10 @@ impl TagService {
                 t.status = TagStatus::Published;
             }
             next.updated_at = now();
-            match log.commit(store, rev, &next).await {
-                Ok(_) => break (g, version, false),
-                Err(CatalogError::Conflict { current, .. }) if attempt + 1 >= MAX_RETRIES => {
-                    return Err(CatalogError::Conflict {
-                        what: format!(
-                            "tag group '{}' (edited while publishing; publish again)",
-                            g.name
-                        ),
-                        current,
-                    });
-                }
-                Err(CatalogError::Conflict { .. }) => {
-                    attempt += 1;
-                    backoff(attempt).await;
-                }
-                Err(e) => return Err(e),
+            Ok(Step::Commit(next, (g, version, false)))
             }
-        };
+        })
+        .await?;
         let slug = g.slug.clone();
         let dataset = g.training_dataset.clone();
         self.update_application(&slug, &dataset, |a| a.enqueue(version))
@@ -712,27 +692,27 @@ impl TagService {
         dataset: &str,
         f: impl Fn(&mut Application),
     ) -> Result<Application> {
-        let log = application_log(group, dataset);
-        for attempt in 0..MAX_RETRIES {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
-            let (rev, mut app) = match log.latest::<Application>(self.catalog.store()).await? {
-                Some(x) => x,
-                None => (0, Application::new(group, dataset)),
-            };
-            f(&mut app);
-            app.updated_at = now();
-            match log.commit(self.catalog.store(), rev, &app).await {
-                Ok(_) => return Ok(app),
-                Err(CatalogError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(CatalogError::Conflict {
-            what: format!("application of '{group}' to '{dataset}'"),
-            current: log.latest_revision(self.catalog.store()).await?,
-        })
+        let (_, app) = application_log(group, dataset)
+            .update(
+                self.catalog.store(),
+                |latest: Option<(u64, Application)>| {
+                    let mut app =
+                        latest.map_or_else(|| Application::new(group, dataset), |(_, a)| a);
+                    f(&mut app);
+                    app.updated_at = now();
+                    Ok(Step::Commit(app.clone(), app))
+                },
+            )
+            .await?;
+        Ok(app)
+    }
+}
+
+/// The live (not dropped) group of a log's latest revision.
+fn live(group: &str, latest: Option<(u64, TagGroup)>) -> Result<(u64, TagGroup)> {
+    match latest {
+        Some((rev, g)) if !g.deleted => Ok((rev, g)),
+        _ => Err(CatalogError::not_found("tag group", group)),
     }
 }
 

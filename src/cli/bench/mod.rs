@@ -2,6 +2,7 @@
 //! same run (numpy/BLAS and DuckDB via `benches/anchor_scoring.py`; Python's ONNX Runtime via
 //! `benches/anchor_vision.py`), and the zero-shot accuracy of the image tower.
 
+mod control_plane;
 mod flight;
 mod labels;
 mod pixels;
@@ -148,6 +149,27 @@ pub enum Which {
         #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
         python: String,
     },
+    /// Control plane: statement latency (ALTER TAG … SET THRESHOLD, SHOW TAGS, SHOW TAG GROUPS, a SELECT on a
+    /// dt_ table) on a catalog of 1 group of 1 revision against one of many groups with a long
+    /// history, on a local directory and on an S3 endpoint (moto).
+    ControlPlane {
+        #[arg(long, default_value_t = 1000)]
+        groups: usize,
+        #[arg(long, default_value_t = 50)]
+        revisions: usize,
+        /// Timed runs of each statement (the median is printed).
+        #[arg(long, default_value_t = 100)]
+        repeat: usize,
+        /// Skip the S3 measurement.
+        #[arg(long)]
+        no_s3: bool,
+        /// (Used by the S3 measurement.) Measure on `--data` only and print JSON.
+        #[arg(long, hide = true)]
+        here: bool,
+        /// The Python that runs the S3 server (needs moto).
+        #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
+        python: String,
+    },
     /// (Used by `scoring`.) Runs one query `repeat` times and prints its timings as JSON.
     Query {
         #[arg(long)]
@@ -220,6 +242,27 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
                 },
             )
             .await
+        }
+        Which::ControlPlane {
+            groups,
+            revisions,
+            repeat,
+            no_s3,
+            here,
+            python,
+        } => {
+            let args = control_plane::Args {
+                groups,
+                revisions,
+                repeat,
+                s3: !no_s3,
+                python: &python,
+            };
+            if here {
+                control_plane::here(global, args).await
+            } else {
+                control_plane::run(global, args).await
+            }
         }
         Which::Query {
             dataset,
