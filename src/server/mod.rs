@@ -285,7 +285,7 @@ impl Server {
     ) -> Result<Answer, ServeError> {
         let dataset = dataset.map_or_else(|| self.session_dataset(caller), str::to_string);
         let engine = self.engine(caller, "http", &dataset)?;
-        let what = format!("{stmt:?}");
+        let what = stmt.to_string();
         self.run_tag(caller, "http", &engine, &what, &stmt).await
     }
 

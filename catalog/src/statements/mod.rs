@@ -2,6 +2,7 @@
 //! ([`TagService`], [`AccessService`]) for one caller, and answered with a small table so
 //! that every SQL client can run them. The HTTP API builds the same [`TagStatement`]s.
 
+mod display;
 pub mod parser;
 pub mod policy;
 

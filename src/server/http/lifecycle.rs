@@ -1,15 +1,14 @@
 //! The lifecycle API: tag groups, tags, prompts, labels, previews, publishing, applying,
 //! versions, scoring jobs, users and roles as JSON routes. Each route builds the same
 //! [`TagStatement`] its SQL equivalent parses to and runs it through the same service
-//! layer, so the two can never disagree; [`ROUTES`] lists them (it feeds the OpenAPI
-//! document and the README's table).
+//! layer, so the two can never disagree. One table, [`ROUTES`], lists each route with its
+//! handler: it builds the router and feeds the OpenAPI document and the README's table.
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::json::WriterBuilder;
 use datafusion::arrow::json::writer::JsonArray;
@@ -33,129 +32,61 @@ pub struct RouteDoc {
 }
 
 macro_rules! routes {
-    ($( $m:literal $p:literal => $sql:literal : $s:literal ;)*) => {
+    ($( $m:ident $p:literal => $h:path, $sql:literal : $s:literal ;)*) => {
         /// Every lifecycle route with its SQL equivalent.
-        pub const ROUTES: &[RouteDoc] = &[ $( RouteDoc { method: $m, path: $p, sql: $sql, summary: $s } ),* ];
+        pub const ROUTES: &[RouteDoc] = &[ $( RouteDoc { method: stringify!($m), path: $p, sql: $sql, summary: $s } ),* ];
+
+        /// The lifecycle routes, from the same table.
+        pub(super) fn router() -> Router<AppState> {
+            Router::new() $( .route($p, axum::routing::on(axum::routing::MethodFilter::$m, $h)) )*
+        }
     };
 }
 
 routes! {
-    "GET" "/api/me" => "SHOW USERS; SHOW ROLES" : "who the caller is and their roles";
-    "GET" "/api/datasets" => "SELECT * FROM system.datasets" : "the datasets the caller sees, with their role";
-    "GET" "/api/datasets/{dataset}/groups" => "SHOW TAG GROUPS ON DATASET d" : "manage groups: groups trained or applied on the dataset, applied version, update available, scoring status";
-    "POST" "/api/datasets/{dataset}/groups" => "CREATE TAG GROUP g ON DATASET d TAGS (...)" : "create a group from {name, tags: [..] or \"one per line\", options: {..}}";
-    "POST" "/api/datasets/{dataset}/applications" => "APPLY TAG GROUP g TO DATASET d" : "apply a shareable group {group}; queues scoring";
-    "POST" "/api/datasets/{dataset}/applications/{group}/update" => "UPDATE TAG GROUP g ON DATASET d" : "move to the latest version; queues scoring";
-    "DELETE" "/api/datasets/{dataset}/applications/{group}" => "REMOVE TAG GROUP g FROM DATASET d" : "stop applying a group";
-    "GET" "/api/datasets/{dataset}/roles" => "SHOW ROLES ON DATASET d" : "roles on the dataset";
-    "PUT" "/api/datasets/{dataset}/roles/{user}" => "GRANT EDITOR ON DATASET d TO u" : "give a user a role {role: admin|editor|viewer}";
-    "DELETE" "/api/datasets/{dataset}/roles/{user}" => "REVOKE ALL ON DATASET d FROM u" : "take a user's role away";
-    "GET" "/api/groups" => "SELECT * FROM system.tag_groups; SHOW SHAREABLE TAG GROUPS LIKE 'p'" : "groups the caller sees; ?shareable=true&like=pattern searches groups to apply";
-    "GET" "/api/groups/{group}" => "SHOW TAGS IN GROUP g" : "the group's definition with statuses and its revision";
-    "DELETE" "/api/groups/{group}" => "DROP TAG GROUP g" : "drop the group";
-    "PUT" "/api/groups/{group}/options" => "ALTER TAG GROUP g SET option = 'value'" : "set one option {key, value}";
-    "POST" "/api/groups/{group}/publish" => "PUBLISH TAG GROUP g VISIBILITY v" : "freeze a version {visibility?}; queues scoring";
-    "GET" "/api/groups/{group}/versions" => "SHOW VERSIONS OF TAG GROUP g" : "published versions";
-    "GET" "/api/groups/{group}/access" => "SHOW DATASET ACCESS FOR TAG GROUP g" : "datasets applying the group, with version and scoring status";
-    "GET" "/api/groups/{group}/tags" => "SHOW TAGS IN GROUP g" : "tags with status, threshold, prompts";
-    "POST" "/api/groups/{group}/tags" => "ALTER TAG GROUP g ADD TAG 't'" : "add a tag {name}";
-    "PATCH" "/api/groups/{group}/tags/{tag}" => "ALTER TAG 't' IN GROUP g SET THRESHOLD x | RENAME TO 'n' [AT REVISION r]" : "{threshold} or {name}, with optional expected_revision";
-    "DELETE" "/api/groups/{group}/tags/{tag}" => "ALTER TAG GROUP g DROP TAG 't'" : "drop a tag";
-    "POST" "/api/groups/{group}/tags/{tag}/prompts" => "ALTER TAG 't' IN GROUP g ADD [NEGATIVE] PROMPT 'p' FOR m" : "add a prompt {text, polarity?, modality?, expected_revision?}";
-    "DELETE" "/api/groups/{group}/tags/{tag}/prompts" => "ALTER TAG 't' IN GROUP g DROP PROMPT 'p'" : "drop a prompt {text, polarity?, modality?}";
-    "GET" "/api/groups/{group}/tags/{tag}/labels" => "SHOW LABELS IN GROUP g" : "the tag's visual labels";
-    "POST" "/api/groups/{group}/tags/{tag}/labels" => "ALTER TAG 't' IN GROUP g ADD POSITIVE LABELS (...)" : "label {asset_ids: [..], positive: bool}";
-    "DELETE" "/api/groups/{group}/tags/{tag}/labels" => "ALTER TAG 't' IN GROUP g DROP LABELS (...)" : "remove labels {asset_ids}";
-    "GET" "/api/groups/{group}/tags/{tag}/preview" => "PREVIEW TAG 't' IN GROUP g ..." : "?modality=visual|transcript&mode=compare|positives|negatives|stratified|top&threshold=&limit=&published=; opening it reviews the tag";
-    "GET" "/api/datasets/{dataset}/thumbnails/{image_id}" => "SELECT path FROM coactive_table WHERE coactive_image_id = 'i'" : "the JPEG thumbnail of an image or keyframe (image/jpeg), for whoever sees the dataset";
-    "GET" "/api/datasets/{dataset}/search" => "SELECT * FROM semantic_search('q', k, 'visual')" : "?q=text&k=20&modality=visual|transcript: the items nearest the text, to label";
-    "GET" "/api/groups/{group}/tags/{tag}/uncertain" => "SELECT * FROM dt_uncertain('g', 't', k)" : "?k=20: the items the published classifier is least sure about, spread out, not yet labelled";
-    "GET" "/api/groups/{group}/tags/{tag}/suggestions" => "SUGGEST PROMPTS FOR TAG 't' IN GROUP g FOR VISUAL" : "?modality=visual|transcript: prompts from the configured LLM, else templates or the dataset's transcript sentences";
-    "POST" "/api/groups/{group}/tags/{tag}/evaluation" => "EVALUATE TAG 't' IN GROUP g SAMPLE n" : "draw the Tag Evaluator's sample {sample?} (about 400 items stratified over the score range)";
-    "GET" "/api/groups/{group}/tags/{tag}/evaluation" => "SHOW EVALUATION OF TAG 't' IN GROUP g" : "the sampled items with their scores, weights and labels";
-    "POST" "/api/groups/{group}/tags/{tag}/evaluation/labels" => "LABEL EVALUATION OF TAG 't' IN GROUP g POSITIVE (...) | FROM FILE 'f' | WITH LLM" : "ground truth: {labels: [{asset_id, label}]}, a labels file sent as the body (text/csv or application/vnd.apache.parquet; ?name=), {csv: text}, {file: name} under the data root's files/ folder, or {llm: true} (the configured LLM looks at each image)";
-    "DELETE" "/api/groups/{group}/tags/{tag}/evaluation/items" => "REMOVE EVALUATION ITEMS (...) OF TAG 't' IN GROUP g" : "take items judged wrong out {asset_ids}";
-    "GET" "/api/groups/{group}/tags/{tag}/metrics" => "SELECT * FROM dt_metrics('g', 't')" : "F1, F0.5, precision, recall, accuracy over thresholds 0–1 with 95% intervals, the recommended threshold";
-    "POST" "/api/groups/{group}/tags/{tag}/threshold" => "SAVE THRESHOLD OF TAG 't' IN GROUP g FOR F1" : "save the threshold maximising {metric?} (no rescoring)";
-    "POST" "/api/groups/{group}/tags/{tag}/target" => "SET TARGET OF TAG 't' IN GROUP g PRECISION 0.9 CONFIDENCE 0.95" : "save the threshold meeting {metric: precision|recall, at_least, confidence?} with that confidence (SUPG)";
-    "GET" "/api/scoring-jobs" => "SHOW SCORING JOBS" : "queued and running scoring jobs with live progress";
-    "GET" "/api/users" => "SHOW USERS" : "users (organisation admins see all)";
-    "POST" "/api/users" => "CREATE USER u [ORG ADMIN] [READ ONLY]" : "create a user {name, org_admin?, read_only?}; answers their token once";
-    "POST" "/api/users/{user}/tokens" => "CREATE [READ ONLY] TOKEN FOR USER u" : "another token for a user {read_only?} (organisation admins, or the user for themselves); answered once";
-    "DELETE" "/api/users/{user}" => "DROP USER u" : "drop a user";
-}
-
-/// The lifecycle routes.
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/me", get(me))
-        .route("/api/datasets", get(datasets))
-        .route(
-            "/api/datasets/{dataset}/groups",
-            get(dataset_groups).post(create_group),
-        )
-        .route("/api/datasets/{dataset}/applications", post(apply))
-        .route(
-            "/api/datasets/{dataset}/applications/{group}/update",
-            post(update),
-        )
-        .route(
-            "/api/datasets/{dataset}/applications/{group}",
-            axum::routing::delete(remove),
-        )
-        .route("/api/datasets/{dataset}/roles", get(roles))
-        .route(
-            "/api/datasets/{dataset}/roles/{user}",
-            put(grant).delete(revoke),
-        )
-        .route("/api/groups", get(groups))
-        .route("/api/groups/{group}", get(group).delete(drop_group))
-        .route("/api/groups/{group}/options", put(set_option))
-        .route("/api/groups/{group}/publish", post(publish))
-        .route("/api/groups/{group}/versions", get(versions))
-        .route("/api/groups/{group}/access", get(access))
-        .route("/api/groups/{group}/tags", get(tags).post(add_tag))
-        .route(
-            "/api/groups/{group}/tags/{tag}",
-            axum::routing::patch(patch_tag).delete(drop_tag),
-        )
-        .route(
-            "/api/groups/{group}/tags/{tag}/prompts",
-            post(add_prompt).delete(drop_prompt),
-        )
-        .route(
-            "/api/groups/{group}/tags/{tag}/labels",
-            get(labels).post(add_labels).delete(drop_labels),
-        )
-        .route("/api/groups/{group}/tags/{tag}/preview", get(preview))
-        .route("/api/datasets/{dataset}/search", get(search))
-        .route("/api/groups/{group}/tags/{tag}/uncertain", get(uncertain))
-        .route(
-            "/api/groups/{group}/tags/{tag}/evaluation",
-            post(evaluate).get(show_evaluation),
-        )
-        .route(
-            "/api/groups/{group}/tags/{tag}/evaluation/labels",
-            post(label_evaluation),
-        )
-        .route(
-            "/api/groups/{group}/tags/{tag}/evaluation/items",
-            axum::routing::delete(remove_evaluation_items),
-        )
-        .route("/api/groups/{group}/tags/{tag}/metrics", get(tag_metrics))
-        .route(
-            "/api/groups/{group}/tags/{tag}/suggestions",
-            get(suggestions),
-        )
-        .route(
-            "/api/groups/{group}/tags/{tag}/threshold",
-            post(save_threshold),
-        )
-        .route("/api/groups/{group}/tags/{tag}/target", post(set_target))
-        .route("/api/scoring-jobs", get(scoring_jobs))
-        .route("/api/users", get(users).post(create_user))
-        .route("/api/users/{user}", axum::routing::delete(drop_user))
-        .route("/api/users/{user}/tokens", post(create_token))
+    GET "/api/me" => me, "SHOW USERS; SHOW ROLES" : "who the caller is and their roles";
+    GET "/api/datasets" => datasets, "SELECT * FROM system.datasets" : "the datasets the caller sees, with their role";
+    GET "/api/datasets/{dataset}/groups" => dataset_groups, "SHOW TAG GROUPS ON DATASET d" : "manage groups: groups trained or applied on the dataset, applied version, update available, scoring status";
+    POST "/api/datasets/{dataset}/groups" => create_group, "CREATE TAG GROUP g ON DATASET d TAGS (...)" : "create a group from {name, tags: [..] or \"one per line\", options: {..}}";
+    POST "/api/datasets/{dataset}/applications" => apply, "APPLY TAG GROUP g TO DATASET d" : "apply a shareable group {group}; queues scoring";
+    POST "/api/datasets/{dataset}/applications/{group}/update" => update, "UPDATE TAG GROUP g ON DATASET d" : "move to the latest version; queues scoring";
+    DELETE "/api/datasets/{dataset}/applications/{group}" => remove, "REMOVE TAG GROUP g FROM DATASET d" : "stop applying a group";
+    GET "/api/datasets/{dataset}/roles" => roles, "SHOW ROLES ON DATASET d" : "roles on the dataset";
+    PUT "/api/datasets/{dataset}/roles/{user}" => grant, "GRANT EDITOR ON DATASET d TO u" : "give a user a role {role: admin|editor|viewer}";
+    DELETE "/api/datasets/{dataset}/roles/{user}" => revoke, "REVOKE ALL ON DATASET d FROM u" : "take a user's role away";
+    GET "/api/groups" => groups, "SELECT * FROM system.tag_groups; SHOW SHAREABLE TAG GROUPS LIKE 'p'" : "groups the caller sees; ?shareable=true&like=pattern searches groups to apply";
+    GET "/api/groups/{group}" => group, "SHOW TAGS IN GROUP g" : "the group's definition with statuses and its revision";
+    DELETE "/api/groups/{group}" => drop_group, "DROP TAG GROUP g" : "drop the group";
+    PUT "/api/groups/{group}/options" => set_option, "ALTER TAG GROUP g SET option = 'value'" : "set one option {key, value}";
+    POST "/api/groups/{group}/publish" => publish, "PUBLISH TAG GROUP g VISIBILITY v" : "freeze a version {visibility?}; queues scoring";
+    GET "/api/groups/{group}/versions" => versions, "SHOW VERSIONS OF TAG GROUP g" : "published versions";
+    GET "/api/groups/{group}/access" => access, "SHOW DATASET ACCESS FOR TAG GROUP g" : "datasets applying the group, with version and scoring status";
+    GET "/api/groups/{group}/tags" => tags, "SHOW TAGS IN GROUP g" : "tags with status, threshold, prompts";
+    POST "/api/groups/{group}/tags" => add_tag, "ALTER TAG GROUP g ADD TAG 't'" : "add a tag {name}";
+    PATCH "/api/groups/{group}/tags/{tag}" => patch_tag, "ALTER TAG 't' IN GROUP g SET THRESHOLD x | RENAME TO 'n' [AT REVISION r]" : "{threshold} or {name}, with optional expected_revision";
+    DELETE "/api/groups/{group}/tags/{tag}" => drop_tag, "ALTER TAG GROUP g DROP TAG 't'" : "drop a tag";
+    POST "/api/groups/{group}/tags/{tag}/prompts" => add_prompt, "ALTER TAG 't' IN GROUP g ADD [NEGATIVE] PROMPT 'p' FOR m" : "add a prompt {text, polarity?, modality?, expected_revision?}";
+    DELETE "/api/groups/{group}/tags/{tag}/prompts" => drop_prompt, "ALTER TAG 't' IN GROUP g DROP PROMPT 'p'" : "drop a prompt {text, polarity?, modality?}";
+    GET "/api/groups/{group}/tags/{tag}/labels" => labels, "SHOW LABELS IN GROUP g" : "the tag's visual labels";
+    POST "/api/groups/{group}/tags/{tag}/labels" => add_labels, "ALTER TAG 't' IN GROUP g ADD POSITIVE LABELS (...)" : "label {asset_ids: [..], positive: bool}";
+    DELETE "/api/groups/{group}/tags/{tag}/labels" => drop_labels, "ALTER TAG 't' IN GROUP g DROP LABELS (...)" : "remove labels {asset_ids}";
+    GET "/api/groups/{group}/tags/{tag}/preview" => preview, "PREVIEW TAG 't' IN GROUP g ..." : "?modality=visual|transcript&mode=compare|positives|negatives|stratified|top&threshold=&limit=&published=; opening it reviews the tag";
+    GET "/api/datasets/{dataset}/thumbnails/{image_id}" => super::media::thumbnail, "SELECT path FROM coactive_table WHERE coactive_image_id = 'i'" : "the JPEG thumbnail of an image or keyframe (image/jpeg), for whoever sees the dataset";
+    GET "/api/datasets/{dataset}/search" => search, "SELECT * FROM semantic_search('q', k, 'visual')" : "?q=text&k=20&modality=visual|transcript: the items nearest the text, to label";
+    GET "/api/groups/{group}/tags/{tag}/uncertain" => uncertain, "SELECT * FROM dt_uncertain('g', 't', k)" : "?k=20: the items the published classifier is least sure about, spread out, not yet labelled";
+    GET "/api/groups/{group}/tags/{tag}/suggestions" => suggestions, "SUGGEST PROMPTS FOR TAG 't' IN GROUP g FOR VISUAL" : "?modality=visual|transcript: prompts from the configured LLM, else templates or the dataset's transcript sentences";
+    POST "/api/groups/{group}/tags/{tag}/evaluation" => evaluate, "EVALUATE TAG 't' IN GROUP g SAMPLE n" : "draw the Tag Evaluator's sample {sample?} (about 400 items stratified over the score range)";
+    GET "/api/groups/{group}/tags/{tag}/evaluation" => show_evaluation, "SHOW EVALUATION OF TAG 't' IN GROUP g" : "the sampled items with their scores, weights and labels";
+    POST "/api/groups/{group}/tags/{tag}/evaluation/labels" => label_evaluation, "LABEL EVALUATION OF TAG 't' IN GROUP g POSITIVE (...) | FROM FILE 'f' | WITH LLM" : "ground truth: {labels: [{asset_id, label}]}, a labels file sent as the body (text/csv or application/vnd.apache.parquet; ?name=), {csv: text}, {file: name} under the data root's files/ folder, or {llm: true} (the configured LLM looks at each image)";
+    DELETE "/api/groups/{group}/tags/{tag}/evaluation/items" => remove_evaluation_items, "REMOVE EVALUATION ITEMS (...) OF TAG 't' IN GROUP g" : "take items judged wrong out {asset_ids}";
+    GET "/api/groups/{group}/tags/{tag}/metrics" => tag_metrics, "SELECT * FROM dt_metrics('g', 't')" : "F1, F0.5, precision, recall, accuracy over thresholds 0–1 with 95% intervals, the recommended threshold";
+    POST "/api/groups/{group}/tags/{tag}/threshold" => save_threshold, "SAVE THRESHOLD OF TAG 't' IN GROUP g FOR F1" : "save the threshold maximising {metric?} (no rescoring)";
+    POST "/api/groups/{group}/tags/{tag}/target" => set_target, "SET TARGET OF TAG 't' IN GROUP g PRECISION 0.9 CONFIDENCE 0.95" : "save the threshold meeting {metric: precision|recall, at_least, confidence?} with that confidence (SUPG)";
+    GET "/api/scoring-jobs" => scoring_jobs, "SHOW SCORING JOBS" : "queued and running scoring jobs with live progress";
+    GET "/api/users" => users, "SHOW USERS" : "users (organisation admins see all)";
+    POST "/api/users" => create_user, "CREATE USER u [ORG ADMIN] [READ ONLY]" : "create a user {name, org_admin?, read_only?}; answers their token once";
+    POST "/api/users/{user}/tokens" => create_token, "CREATE [READ ONLY] TOKEN FOR USER u" : "another token for a user {read_only?} (organisation admins, or the user for themselves); answered once";
+    DELETE "/api/users/{user}" => drop_user, "DROP USER u" : "drop a user";
 }
 
 type Answer = Result<Response, ServeError>;

@@ -1,26 +1,17 @@
 //! Media over HTTP: the JPEG thumbnail of an image or keyframe, for whoever sees its dataset
 //! (the console's grids, the Python client's `show`).
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use dyntag_catalog::access::View;
 use dyntag_catalog::import::thumbnail_path;
 
 use super::{AppState, caller};
 use crate::server::errors::ServeError;
 
-/// The media routes.
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route(
-        "/api/datasets/{dataset}/thumbnails/{image_id}",
-        get(thumbnail),
-    )
-}
-
-async fn thumbnail(
+/// An image's thumbnail (routed from the lifecycle table, `lifecycle::ROUTES`).
+pub(super) async fn thumbnail(
     State(state): State<AppState>,
     Path((dataset, image_id)): Path<(String, String)>,
     headers: HeaderMap,

@@ -157,7 +157,6 @@ fn router(state: AppState) -> Router {
         .route("/api/running", get(running))
         .route("/api/openapi.json", get(openapi::document))
         .merge(lifecycle::router())
-        .merge(media::router())
         .fallback(not_found)
         .with_state(state)
 }
