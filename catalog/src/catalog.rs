@@ -95,6 +95,8 @@ pub struct Catalog {
     store: Store,
     models: Arc<ModelRegistry>,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Held while catching up with the store.
+    refreshing: tokio::sync::Mutex<()>,
     heads: Mutex<HashMap<HeadKey, Arc<CompiledHeads>>>,
     cache: Arc<TableCache>,
 }
@@ -108,6 +110,7 @@ impl Catalog {
             store,
             models,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            refreshing: tokio::sync::Mutex::new(()),
             heads: Mutex::new(HashMap::new()),
             cache: Arc::new(TableCache::new(config.cache_bytes)),
         });
@@ -139,8 +142,11 @@ impl Catalog {
     /// reads the entries written since, and the documents they name (nothing else), and
     /// publishes the new snapshot.
     pub async fn refresh(&self) -> Result<Arc<Snapshot>> {
+        // One refresh at a time, each from the snapshot the last one published: a refresh
+        // that started before a reload must not publish a snapshot without what it found.
+        let _one = self.refreshing.lock().await;
         if self.store.take_journal_gap() {
-            return self.reload().await;
+            return self.reload_locked().await;
         }
         let previous = self.snapshot();
         match previous.catch_up(&self.store).await? {
@@ -153,13 +159,28 @@ impl Catalog {
     /// this process could not be journaled, and now and then in a server to pick up a
     /// revision whose writer died before journaling it.
     pub async fn reload(&self) -> Result<Arc<Snapshot>> {
+        let _one = self.refreshing.lock().await;
+        self.reload_locked().await
+    }
+
+    async fn reload_locked(&self) -> Result<Arc<Snapshot>> {
         let previous = self.snapshot();
-        let loaded = Arc::new(Snapshot::load(&self.store, &previous).await?);
-        let next = match loaded.catch_up(&self.store).await? {
-            Some(n) => n,
-            None => Arc::unwrap_or_clone(loaded),
-        };
-        Ok(self.install(next))
+        let loaded = async {
+            let loaded = Arc::new(Snapshot::load(&self.store, &previous).await?);
+            Ok::<_, CatalogError>(match loaded.catch_up(&self.store).await? {
+                Some(n) => n,
+                None => Arc::unwrap_or_clone(loaded),
+            })
+        }
+        .await;
+        match loaded {
+            Ok(next) => Ok(self.install(next)),
+            Err(e) => {
+                // Whatever made this reload needed still holds: try again next time.
+                self.store.note_journal_gap();
+                Err(e)
+            }
+        }
     }
 
     /// Publishes `next` unless a snapshot further along the journal was published meanwhile

@@ -46,6 +46,10 @@ pub struct Snapshot {
     pub groups: OrdMap<String, Versioned<TagGroup>>,
     /// (training dataset, slug) of every live group: which groups a dataset trains.
     trained: OrdSet<(String, String)>,
+    /// The revision applied of each log, dropped groups and removed applications included:
+    /// journal entries of one log may arrive out of order (a writer journals its revision
+    /// after a later writer journaled the next), and an older one must never undo a newer.
+    applied: OrdMap<LogKey, u64>,
     /// Published versions by (slug, version).
     pub versions: OrdMap<(String, u32), Arc<GroupVersion>>,
     /// Applications by (dataset, slug).
@@ -159,7 +163,8 @@ impl Snapshot {
         for (key, rev) in changes {
             match key {
                 LogKey::Dataset(name) => {
-                    if rev == 0 || self.datasets.get(&name).is_some_and(|v| v.revision >= rev) {
+                    let key = LogKey::Dataset(name.clone());
+                    if self.behind(&key, rev) {
                         continue;
                     }
                     let doc = match reuse.datasets.get(&name) {
@@ -167,6 +172,7 @@ impl Snapshot {
                         _ => read(&manifest_log(&name), store, rev, &name).await?,
                     };
                     self.datasets.insert(name, doc);
+                    self.applied.insert(key, rev);
                 }
                 LogKey::Group(slug) => {
                     touched_applications |= self.apply_group(store, reuse, slug, rev).await?;
@@ -177,9 +183,10 @@ impl Snapshot {
                         .await?;
                 }
                 LogKey::Access => {
-                    if rev == self.access_revision {
+                    if self.behind(&LogKey::Access, rev) {
                         continue;
                     }
+                    self.applied.insert(LogKey::Access, rev);
                     self.access = if rev == reuse.access_revision {
                         Arc::clone(&reuse.access)
                     } else {
@@ -210,14 +217,16 @@ impl Snapshot {
         slug: String,
         rev: u64,
     ) -> Result<bool> {
-        let known = self.groups.get(&slug).map(|v| v.revision);
-        if rev == 0 || known.is_some_and(|k| k >= rev) {
+        let key = LogKey::Group(slug.clone());
+        if self.behind(&key, rev) {
             return Ok(false);
         }
+        let known = self.groups.get(&slug).map(|v| v.revision);
         let entry: Versioned<TagGroup> = match reuse.groups.get(&slug) {
             Some(v) if v.revision == rev => v.clone(),
             _ => read(&group_log(&slug), store, rev, &slug).await?,
         };
+        self.applied.insert(key, rev);
         if let Some(old) = self.groups.get(&slug) {
             self.trained
                 .remove(&(old.doc.training_dataset.clone(), slug.clone()));
@@ -241,6 +250,16 @@ impl Snapshot {
                 .collect();
             for k in applications {
                 self.applications.remove(&k);
+            }
+            // Its applications are read again if the group comes back.
+            let forgotten: Vec<_> = self
+                .applied
+                .keys()
+                .filter(|k| matches!(k, LogKey::Application { group, .. } if *group == slug))
+                .cloned()
+                .collect();
+            for k in forgotten {
+                self.applied.remove(&k);
             }
             return Ok(was_live);
         }
@@ -286,27 +305,31 @@ impl Snapshot {
         dataset: String,
         rev: u64,
     ) -> Result<()> {
-        if rev == 0 || !self.groups.contains_key(&group) {
+        let log = LogKey::Application {
+            group: group.clone(),
+            dataset: dataset.clone(),
+        };
+        if !self.groups.contains_key(&group) || self.behind(&log, rev) {
             return Ok(());
         }
         let key = (dataset, group);
-        if self
-            .applications
-            .get(&key)
-            .is_some_and(|v| v.revision >= rev)
-        {
-            return Ok(());
-        }
         let entry = match reuse.applications.get(&key) {
             Some(v) if v.revision == rev => v.clone(),
             _ => read(&application_log(&key.1, &key.0), store, rev, &key.1).await?,
         };
+        self.applied.insert(log, rev);
         if entry.doc.removed {
             self.applications.remove(&key);
         } else {
             self.applications.insert(key, entry);
         }
         Ok(())
+    }
+
+    /// Whether revision `rev` of `log` adds nothing: none (0), or not newer than the one
+    /// applied.
+    fn behind(&self, log: &LogKey, rev: u64) -> bool {
+        rev == 0 || self.applied.get(log).is_some_and(|k| *k >= rev)
     }
 
     /// Logs are read one after the other, so an application may already name a version its

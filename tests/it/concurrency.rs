@@ -257,3 +257,51 @@ async fn another_process_changes_arrive_through_the_journal() {
     other.refresh().await.unwrap();
     assert_eq!(threshold(&other), Some((rev + 2, 0.42)));
 }
+
+/// Journal entries of one log may arrive out of order (a writer journals its revision after
+/// the next writer journaled the following one): an older entry never undoes a newer one,
+/// so a dropped group does not come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_journal_entry_does_not_undo_a_newer_revision() {
+    use dyntag_catalog::store::journal;
+    use dyntag_catalog::tags::group_log;
+
+    let (dir, writer) = common::news_catalog().await;
+    let reader = Catalog::open(common::config(&dir.path().join("data")))
+        .await
+        .unwrap();
+    let service = TagService::new(Arc::clone(&writer), Principal::LocalAdmin);
+    service
+        .create_group("Sports", common::DATASET, &["football".into()], &[])
+        .await
+        .unwrap();
+    let before = group_log("sports")
+        .latest_revision(writer.store())
+        .await
+        .unwrap();
+    service.drop_group("sports").await.unwrap();
+    reader.refresh().await.unwrap();
+    assert!(reader.snapshot().group("sports").is_err(), "dropped");
+    // The late entry: the revision before the drop, journaled after it.
+    let store = writer.store();
+    let seq = journal::head(store).await.unwrap() + 1;
+    let entry = journal::Entry {
+        log: group_log("sports").folder().to_string(),
+        revision: before,
+    };
+    assert!(
+        store
+            .put_if_absent(
+                &journal::path(seq),
+                dyntag_catalog::store::to_json(&entry).unwrap()
+            )
+            .await
+            .unwrap()
+    );
+    reader.refresh().await.unwrap();
+    assert_eq!(reader.snapshot().journal, seq, "the entry was read");
+    assert!(
+        reader.snapshot().group("sports").is_err(),
+        "an older revision brought a dropped group back"
+    );
+}

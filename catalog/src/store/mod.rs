@@ -151,7 +151,7 @@ impl Store {
     }
 
     /// Notes that a commit could not be journaled: the next refresh must reload everything.
-    pub(crate) fn note_journal_gap(&self) {
+    pub fn note_journal_gap(&self) {
         self.journal.gap.store(true, Ordering::Release);
     }
 
