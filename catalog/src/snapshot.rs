@@ -233,34 +233,13 @@ impl Snapshot {
         }
         if entry.doc.deleted {
             let was_live = self.groups.remove(&slug).is_some();
-            let versions: Vec<_> = self
-                .versions
-                .keys()
-                .filter(|(s, _)| *s == slug)
-                .cloned()
-                .collect();
-            for k in versions {
-                self.versions.remove(&k);
-            }
-            let applications: Vec<_> = self
-                .applications
-                .keys()
-                .filter(|(_, s)| *s == slug)
-                .cloned()
-                .collect();
-            for k in applications {
-                self.applications.remove(&k);
-            }
+            remove_where(&mut self.versions, |(s, _)| *s == slug);
+            remove_where(&mut self.applications, |(_, s)| *s == slug);
             // Its applications are read again if the group comes back.
-            let forgotten: Vec<_> = self
-                .applied
-                .keys()
-                .filter(|k| matches!(k, LogKey::Application { group, .. } if *group == slug))
-                .cloned()
-                .collect();
-            for k in forgotten {
-                self.applied.remove(&k);
-            }
+            remove_where(
+                &mut self.applied,
+                |k| matches!(k, LogKey::Application { group, .. } if *group == slug),
+            );
             return Ok(was_live);
         }
         for v in 1..=entry.doc.latest_version {
@@ -462,6 +441,14 @@ impl Snapshot {
             revision: group.revision,
             tags,
         })
+    }
+}
+
+/// Removes the entries of `map` whose key matches.
+fn remove_where<K: Ord + Clone, V: Clone>(map: &mut OrdMap<K, V>, matches: impl Fn(&K) -> bool) {
+    let keys: Vec<K> = map.keys().filter(|k| matches(k)).cloned().collect();
+    for k in keys {
+        map.remove(&k);
     }
 }
 
