@@ -1,7 +1,7 @@
 //! The binary's error type: what went wrong, in words a user can act on.
 
 use datafusion::error::DataFusionError;
-use dyntag_catalog::CatalogError;
+use dyntag_core::CatalogError;
 
 /// Errors of the command line and the engine.
 #[derive(Debug, thiserror::Error)]
@@ -10,8 +10,20 @@ pub enum AppError {
     Catalog(#[from] CatalogError),
     #[error("{}", clean(.0))]
     Query(#[from] DataFusionError),
+    /// The command's arguments ask for something that cannot be done (a missing option,
+    /// nothing to import, an evaluation without labels).
     #[error("{0}")]
     Usage(String),
+    /// A file or value the user gave could not be read or decoded (an image, a TLS key).
+    #[error("{0}")]
+    Input(String),
+    /// Something dyntag needs from the machine, or a program outside it, is missing or
+    /// failed (ffmpeg, a benchmark's anchor script, a port, the terminal).
+    #[error("{0}")]
+    Environment(String),
+    /// A broken invariant of dyntag itself (a worker panicked): a bug.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Part of the work was done; the rest is reported and left undone.
     #[error("{0}")]
     Incomplete(String),
@@ -36,6 +48,15 @@ fn clean(e: &DataFusionError) -> String {
 }
 
 impl AppError {
+    /// The process exit status for this error: 2 for a command used wrongly (as clap does
+    /// for bad arguments), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
     /// An I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dyntag_catalog::{Catalog, sample_data_dir};
+use dyntag_core::{Catalog, sample_data_dir};
 
 use super::Global;
 use super::progress::LineProgress;
@@ -97,7 +97,7 @@ pub async fn prepare(global: &Global, sample_data: Option<PathBuf>) -> Result<Ar
     let progress = LineProgress::new(false);
     let report = ingest(&catalog, &MediaOptions::new(DATASET), found, &progress).await?;
     if let Some((path, why)) = report.failed.first() {
-        return Err(AppError::Usage(format!(
+        return Err(AppError::Environment(format!(
             "the sample library did not ingest: {}: {why}",
             path.display()
         )));
@@ -130,7 +130,7 @@ pub async fn prepare(global: &Global, sample_data: Option<PathBuf>) -> Result<Ar
             .doc
             .tags
             .iter()
-            .filter(|t| t.status == dyntag_catalog::tags::TagStatus::NeedsReview)
+            .filter(|t| t.status == dyntag_core::model::tags::TagStatus::NeedsReview)
             .map(|t| t.name.clone())
             .collect();
         for tag in waiting {

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use dyntag_catalog::access::Principal;
-use dyntag_catalog::evaluate::metrics::{Metric, Row, recommend};
-use dyntag_catalog::evaluate::supg::Target;
-use dyntag_catalog::evaluate::{Evaluator, SAMPLE};
+use dyntag_core::model::access::Principal;
+use dyntag_core::service::evaluate::metrics::{Metric, Row, recommend};
+use dyntag_core::service::evaluate::supg::Target;
+use dyntag_core::service::evaluate::{Evaluator, SAMPLE};
 use plotters::prelude::*;
 
 use super::Global;
@@ -77,7 +77,9 @@ pub async fn run(global: &Global, args: EvaluateArgs) -> Result<()> {
             .label_from_file(
                 &args.group,
                 &args.tag,
-                &dyntag_catalog::evaluate::LabelsFile::Local(path.to_string_lossy().into_owned()),
+                &dyntag_core::service::evaluate::LabelsFile::Local(
+                    path.to_string_lossy().into_owned(),
+                ),
             )
             .await?;
         eprintln!(
@@ -173,7 +175,7 @@ fn chart(
     path: &PathBuf,
     title: &str,
 ) -> Result<()> {
-    let fail = |e: String| AppError::Usage(format!("drawing {}: {e}", path.display()));
+    let fail = |e: String| AppError::Environment(format!("drawing {}: {e}", path.display()));
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
     let mut chart = ChartBuilder::on(&root)

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use dyntag_catalog::import::{self, Source};
+use dyntag_core::service::import::{self, Source};
 
 use super::Global;
 use super::progress::LineProgress;
@@ -79,7 +79,7 @@ pub async fn run(global: &Global, args: IngestArgs) -> Result<()> {
     );
     sources.extend(args.videos.into_iter().map(|path| Source::Videos { path }));
     let found = discover(&args.paths)
-        .map_err(|e| AppError::Usage(format!("cannot read the paths to ingest: {e}")))?;
+        .map_err(|e| AppError::Input(format!("cannot read the paths to ingest: {e}")))?;
     if sources.is_empty() && args.paths.is_empty() {
         return Err(AppError::Usage("nothing to import: give media files or folders, or files with --keyframes, --shots, --transcripts, --metadata, --videos".into()));
     }
@@ -109,10 +109,10 @@ pub async fn run(global: &Global, args: IngestArgs) -> Result<()> {
     println!(
         "dataset '{}': {} images/keyframes, {} shots, {} transcript segments, {} videos",
         m.name,
-        m.rows(dyntag_catalog::dataset::TableKind::Images),
-        m.rows(dyntag_catalog::dataset::TableKind::Shots),
-        m.rows(dyntag_catalog::dataset::TableKind::Transcripts),
-        m.rows(dyntag_catalog::dataset::TableKind::Videos)
+        m.rows(dyntag_core::model::dataset::TableKind::Images),
+        m.rows(dyntag_core::model::dataset::TableKind::Shots),
+        m.rows(dyntag_core::model::dataset::TableKind::Transcripts),
+        m.rows(dyntag_core::model::dataset::TableKind::Videos)
     );
     if !report.failed.is_empty() {
         return Err(AppError::Incomplete(format!(

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use dyntag_catalog::{Catalog, CatalogConfig, default_cache_bytes, default_models_dir};
+use dyntag_core::{Catalog, CatalogConfig, default_cache_bytes, default_models_dir};
 
 use crate::error::Result;
 

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use dyntag_catalog::import::Progress;
+use dyntag_core::service::import::Progress;
 
 /// Prints progress lines to standard error.
 pub struct LineProgress {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dyntag_catalog::Catalog;
+use dyntag_core::Catalog;
 
 use super::Global;
 use crate::error::Result;

@@ -76,7 +76,7 @@ async fn run_one(
 /// The interactive shell: statements end with ';'; `\q` quits; `\d` lists tables.
 pub async fn shell(engine: &Engine, format: Format, timing: bool) -> Result<()> {
     let mut editor = DefaultEditor::new()
-        .map_err(|e| AppError::Usage(format!("cannot start the shell: {e}")))?;
+        .map_err(|e| AppError::Environment(format!("cannot start the shell: {e}")))?;
     eprintln!(
         "dyntag SQL shell — dataset '{}'. End statements with ';'. \\d lists tables, \\q quits.",
         engine.dataset()
@@ -114,7 +114,7 @@ pub async fn shell(engine: &Engine, format: Format, timing: bool) -> Result<()> 
             }
             Err(ReadlineError::Interrupted) => buffer.clear(),
             Err(ReadlineError::Eof) => return Ok(()),
-            Err(e) => return Err(AppError::Usage(format!("shell: {e}"))),
+            Err(e) => return Err(AppError::Environment(format!("shell: {e}"))),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! `REVOKE`, through the same service.
 
 use clap::{Args, Subcommand};
-use dyntag_catalog::access::{AccessService, DatasetRole, OrgRole, Principal, View};
+use dyntag_core::model::access::{DatasetRole, OrgRole, Principal, View};
+use dyntag_core::service::access::AccessService;
 
 use super::Global;
 use crate::error::Result;

@@ -14,10 +14,10 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream};
-use dyntag_catalog::Catalog;
-use dyntag_catalog::access::Principal;
-use dyntag_catalog::audit::{self, Outcome};
 use dyntag_catalog::statements::StatementKind;
+use dyntag_core::Catalog;
+use dyntag_core::model::access::Principal;
+use dyntag_core::model::audit::{self, Outcome};
 use futures::Stream;
 
 /// Longest statement text kept in a log line or an audit record.
@@ -114,7 +114,7 @@ impl StatementLog {
             return;
         }
         let record = audit::Record {
-            at: dyntag_catalog::dataset::now(),
+            at: dyntag_core::model::dataset::now(),
             user: self.user.name().to_string(),
             read_only: self.user.is_read_only(),
             origin: self.origin.to_string(),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use dyntag_catalog::import::{IMAGE_EXTENSIONS, VIDEO_EXTENSIONS};
+use dyntag_core::service::import::{IMAGE_EXTENSIONS, VIDEO_EXTENSIONS};
 
 /// The files found under the paths given to `dyntag ingest`.
 #[derive(Debug, Default)]

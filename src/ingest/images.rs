@@ -1,11 +1,11 @@
 //! Still images: decoded in parallel, embedded in batches, thumbnailed.
 
-use dyntag_catalog::import::{MediaAsset, MediaImage};
+use dyntag_core::service::import::{MediaAsset, MediaImage};
 use dyntag_models::{Rgba, VisionEncoder};
 use rayon::prelude::*;
 
 use super::{Failed, Pending};
-use crate::error::{AppError, Result};
+use crate::error::Result;
 
 /// Decodes, embeds and thumbnails a chunk of images. Undecodable files come back in the
 /// second list with their reason.
@@ -35,7 +35,7 @@ pub(crate) fn process(
     }
     let embeddings = vision
         .embed(&pixels)
-        .map_err(|e| AppError::Usage(e.to_string()))?;
+        .map_err(dyntag_core::CatalogError::from)?;
     let assets = pending
         .into_par_iter()
         .zip(pixels.into_par_iter())

@@ -13,8 +13,8 @@ mod videos;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dyntag_catalog::import::{self, MediaAsset, Outcome, Progress, Source};
-use dyntag_catalog::{Catalog, CatalogError};
+use dyntag_core::service::import::{self, MediaAsset, Outcome, Progress, Source};
+use dyntag_core::{Catalog, CatalogError};
 use dyntag_models::VisionEncoder;
 
 pub use discover::{Discovered, discover};
@@ -90,7 +90,7 @@ pub async fn ingest(
         (String::new(), None)
     };
     if !found.videos.is_empty() {
-        dyntag_media::require_ffmpeg().map_err(|e| AppError::Usage(e.to_string()))?;
+        dyntag_media::require_ffmpeg().map_err(|e| AppError::Environment(e.to_string()))?;
     }
 
     let mut seen_ids = std::collections::HashSet::new();
@@ -138,7 +138,7 @@ pub async fn ingest(
                 videos::process(&vision, &vopts, thumb, p, sidecar)
             })
             .await
-            .map_err(|e| AppError::Usage(format!("video worker failed: {e}")))?;
+            .map_err(|e| AppError::Internal(format!("video worker failed: {e}")))?;
             match made {
                 Ok(asset) => commit(catalog, opts, &model_id, vec![asset], &mut report).await?,
                 Err(reason) => report.failed.push((path, reason)),
@@ -175,7 +175,7 @@ fn pending(
     let manifest = snapshot.dataset(dataset).ok();
     let mut out = Vec::new();
     for f in files {
-        let sha = match import::read::sha256(f) {
+        let sha = match dyntag_core::store::input::sha256(f) {
             Ok(s) => s,
             Err(e) => {
                 report.failed.push((f.clone(), e.to_string()));
@@ -185,7 +185,7 @@ fn pending(
         if let Some(prev) = manifest.and_then(|m| m.imported(kind, &sha)) {
             report.outcomes.push(Outcome::already_imported(
                 kind,
-                import::read::display(f),
+                dyntag_core::store::input::display(f),
                 prev,
             ));
             continue;
@@ -235,7 +235,7 @@ async fn ingest_images(
         let (assets, failed) =
             tokio::task::spawn_blocking(move || images::process(&vision, chunk, thumb))
                 .await
-                .map_err(|e| AppError::Usage(format!("image worker failed: {e}")))??;
+                .map_err(|e| AppError::Internal(format!("image worker failed: {e}")))??;
         report.failed.extend(failed);
         commit(catalog, opts, model_id, assets, report).await?;
         progress.advance(n);
@@ -260,7 +260,7 @@ async fn commit(
     match import::import_media(catalog, &opts.dataset, model_id, &assets, &quiet).await {
         Ok(o) => {
             report.outcomes.extend(o);
-            dyntag_catalog::fault::point("after-media-commit");
+            dyntag_core::store::fault::point("after-media-commit");
         }
         Err(CatalogError::Import { .. }) if assets.len() > 1 => {
             for a in assets {

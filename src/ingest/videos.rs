@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use dyntag_catalog::import::{MediaAsset, MediaImage, MediaShot, MediaVideo};
+use dyntag_core::service::import::{MediaAsset, MediaImage, MediaShot, MediaVideo};
 use dyntag_media::{ShotDetector, keyframes, probe};
 use dyntag_models::{Rgba, VisionEncoder};
 use rayon::prelude::*;

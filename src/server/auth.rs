@@ -24,8 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use dyntag_catalog::Catalog;
-use dyntag_catalog::access::{Principal, constant_time_eq, token_hash};
+use dyntag_core::Catalog;
+use dyntag_core::model::access::{Principal, constant_time_eq, token_hash};
 use sha2::{Digest, Sha256};
 
 use super::errors::ServeError;
@@ -387,7 +387,7 @@ fn decode_basic(encoded: &str) -> Result<(String, String), ServeError> {
 
 /// 256 random bits, hex.
 pub fn random_token() -> String {
-    dyntag_catalog::access::new_token()
+    dyntag_core::model::access::new_token()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::fmt;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use datafusion::error::DataFusionError;
-use dyntag_catalog::CatalogError;
+use dyntag_core::CatalogError;
 
 use crate::error::AppError;
 
@@ -28,6 +28,8 @@ pub enum Code {
     Unauthenticated,
     PermissionDenied,
     Unimplemented,
+    /// A service outside dyntag (the LLM endpoint) failed.
+    Unavailable,
     Internal,
 }
 
@@ -46,6 +48,7 @@ impl Code {
             Self::Unauthenticated => "unauthenticated",
             Self::PermissionDenied => "permission_denied",
             Self::Unimplemented => "unimplemented",
+            Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }
@@ -63,6 +66,7 @@ impl Code {
             Self::Unauthenticated => tonic::Code::Unauthenticated,
             Self::PermissionDenied => tonic::Code::PermissionDenied,
             Self::Unimplemented => tonic::Code::Unimplemented,
+            Self::Unavailable => tonic::Code::Unavailable,
             Self::Internal => tonic::Code::Internal,
         }
     }
@@ -80,6 +84,7 @@ impl Code {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+            Self::Unavailable => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -130,9 +135,11 @@ impl From<AppError> for ServeError {
         match e {
             AppError::Catalog(c) => from_catalog(&c),
             AppError::Query(q) => from_datafusion(&q),
-            AppError::Usage(m) => Self::invalid(m),
+            AppError::Usage(m) | AppError::Input(m) => Self::invalid(m),
             AppError::Incomplete(m) => Self::new(Code::FailedPrecondition, m),
-            e @ AppError::Io { .. } => internal(&e),
+            e @ (AppError::Io { .. } | AppError::Environment(_) | AppError::Internal(_)) => {
+                internal(&e)
+            }
         }
     }
 }
@@ -170,7 +177,14 @@ fn from_catalog(e: &CatalogError) -> ServeError {
         CatalogError::Denied(_) => Code::PermissionDenied,
         CatalogError::AlreadyExists { .. } => Code::AlreadyExists,
         CatalogError::Conflict { .. } => Code::Conflict,
-        CatalogError::State(_) | CatalogError::Model(_) => Code::FailedPrecondition,
+        CatalogError::State(_) => Code::FailedPrecondition,
+        // What the caller asked of a model it lacks; anything else is the server's set-up
+        // (missing files, ONNX Runtime), whose message names server paths.
+        CatalogError::Model(
+            dyntag_models::ModelError::UnknownModel { .. }
+            | dyntag_models::ModelError::NoTower { .. },
+        ) => Code::FailedPrecondition,
+        CatalogError::Model(_) => return internal(e),
         CatalogError::Engine { source, .. } => {
             let inner = from_datafusion(source);
             if inner.code != Code::Internal {
@@ -178,7 +192,10 @@ fn from_catalog(e: &CatalogError) -> ServeError {
             }
             return internal(e);
         }
-        CatalogError::Storage { .. } | CatalogError::CorruptDocument { .. } => {
+        CatalogError::Upstream(_) => Code::Unavailable,
+        CatalogError::Storage { .. }
+        | CatalogError::CorruptDocument { .. }
+        | CatalogError::Internal(_) => {
             return internal(e);
         }
     };
@@ -339,5 +356,210 @@ mod tests {
         }));
         assert_eq!(e.code, Code::Conflict);
         assert!(e.message.contains("revision 3"));
+    }
+
+    /// One error of each kind of the catalog, with the status each protocol must give it.
+    fn catalog_kinds() -> Vec<(CatalogError, Code, tonic::Code, StatusCode)> {
+        use datafusion::object_store::Error as StoreError;
+        let path = "/srv/dyntag/data/groups/topics/_log/00000000000000000003.json".to_string();
+        vec![
+            (
+                CatalogError::Storage {
+                    path: path.clone(),
+                    source: StoreError::Generic {
+                        store: "local",
+                        source: format!("cannot read {path}").into(),
+                    },
+                },
+                Code::Internal,
+                tonic::Code::Internal,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                CatalogError::Location {
+                    location: "ftp://x".into(),
+                    message: "unsupported scheme".into(),
+                },
+                Code::InvalidArgument,
+                tonic::Code::InvalidArgument,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                CatalogError::CorruptDocument {
+                    path: path.clone(),
+                    message: "expected value".into(),
+                },
+                Code::Internal,
+                tonic::Code::Internal,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                CatalogError::Conflict {
+                    what: "tag group 'topics'".into(),
+                    current: 4,
+                },
+                Code::Conflict,
+                tonic::Code::Aborted,
+                StatusCode::CONFLICT,
+            ),
+            (
+                CatalogError::not_found("tag group", "nosuch"),
+                Code::NotFound,
+                tonic::Code::NotFound,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                CatalogError::AlreadyExists {
+                    kind: "tag group",
+                    name: "topics".into(),
+                },
+                Code::AlreadyExists,
+                tonic::Code::AlreadyExists,
+                StatusCode::CONFLICT,
+            ),
+            (
+                CatalogError::Invalid("threshold must be in [0, 1]".into()),
+                Code::InvalidArgument,
+                tonic::Code::InvalidArgument,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                CatalogError::Import {
+                    file: "keyframes.csv".into(),
+                    message: "row 3: empty id".into(),
+                },
+                Code::InvalidArgument,
+                tonic::Code::InvalidArgument,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                CatalogError::Denied("permission denied: editing needs editor".into()),
+                Code::PermissionDenied,
+                tonic::Code::PermissionDenied,
+                StatusCode::FORBIDDEN,
+            ),
+            (
+                CatalogError::State("tag group 'topics' has no published version".into()),
+                Code::FailedPrecondition,
+                tonic::Code::FailedPrecondition,
+                StatusCode::CONFLICT,
+            ),
+            (
+                CatalogError::Upstream("the LLM endpoint http://llm failed".into()),
+                Code::Unavailable,
+                tonic::Code::Unavailable,
+                StatusCode::BAD_GATEWAY,
+            ),
+            (
+                CatalogError::Internal(format!("version 3 of {path} is missing")),
+                Code::Internal,
+                tonic::Code::Internal,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                CatalogError::Model(dyntag_models::ModelError::NoTower {
+                    model: "clip".into(),
+                    modality: "text".into(),
+                }),
+                Code::FailedPrecondition,
+                tonic::Code::FailedPrecondition,
+                StatusCode::CONFLICT,
+            ),
+            (
+                CatalogError::Model(dyntag_models::ModelError::MissingFile {
+                    model: "clip".into(),
+                    path: "/srv/models/clip/visual.onnx".into(),
+                }),
+                Code::Internal,
+                tonic::Code::Internal,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                CatalogError::engine("reading", DataFusionError::Plan("no column c".into())),
+                Code::InvalidArgument,
+                tonic::Code::InvalidArgument,
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                CatalogError::engine(
+                    "reading",
+                    DataFusionError::Execution(format!("io at {path}")),
+                ),
+                Code::Internal,
+                tonic::Code::Internal,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ]
+    }
+
+    #[test]
+    fn each_catalog_error_kind_has_one_status_in_each_protocol_however_it_travels() {
+        // Each error travels as itself inside the binary's error (from the engine), and
+        // inside a DataFusion error (from a table provider or a SQL function).
+        for ((error, code, grpc, http), (again, ..)) in
+            catalog_kinds().into_iter().zip(catalog_kinds())
+        {
+            let text = error.to_string();
+            let via_engine = ServeError::from(AppError::Catalog(error));
+            let via_datafusion = ServeError::from(DataFusionError::Context(
+                "planning".into(),
+                Box::new(DataFusionError::External(Box::new(again))),
+            ));
+            for got in [via_engine, via_datafusion] {
+                assert_eq!(got.code, code, "{text}");
+                assert_eq!(tonic::Status::from(got.clone()).code(), grpc, "{text}");
+                assert_eq!(got.clone().into_response().status(), http, "{text}");
+                assert!(
+                    !got.message.contains("/srv/"),
+                    "{text}: a server path reached the client: {}",
+                    got.message
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn each_kind_of_the_binarys_error_has_its_status_and_exit_code() {
+        let cases = [
+            (
+                AppError::Usage("--keyframes needs --model".into()),
+                Code::InvalidArgument,
+                2,
+            ),
+            (
+                AppError::Input("cannot decode /srv/a.jpg".into()),
+                Code::InvalidArgument,
+                1,
+            ),
+            (
+                AppError::Incomplete("2 of 3 files failed".into()),
+                Code::FailedPrecondition,
+                1,
+            ),
+            (
+                AppError::Environment("ffmpeg not found".into()),
+                Code::Internal,
+                1,
+            ),
+            (
+                AppError::Internal("a worker panicked".into()),
+                Code::Internal,
+                1,
+            ),
+            (
+                AppError::io("reading /srv/x", std::io::Error::other("denied")),
+                Code::Internal,
+                1,
+            ),
+        ];
+        for (error, code, exit) in cases {
+            assert_eq!(error.exit_code(), exit, "{error}");
+            let text = error.to_string();
+            let got = ServeError::from(error);
+            assert_eq!(got.code, code, "{text}");
+            if code == Code::Internal {
+                assert!(!got.message.contains("/srv/"), "{}", got.message);
+            }
+        }
     }
 }

@@ -30,9 +30,9 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
-use dyntag_catalog::Catalog;
-use dyntag_catalog::import::NoProgress;
 use dyntag_catalog::statements::{Door, TagStatement};
+use dyntag_core::Catalog;
+use dyntag_core::service::import::NoProgress;
 use futures::Stream;
 use tokio::net::TcpListener;
 
@@ -184,7 +184,7 @@ impl Server {
     /// The dataset statements of this caller's session run in unless they name another.
     pub fn session_dataset(&self, caller: &Caller) -> String {
         let snapshot = self.catalog.snapshot();
-        let view = dyntag_catalog::access::View::new(&snapshot, &caller.principal);
+        let view = dyntag_core::model::access::View::new(&snapshot, &caller.principal);
         // A dataset the session switched to, unless the caller lost it since.
         if let Some(d) = self.session(caller).and_then(|s| s.dataset)
             && view.sees_dataset(&d)
@@ -218,7 +218,7 @@ impl Server {
         // A caller who sees no dataset works in none (the placeholder name is not theirs to
         // be refused).
         let snapshot = self.catalog.snapshot();
-        let sees_none = dyntag_catalog::access::View::new(&snapshot, &caller.principal)
+        let sees_none = dyntag_core::model::access::View::new(&snapshot, &caller.principal)
             .datasets()
             .is_empty();
         let dataset = (!(sees_none && dataset == NO_DATASET)).then_some(dataset);
@@ -477,8 +477,8 @@ pub async fn serve(
     for (name, r) in outcomes {
         match r {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(AppError::Usage(format!("{name} server failed: {e}"))),
-            Err(e) => return Err(AppError::Usage(format!("{name} server panicked: {e}"))),
+            Ok(Err(e)) => return Err(AppError::Environment(format!("{name} server failed: {e}"))),
+            Err(e) => return Err(AppError::Internal(format!("{name} server panicked: {e}"))),
         }
     }
     tracing::info!("stopped");

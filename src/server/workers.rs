@@ -1,4 +1,4 @@
-//! The background scoring workers: each claims queued jobs (see `dyntag_catalog::jobs`)
+//! The background scoring workers: each claims queued jobs (see `dyntag_core::service::jobs`)
 //! and runs them; a statement that queues one wakes them, and they also look every few
 //! seconds (a job left by a crashed server is found at start). Progress of running jobs is
 //! kept here for the API.
@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dyntag_catalog::Catalog;
-use dyntag_catalog::import::Progress;
-use dyntag_catalog::jobs::{self, JobKey, Outcome};
+use dyntag_core::Catalog;
+use dyntag_core::service::import::Progress;
+use dyntag_core::service::jobs::{self, JobKey, Outcome};
 use serde::Serialize;
 use tokio::sync::{Notify, watch};
 

@@ -16,8 +16,8 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::Float32Type;
 use datafusion::parquet::arrow::ArrowWriter;
-use dyntag_catalog::import::{NoProgress, Source, import};
-use dyntag_catalog::{Catalog, CatalogConfig, default_models_dir};
+use dyntag_core::service::import::{NoProgress, Source, import};
+use dyntag_core::{Catalog, CatalogConfig, default_models_dir};
 use dyntag_models::DEFAULT_MODEL_ID;
 
 /// The fixture dataset's name.

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use dyntag_catalog::access::Principal;
-use dyntag_catalog::tags::{GroupEdit, Polarity, Prompt, PromptModality, TagService};
-use dyntag_catalog::{Catalog, CatalogError};
+use dyntag_core::model::access::Principal;
+use dyntag_core::model::tags::{Polarity, Prompt, PromptModality};
+use dyntag_core::service::tags::{GroupEdit, TagService};
+use dyntag_core::{Catalog, CatalogError};
 
 use crate::common;
 
@@ -180,8 +181,8 @@ async fn two_pinned_writers_on_one_tag_lose_nothing() {
 /// reload, and carried by the next journaled commit to the same document.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_process_changes_arrive_through_the_journal() {
-    use dyntag_catalog::store::StorePath;
-    use dyntag_catalog::tags::group_log;
+    use dyntag_core::model::tags::group_log;
+    use dyntag_core::store::StorePath;
 
     let (dir, writer) = common::news_catalog().await;
     let reader = Catalog::open(common::config(&dir.path().join("data")))
@@ -225,7 +226,7 @@ async fn another_process_changes_arrive_through_the_journal() {
     let store = writer.store();
     let log = group_log("sports");
     let (rev, mut doc) = log
-        .latest::<dyntag_catalog::tags::TagGroup>(store)
+        .latest::<dyntag_core::model::tags::TagGroup>(store)
         .await
         .unwrap()
         .unwrap();
@@ -233,7 +234,7 @@ async fn another_process_changes_arrive_through_the_journal() {
     let path: StorePath = log.path(rev + 1);
     assert!(
         store
-            .put_if_absent(&path, dyntag_catalog::store::to_json(&doc).unwrap())
+            .put_if_absent(&path, dyntag_core::store::to_json(&doc).unwrap())
             .await
             .unwrap()
     );
@@ -263,8 +264,8 @@ async fn another_process_changes_arrive_through_the_journal() {
 /// so a dropped group does not come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_journal_entry_does_not_undo_a_newer_revision() {
-    use dyntag_catalog::store::journal;
-    use dyntag_catalog::tags::group_log;
+    use dyntag_core::model::tags::group_log;
+    use dyntag_core::store::journal;
 
     let (dir, writer) = common::news_catalog().await;
     let reader = Catalog::open(common::config(&dir.path().join("data")))
@@ -293,7 +294,7 @@ async fn a_late_journal_entry_does_not_undo_a_newer_revision() {
         store
             .put_if_absent(
                 &journal::path(seq),
-                dyntag_catalog::store::to_json(&entry).unwrap()
+                dyntag_core::store::to_json(&entry).unwrap()
             )
             .await
             .unwrap()

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use dyntag::engine::Engine;
-use dyntag_catalog::Catalog;
+use dyntag_core::Catalog;
 
 use crate::common;
 use crate::util::{floats, run, strings};

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use dyntag::engine::Engine;
 use dyntag::server::{Config, Endpoints, queries::Limits};
-use dyntag_catalog::evaluate::labels_file;
-use dyntag_catalog::import::read::InputFile;
-use dyntag_catalog::import::subtitles;
 use dyntag_catalog::statements::{self, classify_sql};
+use dyntag_core::service::evaluate::labels_file;
+use dyntag_core::service::import::subtitles;
+use dyntag_core::store::input::InputFile;
 
 use super::common;
 

@@ -9,9 +9,9 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::parquet::arrow::ArrowWriter;
-use dyntag_catalog::Catalog;
-use dyntag_catalog::dataset::manifest_log;
-use dyntag_catalog::import::{NoProgress, Source, import};
+use dyntag_core::Catalog;
+use dyntag_core::model::dataset::manifest_log;
+use dyntag_core::service::import::{NoProgress, Source, import};
 
 use crate::common;
 

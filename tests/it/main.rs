@@ -9,6 +9,7 @@ mod clients;
 mod concurrency;
 mod crash;
 mod e2e_topics;
+mod error_kinds;
 mod fuzz;
 mod import_errors;
 mod lifecycle;

@@ -11,11 +11,11 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
     Volatility,
 };
-use dyntag_catalog::Modality;
-use dyntag_catalog::dataset::schema::embedding_origin;
-use dyntag_catalog::scoring::head::CompiledHeads;
-use dyntag_catalog::scoring::materialize::embedding_values;
-use dyntag_catalog::snapshot::Definition;
+use dyntag_core::Modality;
+use dyntag_core::model::dataset::schema::embedding_origin;
+use dyntag_core::model::snapshot::Definition;
+use dyntag_core::scoring::head::CompiledHeads;
+use dyntag_core::scoring::materialize::embedding_values;
 
 use crate::{DOC_SECTION, FunctionContext, is_string, literal_string, scalar_args};
 

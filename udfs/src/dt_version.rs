@@ -8,8 +8,8 @@ use std::sync::Arc;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::Expr;
-use dyntag_catalog::applications::ScoreTable;
 use dyntag_catalog::provider::score_table;
+use dyntag_core::model::applications::ScoreTable;
 
 use crate::FunctionContext;
 
@@ -59,7 +59,7 @@ impl TableFunctionImpl for DtVersion {
         };
         let dataset = self.ctx.dataset.get();
         let snapshot = self.ctx.catalog.snapshot();
-        let slug = dyntag_catalog::tags::names::slug(group);
+        let slug = dyntag_core::model::tags::names::slug(group);
         let (Some(g), Some(app)) = (
             snapshot.groups.get(&slug),
             snapshot.application(&dataset, &slug),

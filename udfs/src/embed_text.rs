@@ -12,8 +12,8 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
     Volatility,
 };
-use dyntag_catalog::Modality;
-use dyntag_catalog::dataset::schema::{META_MODALITY, META_MODEL, embedding_item};
+use dyntag_core::Modality;
+use dyntag_core::model::dataset::schema::{META_MODALITY, META_MODEL, embedding_item};
 use dyntag_models::Model;
 
 use crate::{DOC_SECTION, FunctionContext, is_string, literal_string};

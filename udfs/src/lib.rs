@@ -25,7 +25,7 @@ use std::sync::{Arc, RwLock};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::{DocSection, ScalarUDF};
-use dyntag_catalog::Catalog;
+use dyntag_core::Catalog;
 
 /// The documentation section of dyntag's functions.
 pub const DOC_SECTION: DocSection = DocSection {

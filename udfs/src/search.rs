@@ -15,8 +15,8 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use dyntag_catalog::Modality;
-use dyntag_catalog::tags::preview::{Item, to_batch};
+use dyntag_core::Modality;
+use dyntag_core::scoring::scan::{Item, to_batch};
 
 use crate::FunctionContext;
 
@@ -99,7 +99,7 @@ impl TableFunctionImpl for DtMetrics {
         let g = snapshot
             .groups_of(&dataset)
             .into_iter()
-            .find(|g| g.doc.slug == dyntag_catalog::tags::names::slug(&group))
+            .find(|g| g.doc.slug == dyntag_core::model::tags::names::slug(&group))
             .map(|g| Arc::clone(&g.doc));
         let Some(g) = g.filter(|g| g.training_dataset == dataset) else {
             return plan_err!(
@@ -111,7 +111,7 @@ impl TableFunctionImpl for DtMetrics {
         };
         Ok(Arc::new(LazyTable {
             ctx: self.ctx.clone(),
-            schema: dyntag_catalog::evaluate::metrics_table(&[])?.schema(),
+            schema: dyntag_core::service::evaluate::metrics_table(&[])?.schema(),
             request: Request::Metrics {
                 slug: g.slug.clone(),
                 tag: t.name.clone(),
@@ -132,20 +132,22 @@ impl LazyTable {
     /// Its one batch.
     async fn batch(&self) -> Result<RecordBatch> {
         if let Request::Metrics { slug, tag } = &self.request {
-            let eval = dyntag_catalog::evaluate::load(&self.ctx.catalog, slug, tag)
+            let eval = dyntag_core::service::evaluate::load(&self.ctx.catalog, slug, tag)
                 .await?
                 .ok_or_else(|| {
-                    dyntag_catalog::CatalogError::State(format!(
+                    dyntag_core::CatalogError::State(format!(
                         "tag '{tag}' has no evaluation yet: EVALUATE TAG '{tag}' IN GROUP {slug} draws its sample"
                     ))
                 })?;
             if eval.labelled().is_empty() {
-                return Err(dyntag_catalog::CatalogError::State(format!(
+                return Err(dyntag_core::CatalogError::State(format!(
                     "the evaluation of tag '{tag}' has no labels yet"
                 ))
                 .into());
             }
-            return Ok(dyntag_catalog::evaluate::metrics_table(&eval.sweep())?);
+            return Ok(dyntag_core::service::evaluate::metrics_table(
+                &eval.sweep(),
+            )?);
         }
         let (items, threshold) = self.items().await?;
         let batch = to_batch(&items, threshold)?;
@@ -158,15 +160,17 @@ impl LazyTable {
         Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
     }
 
-    async fn items(&self) -> dyntag_catalog::Result<(Vec<Item>, f64)> {
+    async fn items(&self) -> dyntag_core::Result<(Vec<Item>, f64)> {
         let catalog = &self.ctx.catalog;
         let dataset = self.ctx.dataset.get();
         match &self.request {
             // Answered by `batch` itself.
             Request::Metrics { .. } => Ok((Vec::new(), f64::INFINITY)),
             Request::Search { query, k, modality } => Ok((
-                dyntag_catalog::search::semantic_search(catalog, &dataset, *modality, query, *k)
-                    .await?,
+                dyntag_core::service::search::semantic_search(
+                    catalog, &dataset, *modality, query, *k,
+                )
+                .await?,
                 f64::INFINITY,
             )),
             Request::Uncertain { group, tag, k } => {
@@ -175,7 +179,7 @@ impl LazyTable {
                     catalog.resolve_tag(&snapshot, &dataset, Some(group), tag)?;
                 let g = &snapshot.group(group)?.doc;
                 if g.training_dataset != dataset || definition.version.is_none() {
-                    return Err(dyntag_catalog::CatalogError::State(format!(
+                    return Err(dyntag_core::CatalogError::State(format!(
                         "dt_uncertain works once tag group '{group}' is published, on its training dataset"
                     )));
                 }
@@ -184,7 +188,7 @@ impl LazyTable {
                 let exclude: HashSet<String> = current
                     .map(|t| t.labels.iter().map(|l| l.asset_id.clone()).collect())
                     .unwrap_or_default();
-                let items = dyntag_catalog::search::uncertain(
+                let items = dyntag_core::service::search::uncertain(
                     catalog,
                     &dataset,
                     &definition,

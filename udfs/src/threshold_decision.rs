@@ -41,7 +41,7 @@ impl ThresholdDecision {
             .resolve_tag(&snapshot, &dataset, group, tag)?;
         let g = &snapshot.groups[&definition.group].doc;
         Ok(g.tag(&tag)
-            .map_or(dyntag_catalog::tags::DEFAULT_THRESHOLD, |t| t.threshold))
+            .map_or(dyntag_core::model::tags::DEFAULT_THRESHOLD, |t| t.threshold))
     }
 
     /// The threshold named by the arguments after the score, if they name a tag.

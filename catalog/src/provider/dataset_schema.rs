@@ -13,12 +13,12 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder};
 use super::file_table::FileTable;
 use super::qualified;
 use super::score_table;
-use crate::Catalog;
-use crate::Modality;
-use crate::applications::ScoreTable;
-use crate::dataset::schema::{self, col as c, embedding_field};
-use crate::dataset::{DatasetManifest, TableKind};
-use crate::snapshot::Snapshot;
+use dyntag_core::Catalog;
+use dyntag_core::Modality;
+use dyntag_core::model::applications::ScoreTable;
+use dyntag_core::model::dataset::schema::{self, col as c, embedding_field};
+use dyntag_core::model::dataset::{DatasetManifest, TableKind};
+use dyntag_core::model::snapshot::Snapshot;
 
 /// The table names every dataset has.
 pub const BASE_TABLES: [&str; 5] = [

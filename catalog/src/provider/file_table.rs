@@ -27,9 +27,9 @@ use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
 
-use crate::cache::TableCache;
-use crate::dataset::DataFile;
-use crate::store::Store;
+use dyntag_core::model::dataset::DataFile;
+use dyntag_core::scoring::cache::TableCache;
+use dyntag_core::store::Store;
 
 /// Below this many bytes a scan is not split across partitions.
 const REPARTITION_MIN_BYTES: usize = 4 << 20;
@@ -209,7 +209,7 @@ impl PartitionStream for ResidentPartition {
                 async move {
                     let batches = match cache.get(&store, &file).await? {
                         Some(b) => b.as_ref().clone(),
-                        None => crate::cache::read_file(&store, &file).await?,
+                        None => dyntag_core::scoring::cache::read_file(&store, &file).await?,
                     };
                     Ok::<_, datafusion::error::DataFusionError>(futures::stream::iter(
                         batches.into_iter().map(Ok),
@@ -241,7 +241,7 @@ mod tests {
     use object_store::path::Path;
 
     use super::*;
-    use crate::store::parquet::{FileWriter, with_sizes};
+    use dyntag_core::store::parquet::{FileWriter, with_sizes};
 
     /// A file of `rows` rows of pseudo-random scores (incompressible, so bytes follow rows).
     async fn scores_file(store: &Store, name: &str, schema: &SchemaRef, rows: usize) -> DataFile {

@@ -9,36 +9,25 @@ mod system;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 
 pub use dataset_schema::{BASE_TABLES, DatasetSchema};
 pub use system::{SYSTEM_TABLES, SystemSchema, system_table};
 
-use crate::Catalog;
-use crate::access::{SessionUser, View};
-use crate::dataset::schema::table_schema;
-use crate::dataset::{ColumnSpec, TableKind};
+use dyntag_core::Catalog;
+use dyntag_core::model::access::{SessionUser, View};
 
 /// The name of the DataFusion catalog.
 pub const CATALOG_NAME: &str = "dyntag";
 /// The name of the schema of catalog tables.
-pub const SYSTEM_SCHEMA: &str = "system";
+pub use dyntag_core::model::dataset::SYSTEM_SCHEMA;
+/// The schema of a metadata table.
+pub use dyntag_core::model::dataset::schema::metadata_schema;
 
 /// `relation.column`, taken literally (no identifier normalisation: metadata columns keep
 /// their case, e.g. `SeriesName`).
 pub(crate) fn qualified(relation: &str, column: &str) -> datafusion::logical_expr::Expr {
     datafusion::logical_expr::Expr::Column(datafusion::common::Column::new(Some(relation), column))
-}
-
-/// The schema of a metadata table: its key, then the user's columns.
-pub fn metadata_schema(kind: TableKind, columns: Option<&Vec<ColumnSpec>>) -> SchemaRef {
-    let key = table_schema(kind, None);
-    let mut fields: Vec<Field> = key.fields().iter().map(|f| f.as_ref().clone()).collect();
-    for c in columns.into_iter().flatten() {
-        fields.push(Field::new(&c.name, c.arrow_type(), true));
-    }
-    Arc::new(Schema::new(fields))
 }
 
 /// The `dyntag` catalog as the session's user sees it: the datasets they hold a role on,

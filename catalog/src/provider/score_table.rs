@@ -11,10 +11,10 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder, case, col, lit};
 
 use super::file_table::FileTable;
 use super::qualified;
-use crate::applications::{ScoreRun, ScoreTable};
-use crate::scoring::schema::{SCORE, TAG_NAME, THRESHOLD_DECISION, stored_schema};
-use crate::store::Store;
-use crate::tags::{DEFAULT_THRESHOLD, TagGroup};
+use dyntag_core::model::applications::{ScoreRun, ScoreTable};
+use dyntag_core::model::tags::{DEFAULT_THRESHOLD, TagGroup};
+use dyntag_core::scoring::schema::{SCORE, TAG_NAME, THRESHOLD_DECISION, stored_schema};
+use dyntag_core::store::Store;
 
 /// The provider of one score table of `group` for the dataset whose complete run is `run`
 /// (empty until the first run completes).

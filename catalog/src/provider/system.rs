@@ -12,13 +12,13 @@ use datafusion::catalog::{MemTable, SchemaProvider};
 use datafusion::common::Result as DFResult;
 use datafusion::datasource::TableProvider;
 
-use crate::Modality;
-use crate::access::{DatasetRole, Principal, View};
-use crate::audit::AuditTable;
-use crate::dataset::TableKind;
-use crate::snapshot::Snapshot;
-use crate::store::Store;
-use crate::tags::Polarity;
+use dyntag_core::Modality;
+use dyntag_core::model::access::{DatasetRole, Principal, View};
+use dyntag_core::model::audit::AuditTable;
+use dyntag_core::model::dataset::TableKind;
+use dyntag_core::model::snapshot::Snapshot;
+use dyntag_core::model::tags::Polarity;
+use dyntag_core::store::Store;
 
 /// The table names of the `system` schema.
 pub const SYSTEM_TABLES: [&str; 9] = [

@@ -7,12 +7,13 @@
 use std::fmt::{self, Display, Formatter, Write};
 
 use super::parser::{EvaluationLabels, TagStatement};
-use crate::Modality;
-use crate::access::DatasetRole;
-use crate::evaluate::metrics::Metric;
-use crate::evaluate::supg::Target;
-use crate::tags::preview::PreviewMode;
-use crate::tags::{GroupEdit, Polarity, Prompt, PromptModality, Visibility};
+use dyntag_core::Modality;
+use dyntag_core::model::access::DatasetRole;
+use dyntag_core::model::tags::{Polarity, Prompt, PromptModality, Visibility};
+use dyntag_core::scoring::scan::PreviewMode;
+use dyntag_core::service::evaluate::metrics::Metric;
+use dyntag_core::service::evaluate::supg::Target;
+use dyntag_core::service::tags::GroupEdit;
 
 /// A name or string literal: single quotes, quotes inside doubled.
 struct Q<'a>(&'a str);
@@ -391,8 +392,8 @@ impl Display for TagStatement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::random::Random;
     use crate::statements::parse;
+    use dyntag_core::store::random::Random;
 
     /// A random name: letters, digits, spaces, quotes, dashes, accents.
     fn name(r: &mut Random) -> String {

@@ -16,13 +16,14 @@ use datafusion::arrow::compute::filter_record_batch;
 pub use parser::{EvaluationLabels, GRAMMAR, TagStatement, parse, split_statements};
 pub use policy::{Classified, Door, StatementKind, authorize, classify_sql};
 
-use crate::access::{AccessService, OrgRole, Principal, View};
-use crate::evaluate::{Evaluation, Evaluator, LabelsFile, SAMPLE};
-use crate::jobs::JobKey;
 use crate::provider::system_table;
-use crate::tags::preview::PreviewMode;
-use crate::tags::{GroupEdit, PreviewRequest, TagService};
-use crate::{Catalog, CatalogError, Result};
+use dyntag_core::model::access::{OrgRole, Principal, View};
+use dyntag_core::scoring::scan::PreviewMode;
+use dyntag_core::service::access::AccessService;
+use dyntag_core::service::evaluate::{Evaluation, Evaluator, LabelsFile, SAMPLE};
+use dyntag_core::service::jobs::JobKey;
+use dyntag_core::service::tags::{GroupEdit, PreviewRequest, TagService};
+use dyntag_core::{Catalog, CatalogError, Result};
 
 /// Default number of items of a preview.
 pub const PREVIEW_LIMIT: usize = 40;
@@ -419,7 +420,7 @@ pub async fn execute(
             .into()
         }
         TagStatement::Use { .. } | TagStatement::SetAuthorization { .. } => {
-            return Err(CatalogError::State(
+            return Err(CatalogError::Internal(
                 "USE and SET SESSION AUTHORIZATION are handled by the session".into(),
             ));
         }
@@ -527,7 +528,7 @@ fn describe(edit: &GroupEdit) -> String {
 
 fn table(view: &View<'_>, name: &str) -> Result<RecordBatch> {
     system_table(view, name)?
-        .ok_or_else(|| CatalogError::State(format!("no system table '{name}'")))
+        .ok_or_else(|| CatalogError::Internal(format!("no system table '{name}'")))
 }
 
 /// The rows of system table `name` whose `column` equals `value`.
@@ -601,7 +602,7 @@ fn manage_groups(view: &View<'_>, ds: &str) -> Result<RecordBatch> {
     let snapshot = view.snapshot;
     let groups = view.groups_of(ds);
     let applied = |slug: &str| snapshot.application(ds, slug);
-    let s = |f: &dyn Fn(&crate::tags::TagGroup) -> String| -> ArrayRef {
+    let s = |f: &dyn Fn(&dyntag_core::model::tags::TagGroup) -> String| -> ArrayRef {
         Arc::new(StringArray::from(
             groups.iter().map(|g| f(&g.doc)).collect::<Vec<_>>(),
         ))
@@ -684,21 +685,22 @@ fn manage_groups(view: &View<'_>, ds: &str) -> Result<RecordBatch> {
 }
 
 /// The tags of a group with their status, threshold and prompts.
-fn show_tags(g: &crate::tags::TagGroup) -> Result<RecordBatch> {
-    let prompts = |t: &crate::tags::Tag, pol: crate::tags::Polarity| -> String {
-        t.prompts
-            .iter()
-            .filter(|p| p.polarity == pol)
-            .map(|p| {
-                if p.modality == crate::tags::PromptModality::Both {
-                    p.text.clone()
-                } else {
-                    format!("{} ({})", p.text, p.modality.as_str())
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
+fn show_tags(g: &dyntag_core::model::tags::TagGroup) -> Result<RecordBatch> {
+    let prompts =
+        |t: &dyntag_core::model::tags::Tag, pol: dyntag_core::model::tags::Polarity| -> String {
+            t.prompts
+                .iter()
+                .filter(|p| p.polarity == pol)
+                .map(|p| {
+                    if p.modality == dyntag_core::model::tags::PromptModality::Both {
+                        p.text.clone()
+                    } else {
+                        format!("{} ({})", p.text, p.modality.as_str())
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
     RecordBatch::try_from_iter(vec![
         (
             "tag_name",
@@ -723,7 +725,7 @@ fn show_tags(g: &crate::tags::TagGroup) -> Result<RecordBatch> {
             Arc::new(StringArray::from(
                 g.tags
                     .iter()
-                    .map(|t| prompts(t, crate::tags::Polarity::Positive))
+                    .map(|t| prompts(t, dyntag_core::model::tags::Polarity::Positive))
                     .collect::<Vec<_>>(),
             )),
         ),
@@ -732,7 +734,7 @@ fn show_tags(g: &crate::tags::TagGroup) -> Result<RecordBatch> {
             Arc::new(StringArray::from(
                 g.tags
                     .iter()
-                    .map(|t| prompts(t, crate::tags::Polarity::Negative))
+                    .map(|t| prompts(t, dyntag_core::model::tags::Polarity::Negative))
                     .collect::<Vec<_>>(),
             )),
         ),

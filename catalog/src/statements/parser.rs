@@ -53,12 +53,13 @@
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::access::DatasetRole;
-use crate::evaluate::metrics::Metric;
-use crate::evaluate::supg::Target;
-use crate::tags::preview::PreviewMode;
-use crate::tags::{GroupEdit, Polarity, Prompt, PromptModality, Visibility};
-use crate::{CatalogError, Modality, Result};
+use dyntag_core::model::access::DatasetRole;
+use dyntag_core::model::tags::{Polarity, Prompt, PromptModality, Visibility};
+use dyntag_core::scoring::scan::PreviewMode;
+use dyntag_core::service::evaluate::metrics::Metric;
+use dyntag_core::service::evaluate::supg::Target;
+use dyntag_core::service::tags::GroupEdit;
+use dyntag_core::{CatalogError, Modality, Result};
 
 /// A tag statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,7 +204,9 @@ pub enum EvaluationLabels {
     /// the command line, a file under the data root's `files/` folder from a remote caller.
     File { path: String },
     /// A labels file sent with the request (the HTTP API).
-    Sent { file: crate::evaluate::LabelsFile },
+    Sent {
+        file: dyntag_core::service::evaluate::LabelsFile,
+    },
     /// The configured LLM looks at each item's image.
     Llm,
 }

@@ -18,8 +18,8 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as Ast;
 
 use super::TagStatement;
-use crate::access::{DatasetRole, Principal, View};
-use crate::{CatalogError, Result};
+use dyntag_core::model::access::{DatasetRole, Principal, View};
+use dyntag_core::{CatalogError, Result};
 
 /// Where a statement comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Instant;
 
-use dyntag_catalog::import::{self, NoProgress, Source};
-use dyntag_catalog::store::{RevisionLog, StorePath, journal};
-use dyntag_catalog::tags::{TagGroup, group_log};
+use dyntag_core::model::tags::{TagGroup, group_log};
+use dyntag_core::service::import::{self, NoProgress, Source};
+use dyntag_core::store::{RevisionLog, StorePath, journal};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
@@ -212,7 +212,7 @@ async fn setup(
     let (mut rev, _) = log
         .latest::<TagGroup>(&store)
         .await?
-        .ok_or_else(|| AppError::Usage("group g0 was not created".into()))?;
+        .ok_or_else(|| AppError::Internal("group g0 was not created".into()))?;
     while rev < revisions as u64 {
         engine
             .execute(&format!(
@@ -234,7 +234,7 @@ async fn setup(
 /// Groups `g1 … g{groups-1}` of `revisions` revisions each (copies of `g0`'s first
 /// revision, training dataset `archive`), and a journal entry for each revision.
 async fn write_history(
-    store: &dyntag_catalog::store::Store,
+    store: &dyntag_core::store::Store,
     g0: &RevisionLog,
     groups: usize,
     revisions: usize,
@@ -242,7 +242,7 @@ async fn write_history(
     let template: TagGroup = g0
         .read(store, 1)
         .await?
-        .ok_or_else(|| AppError::Usage("group g0 has no first revision".into()))?;
+        .ok_or_else(|| AppError::Internal("group g0 has no first revision".into()))?;
     let first = journal::head(store).await? + 1;
     let mut puts = Vec::with_capacity(2 * (groups - 1) * revisions);
     for i in 1..groups {
@@ -281,7 +281,7 @@ async fn write_history(
 }
 
 fn to_bytes<T: Serialize>(doc: &T) -> Result<bytes::Bytes> {
-    Ok(dyntag_catalog::store::to_json(doc)?)
+    Ok(dyntag_core::store::to_json(doc)?)
 }
 
 /// Runs the measurement on a moto S3 server in a child `dyntag` (the S3 client reads its
@@ -303,7 +303,7 @@ fn on_s3(global: &Global, args: &Args<'_>) -> Result<Figures> {
     let port = line
         .trim()
         .strip_prefix("PORT ")
-        .ok_or_else(|| AppError::Usage(format!("the S3 server said {line:?}")))?
+        .ok_or_else(|| AppError::Environment(format!("the S3 server said {line:?}")))?
         .to_string();
     let exe = std::env::current_exe().map_err(|e| AppError::io("locating dyntag", e))?;
     let mut cmd = std::process::Command::new(exe);
@@ -332,7 +332,7 @@ fn on_s3(global: &Global, args: &Args<'_>) -> Result<Figures> {
     let _ = moto.wait();
     let out = out?;
     if !out.status.success() {
-        return Err(AppError::Usage(
+        return Err(AppError::Environment(
             "the S3 measurement failed (see above)".into(),
         ));
     }
@@ -341,8 +341,8 @@ fn on_s3(global: &Global, args: &Args<'_>) -> Result<Figures> {
         .lines()
         .rev()
         .find(|l| l.starts_with('{'))
-        .ok_or_else(|| AppError::Usage("the S3 measurement printed no figures".into()))?;
-    serde_json::from_str(json).map_err(|e| AppError::Usage(format!("S3 figures: {e}")))
+        .ok_or_else(|| AppError::Environment("the S3 measurement printed no figures".into()))?;
+    serde_json::from_str(json).map_err(|e| AppError::Environment(format!("S3 figures: {e}")))
 }
 
 /// `--here`: measure on the store `--data` names and print the figures as JSON.
@@ -350,7 +350,7 @@ pub(super) async fn here(global: &Global, args: Args<'_>) -> Result<()> {
     let figures = measure(global, &global.data, "S3 (moto)", &args).await?;
     println!(
         "{}",
-        serde_json::to_string(&figures).map_err(|e| AppError::Usage(e.to_string()))?
+        serde_json::to_string(&figures).map_err(|e| AppError::Environment(e.to_string()))?
     );
     Ok(())
 }

@@ -67,7 +67,7 @@ pub(super) async fn run(
     }
     let Some(flight) = flight else {
         let _ = server.kill();
-        return Err(AppError::Usage(
+        return Err(AppError::Environment(
             "the server printed no Flight SQL URL".into(),
         ));
     };
@@ -100,7 +100,7 @@ pub(super) async fn run(
     let _ = server.wait();
     let out = out?;
     if !out.status.success() {
-        return Err(AppError::Usage(format!(
+        return Err(AppError::Environment(format!(
             "the client failed (it needs adbc-driver-flightsql and pyarrow: scripts/setup installs them): {}",
             String::from_utf8_lossy(&out.stderr)
         )));

@@ -6,11 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use dyntag_catalog::scoring::classifier::encode;
-use dyntag_catalog::scoring::head::compile;
-use dyntag_catalog::search::pick_uncertain;
-use dyntag_catalog::tags::{Label, LabelEmbedding, Polarity, Prompt, PromptModality, VersionTag};
-use dyntag_catalog::{CatalogError, Modality};
+use dyntag_core::model::tags::{
+    Label, LabelEmbedding, Polarity, Prompt, PromptModality, VersionTag,
+};
+use dyntag_core::scoring::classifier::encode;
+use dyntag_core::scoring::head::compile;
+use dyntag_core::service::search::pick_uncertain;
+use dyntag_core::{CatalogError, Modality};
 use dyntag_models::Model;
 
 use super::zero_shot::embedded_categories;

@@ -288,13 +288,13 @@ pub fn rss_bytes(pid: u32) -> u64 {
 /// Creates a tag group for a benchmark with every tag already out of `needs_review` (a
 /// benchmark stands in for a user who opened each preview).
 pub async fn create_reviewed_group(
-    catalog: &std::sync::Arc<dyntag_catalog::Catalog>,
+    catalog: &std::sync::Arc<dyntag_core::Catalog>,
     name: &str,
     dataset: &str,
     tags: &[String],
 ) -> Result<()> {
-    use dyntag_catalog::access::Principal;
-    use dyntag_catalog::tags::{GroupEdit, TagService};
+    use dyntag_core::model::access::Principal;
+    use dyntag_core::service::tags::{GroupEdit, TagService};
     let service = TagService::new(std::sync::Arc::clone(catalog), Principal::LocalAdmin);
     let group = service.create_group(name, dataset, tags, &[]).await?;
     for t in &group.tags {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command as Process;
 use std::time::Instant;
 
-use dyntag_catalog::{CatalogError, sample_data_dir};
+use dyntag_core::{CatalogError, sample_data_dir};
 use dyntag_models::Rgba;
 use rayon::prelude::*;
 
@@ -37,12 +37,12 @@ pub(super) async fn run(global: &Global, n: usize, anchor: &Path, python: &str) 
     std::fs::write(&list, listing).map_err(|e| AppError::io("writing the image list", e))?;
 
     // dyntag: decode in parallel, preprocess and embed in the tower's batches.
-    let _ = vision.embed(&[Rgba::open(files[0]).map_err(AppError::Usage)?]);
+    let _ = vision.embed(&[Rgba::open(files[0]).map_err(AppError::Input)?]);
     let started = Instant::now();
     for chunk in files.chunks(256) {
         let decoded: Vec<Rgba> = chunk
             .par_iter()
-            .map(|p| Rgba::open(p).map_err(AppError::Usage))
+            .map(|p| Rgba::open(p).map_err(AppError::Input))
             .collect::<Result<_>>()?;
         vision.embed(&decoded).map_err(CatalogError::from)?;
     }
@@ -57,7 +57,7 @@ pub(super) async fn run(global: &Global, n: usize, anchor: &Path, python: &str) 
         .output()
         .map_err(|e| AppError::io(format!("running {python} {}", anchor.display()), e))?;
     if !out.status.success() {
-        return Err(AppError::Usage(format!(
+        return Err(AppError::Environment(format!(
             "the anchor failed: {}",
             String::from_utf8_lossy(&out.stderr)
         )));
@@ -68,7 +68,7 @@ pub(super) async fn run(global: &Global, n: usize, anchor: &Path, python: &str) 
         .split_whitespace()
         .find_map(|w| w.strip_prefix("images_per_s="))
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| AppError::Usage(format!("unexpected anchor output: {text}")))?;
+        .ok_or_else(|| AppError::Environment(format!("unexpected anchor output: {text}")))?;
 
     // Videos: the whole ingest path (probe, shots, keyframes, embeddings, thumbnails, commit).
     let videos = sample_data_dir().join("library/videos");
@@ -77,7 +77,7 @@ pub(super) async fn run(global: &Global, n: usize, anchor: &Path, python: &str) 
     let mut seconds = 0.0;
     for (v, _) in &found.videos {
         seconds += dyntag_media::probe(v)
-            .map_err(|e| AppError::Usage(e.to_string()))?
+            .map_err(|e| AppError::Environment(e.to_string()))?
             .duration_ms as f64
             / 1000.0;
     }
@@ -92,12 +92,12 @@ pub(super) async fn run(global: &Global, n: usize, anchor: &Path, python: &str) 
         &vcatalog,
         &MediaOptions::new("bench"),
         found,
-        &dyntag_catalog::import::NoProgress,
+        &dyntag_core::service::import::NoProgress,
     )
     .await?;
     let took = started.elapsed().as_secs_f64();
     if let Some((p, why)) = report.failed.first() {
-        return Err(AppError::Usage(format!("{}: {why}", p.display())));
+        return Err(AppError::Input(format!("{}: {why}", p.display())));
     }
     println!(
         "dyntag_videos  videos={count} video_seconds={seconds:.1} seconds={took:.2} times_real_time={:.1}",

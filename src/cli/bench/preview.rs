@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use dyntag_catalog::Modality;
-use dyntag_catalog::access::Principal;
-use dyntag_catalog::tags::{
-    GroupEdit, Polarity, PreviewRequest, Prompt, PromptModality, TagService,
-};
+use dyntag_core::Modality;
+use dyntag_core::model::access::Principal;
+use dyntag_core::model::tags::{Polarity, Prompt, PromptModality};
+use dyntag_core::service::tags::{GroupEdit, PreviewRequest, TagService};
 
 use super::scoring::synthetic_dataset;
 use crate::cli::Global;
@@ -105,7 +104,7 @@ pub(super) async fn run(
         .output()
         .map_err(|e| AppError::io(format!("running {}", anchor.display()), e))?;
     if !out.status.success() {
-        return Err(AppError::Usage(format!(
+        return Err(AppError::Environment(format!(
             "the anchor failed: {}",
             String::from_utf8_lossy(&out.stderr)
         )));
@@ -113,7 +112,7 @@ pub(super) async fn run(
     let anchor_ms = serde_json::from_slice::<serde_json::Value>(&out.stdout)
         .ok()
         .and_then(|v| v["median_ms"].as_f64())
-        .ok_or_else(|| AppError::Usage("the anchor printed no median_ms".into()))?;
+        .ok_or_else(|| AppError::Environment("the anchor printed no median_ms".into()))?;
     println!(
         "preview of {rows} keyframes ({DIM}-d) after a prompt edit, server-side, median of 7:"
     );

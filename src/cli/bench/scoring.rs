@@ -18,10 +18,10 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
-use dyntag_catalog::Modality;
-use dyntag_catalog::dataset::TableKind;
-use dyntag_catalog::import::{self, NoProgress, Source};
-use dyntag_catalog::scoring::materialize::embedding_values;
+use dyntag_core::Modality;
+use dyntag_core::model::dataset::TableKind;
+use dyntag_core::scoring::materialize::embedding_values;
+use dyntag_core::service::import::{self, NoProgress, Source};
 
 use crate::cli::Global;
 use crate::engine::Engine;
@@ -187,13 +187,13 @@ pub(super) async fn scoring(
         .map_err(|e| AppError::io("running the query", e))?;
     let peak_rss = max_rss_of_children();
     if !out.status.success() {
-        return Err(AppError::Usage(format!(
+        return Err(AppError::Environment(format!(
             "benchmark query failed: {}",
             String::from_utf8_lossy(&out.stderr)
         )));
     }
     let q: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| AppError::Usage(format!("benchmark query printed no timings: {e}")))?;
+        .map_err(|e| AppError::Environment(format!("benchmark query printed no timings: {e}")))?;
     let best = q["best_seconds"].as_f64().unwrap_or(f64::NAN);
     let first = q["first_seconds"].as_f64().unwrap_or(f64::NAN);
     let emb_bytes = (rows * dim * 4) as f64;
@@ -220,7 +220,7 @@ pub(super) async fn scoring(
             let list = b
                 .column_by_name("embedding")
                 .and_then(|c| datafusion::arrow::array::AsArray::as_fixed_size_list_opt(c.as_ref()))
-                .ok_or_else(|| AppError::Usage("no embedding column".into()))?;
+                .ok_or_else(|| AppError::Internal("no embedding column".into()))?;
             let x = embedding_values(list)?;
             let out = &mut out_buf[..b.num_rows() * tags];
             heads.scorer.score_parallel(x, out);
@@ -238,7 +238,7 @@ pub(super) async fn scoring(
         .output()
         .map_err(|e| AppError::io(format!("running {python} {}", anchor.display()), e))?;
     if !anchor_out.status.success() {
-        return Err(AppError::Usage(format!(
+        return Err(AppError::Environment(format!(
             "anchor failed (it needs numpy, pyarrow, duckdb: scripts/setup installs them): {}",
             String::from_utf8_lossy(&anchor_out.stderr)
         )));
@@ -299,7 +299,7 @@ pub(super) struct SyntheticDataset {
     /// Held so that a temporary folder lives as long as the dataset.
     pub _work: Work,
     pub global: Global,
-    pub catalog: Arc<dyntag_catalog::Catalog>,
+    pub catalog: Arc<dyntag_core::Catalog>,
     pub parquet: PathBuf,
     pub import_secs: f64,
 }

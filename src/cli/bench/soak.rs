@@ -80,7 +80,7 @@ pub(super) async fn run(global: &Global, s: Soak<'_>) -> Result<()> {
             }
         }
         let _ = child.kill();
-        Err(AppError::Usage(format!("server {n} printed no URLs")))
+        Err(AppError::Environment(format!("server {n} printed no URLs")))
     };
     let mut server = start(0)?;
 
@@ -130,7 +130,7 @@ pub(super) async fn run(global: &Global, s: Soak<'_>) -> Result<()> {
     }
     let out = tokio::task::spawn_blocking(move || client.wait_with_output())
         .await
-        .map_err(|e| AppError::Usage(format!("waiting for the soak client: {e}")))?
+        .map_err(|e| AppError::Environment(format!("waiting for the soak client: {e}")))?
         .map_err(|e| AppError::io("running the soak client", e))?;
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
@@ -140,7 +140,7 @@ pub(super) async fn run(global: &Global, s: Soak<'_>) -> Result<()> {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().last().unwrap_or("");
     let figures: serde_json::Value = serde_json::from_str(line).map_err(|_| {
-        AppError::Usage(format!(
+        AppError::Environment(format!(
             "the soak client printed no figures (exit {}): {text}",
             out.status
         ))

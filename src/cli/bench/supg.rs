@@ -7,10 +7,10 @@
 //! least 1 − δ of the trials; what it costs is the recall (precision targets) or
 //! precision (recall targets) given up against the naive choice.
 
-use dyntag_catalog::evaluate::metrics::Labelled;
-use dyntag_catalog::evaluate::stratified;
-use dyntag_catalog::evaluate::supg::{Target, choose, choose_naive};
-use dyntag_catalog::{CatalogError, Modality};
+use dyntag_core::service::evaluate::metrics::Labelled;
+use dyntag_core::service::evaluate::stratified;
+use dyntag_core::service::evaluate::supg::{Target, choose, choose_naive};
+use dyntag_core::{CatalogError, Modality};
 
 use super::zero_shot::embedded_categories;
 use crate::cli::Global;
@@ -37,16 +37,16 @@ pub(super) async fn run(global: &Global, sample: usize, trials: usize, delta: f6
         // (chosen, met, recall sum, precision sum) for SUPG and naive
         let mut acc = [(0usize, 0usize, 0.0f64, 0.0f64); 2];
         for tag in &tags {
-            let t = dyntag_catalog::tags::VersionTag {
+            let t = dyntag_core::model::tags::VersionTag {
                 name: tag.clone(),
-                prompts: vec![dyntag_catalog::tags::Prompt {
+                prompts: vec![dyntag_core::model::tags::Prompt {
                     text: tag.clone(),
-                    polarity: dyntag_catalog::tags::Polarity::Positive,
-                    modality: dyntag_catalog::tags::PromptModality::Both,
+                    polarity: dyntag_core::model::tags::Polarity::Positive,
+                    modality: dyntag_core::model::tags::PromptModality::Both,
                 }],
                 labels: Vec::new(),
             };
-            let heads = dyntag_catalog::scoring::head::compile(&model, Modality::Visual, &[t])?;
+            let heads = dyntag_core::scoring::head::compile(&model, Modality::Visual, &[t])?;
             let mut s = vec![0f32; items.len()];
             heads.scorer.score(&x, &mut s);
             let truth: Vec<bool> = items.iter().map(|(_, c)| c == tag).collect();

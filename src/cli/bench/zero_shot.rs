@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use dyntag_catalog::{CatalogError, sample_data_dir};
+use dyntag_core::{CatalogError, sample_data_dir};
 use dyntag_models::Rgba;
 use rayon::prelude::*;
 
@@ -36,7 +36,7 @@ pub fn embedded_categories(model: &std::sync::Arc<dyntag_models::Model>) -> Resu
     let items = categories()?;
     let images: Vec<Rgba> = items
         .par_iter()
-        .map(|(p, _)| Rgba::open(p).map_err(AppError::Usage))
+        .map(|(p, _)| Rgba::open(p).map_err(AppError::Input))
         .collect::<Result<_>>()?;
     eprintln!("embedding {} images with '{}'", images.len(), model.id());
     let emb = model
@@ -62,7 +62,7 @@ pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
     let text = model.text().map_err(CatalogError::from)?;
     let items = categories()?;
     if items.is_empty() {
-        return Err(AppError::Usage(
+        return Err(AppError::Input(
             "truth/labels.csv of the sample data lists no image with its category".into(),
         ));
     }
@@ -74,7 +74,7 @@ pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
         .collect();
     let images: Vec<Rgba> = items
         .par_iter()
-        .map(|(p, _)| Rgba::open(p).map_err(AppError::Usage))
+        .map(|(p, _)| Rgba::open(p).map_err(AppError::Input))
         .collect::<Result<_>>()?;
     let img = vision.embed(&images).map_err(CatalogError::from)?;
     let tags = text.embed(&names).map_err(CatalogError::from)?;

@@ -9,7 +9,7 @@ use arrow_flight::sql::{
 use datafusion::arrow::array::RecordBatch;
 use dyntag_catalog::provider::CATALOG_NAME;
 
-use dyntag_catalog::access::View;
+use dyntag_core::model::access::View;
 
 use super::super::Server;
 use super::super::errors::ServeError;

@@ -79,7 +79,7 @@ pub async fn serve(
         let identity = Identity::from_pem(read(&cert, "certificate")?, read(&key, "key")?);
         builder = builder
             .tls_config(ServerTlsConfig::new().identity(identity))
-            .map_err(|e| AppError::Usage(format!("invalid TLS certificate or key: {e}")))?;
+            .map_err(|e| AppError::Input(format!("invalid TLS certificate or key: {e}")))?;
     }
     let router = builder.add_service(service);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

@@ -12,11 +12,12 @@ use axum::response::{IntoResponse, Response};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::json::WriterBuilder;
 use datafusion::arrow::json::writer::JsonArray;
-use dyntag_catalog::Modality;
-use dyntag_catalog::access::{DatasetRole, View};
 use dyntag_catalog::statements::TagStatement;
-use dyntag_catalog::tags::preview::PreviewMode;
-use dyntag_catalog::tags::{GroupEdit, Polarity, Prompt, PromptModality, Visibility};
+use dyntag_core::Modality;
+use dyntag_core::model::access::{DatasetRole, View};
+use dyntag_core::model::tags::{Polarity, Prompt, PromptModality, Visibility};
+use dyntag_core::scoring::scan::PreviewMode;
+use dyntag_core::service::tags::GroupEdit;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -872,8 +873,8 @@ async fn label_evaluation(
     headers: HeaderMap,
     bytes: axum::body::Bytes,
 ) -> Answer {
-    use dyntag_catalog::evaluate::LabelsFile;
     use dyntag_catalog::statements::EvaluationLabels;
+    use dyntag_core::service::evaluate::LabelsFile;
     #[derive(Deserialize)]
     struct One {
         asset_id: String,
@@ -1037,8 +1038,9 @@ async fn save_threshold(
     } else {
         body(&bytes, r#"{"metric": "f1"}"#)?
     };
-    let metric =
-        dyntag_catalog::evaluate::metrics::Metric::parse(r.metric.as_deref().unwrap_or("f1"))?;
+    let metric = dyntag_core::service::evaluate::metrics::Metric::parse(
+        r.metric.as_deref().unwrap_or("f1"),
+    )?;
     run(
         &state,
         &headers,
@@ -1071,7 +1073,7 @@ async fn set_target(
         )));
     }
     let delta = 1.0 - confidence;
-    use dyntag_catalog::evaluate::supg::Target;
+    use dyntag_core::service::evaluate::supg::Target;
     let target = match r.metric.to_ascii_lowercase().as_str() {
         "precision" => Target::Precision {
             at_least: r.at_least,

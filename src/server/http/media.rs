@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use dyntag_catalog::access::View;
-use dyntag_catalog::import::thumbnail_path;
+use dyntag_core::model::access::View;
+use dyntag_core::service::import::thumbnail_path;
 
 use super::{AppState, caller};
 use crate::server::errors::ServeError;

@@ -1,8 +1,0 @@
-//! Scoring: tags compile into heads ([`head`]), heads score embeddings in batches
-//! ([`kernel`]), and publishing materialises the `dt_` tables ([`materialize`]).
-
-pub mod classifier;
-pub mod head;
-pub mod kernel;
-pub mod materialize;
-pub mod schema;

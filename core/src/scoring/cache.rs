@@ -1,0 +1,281 @@
+//! The resident table cache: decoded Arrow batches of the embedding tables, kept in memory
+//! within a byte budget (least recently used files leave first).
+//!
+//! Embedding columns are fixed-size lists in Parquet, whose decoding costs far more than
+//! the scoring itself; like an in-memory database table, a file is decoded once and then
+//! served from memory. Data files are immutable (every write makes a new file), so a
+//! cached file is never stale. A file larger than the whole budget is streamed instead.
+//!
+//! The cache also keeps per-row values *derived* from a cached batch's embeddings (the
+//! background log-sum-exp of a model, which every tag of a modality shares), so that a
+//! query scoring one tag does one dot product per row. A function that receives an
+//! embedding array finds its cached batch by the address of the array's values: the cache
+//! holds that memory, so while the batch is registered no other array can live there.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
+use futures::TryStreamExt;
+use tokio::sync::OnceCell;
+
+use crate::model::dataset::DataFile;
+use crate::model::dataset::schema::{col, embedding_values};
+use crate::store::Store;
+use crate::{CatalogError, Result};
+
+/// Rows per cached batch.
+pub const BATCH_ROWS: usize = 8192;
+
+/// Derived per-row values: key → one array per batch.
+type Derived = HashMap<String, Vec<Option<Arc<[f32]>>>>;
+
+/// A decoded file and the values derived from it.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The file's batches.
+    pub batches: Arc<Vec<RecordBatch>>,
+    derived: Mutex<Derived>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    cell: Arc<OnceCell<Arc<Loaded>>>,
+    bytes: usize,
+    last_use: u64,
+}
+
+/// Where a cached batch's embedding values live in memory.
+#[derive(Debug, Clone)]
+struct Region {
+    end: usize,
+    dim: usize,
+    batch: usize,
+    file: String,
+    loaded: Weak<Loaded>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<String, Entry>,
+    used: usize,
+    clock: u64,
+    /// Start address of each cached batch's embedding values → the batch.
+    regions: BTreeMap<usize, Region>,
+}
+
+/// Decoded files by path, within a byte budget.
+#[derive(Debug)]
+pub struct TableCache {
+    budget: usize,
+    state: Mutex<State>,
+}
+
+impl TableCache {
+    /// A cache holding at most `budget` bytes of decoded batches.
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Bytes currently reserved by cached files.
+    pub fn used_bytes(&self) -> usize {
+        self.lock().used
+    }
+
+    /// Whether a file can be held at all.
+    pub fn fits(&self, file: &DataFile) -> bool {
+        (file.bytes as usize) <= self.budget
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The decoded batches of `file`, loading them on first use. Concurrent callers of
+    /// the same file share one load. Returns `None` if the file exceeds the budget.
+    pub async fn get(
+        &self,
+        store: &Store,
+        file: &DataFile,
+    ) -> Result<Option<Arc<Vec<RecordBatch>>>> {
+        Ok(self
+            .get_loaded(store, file)
+            .await?
+            .map(|l| Arc::clone(&l.batches)))
+    }
+
+    async fn get_loaded(&self, store: &Store, file: &DataFile) -> Result<Option<Arc<Loaded>>> {
+        if !self.fits(file) {
+            return Ok(None);
+        }
+        let cell = {
+            let mut st = self.lock();
+            st.clock += 1;
+            let clock = st.clock;
+            if let Some(e) = st.entries.get_mut(&file.path) {
+                e.last_use = clock;
+                Arc::clone(&e.cell)
+            } else {
+                let need = file.bytes as usize;
+                while st.used + need > self.budget {
+                    let Some(victim) = st
+                        .entries
+                        .iter()
+                        .filter(|(_, e)| Arc::strong_count(&e.cell) == 1)
+                        .min_by_key(|(_, e)| e.last_use)
+                        .map(|(k, _)| k.clone())
+                    else {
+                        break;
+                    };
+                    st.evict(&victim);
+                }
+                if st.used + need > self.budget {
+                    return Ok(None);
+                }
+                let cell = Arc::new(OnceCell::new());
+                st.used += need;
+                st.entries.insert(
+                    file.path.clone(),
+                    Entry {
+                        cell: Arc::clone(&cell),
+                        bytes: need,
+                        last_use: clock,
+                    },
+                );
+                cell
+            }
+        };
+        let loaded = cell
+            .get_or_try_init(|| async {
+                let batches = read_file(store, file).await?;
+                let loaded = Arc::new(Loaded {
+                    derived: Mutex::new(HashMap::new()),
+                    batches: Arc::new(batches),
+                });
+                self.register(&file.path, &loaded);
+                Ok::<_, CatalogError>(loaded)
+            })
+            .await;
+        match loaded {
+            Ok(l) => Ok(Some(Arc::clone(l))),
+            Err(e) => {
+                self.lock().evict(&file.path);
+                Err(e)
+            }
+        }
+    }
+
+    fn register(&self, path: &str, loaded: &Arc<Loaded>) {
+        let mut st = self.lock();
+        for (i, b) in loaded.batches.iter().enumerate() {
+            let Some(list) = b
+                .column_by_name(col::EMBEDDING)
+                .and_then(|c| c.as_fixed_size_list_opt())
+            else {
+                continue;
+            };
+            let Some(values) = embedding_values(list) else {
+                continue;
+            };
+            if values.is_empty() {
+                continue;
+            }
+            let start = values.as_ptr() as usize;
+            st.regions.insert(
+                start,
+                Region {
+                    end: start + size_of_val(values),
+                    dim: list.value_length() as usize,
+                    batch: i,
+                    file: path.to_string(),
+                    loaded: Arc::downgrade(loaded),
+                },
+            );
+        }
+    }
+
+    /// Per-row values derived from the embeddings `values` (`dim` per row), computed once
+    /// per cached batch and `key` by `compute` (given the whole batch's embeddings, it
+    /// returns one value per row). `None` if `values` is not in a cached batch.
+    pub fn derived(
+        &self,
+        values: &[f32],
+        dim: usize,
+        key: &str,
+        compute: impl FnOnce(&[f32]) -> Vec<f32>,
+    ) -> Option<Vec<f32>> {
+        if values.is_empty() || dim == 0 {
+            return None;
+        }
+        let start = values.as_ptr() as usize;
+        let end = start + size_of_val(values);
+        let region = {
+            let st = self.lock();
+            let (&region_start, region) = st.regions.range(..=start).next_back()?;
+            if end > region.end
+                || region.dim != dim
+                || !(start - region_start).is_multiple_of(4 * dim)
+            {
+                return None;
+            }
+            (region_start, region.clone())
+        };
+        let (region_start, region) = region;
+        let loaded = region.loaded.upgrade()?;
+        let first_row = (start - region_start) / (4 * dim);
+        let rows = values.len() / dim;
+        let cached = {
+            let derived = loaded.derived.lock().unwrap_or_else(|p| p.into_inner());
+            derived
+                .get(key)
+                .and_then(|v| v.get(region.batch).cloned().flatten())
+        };
+        let all = match cached {
+            Some(v) => v,
+            None => {
+                let batch = loaded.batches.get(region.batch)?;
+                let list = batch
+                    .column_by_name(col::EMBEDDING)?
+                    .as_fixed_size_list_opt()?;
+                let computed: Arc<[f32]> = compute(embedding_values(list)?).into();
+                let mut derived = loaded.derived.lock().unwrap_or_else(|p| p.into_inner());
+                let slot = derived
+                    .entry(key.to_string())
+                    .or_insert_with(|| vec![None; loaded.batches.len()]);
+                slot[region.batch] = Some(Arc::clone(&computed));
+                computed
+            }
+        };
+        all.get(first_row..first_row + rows).map(<[f32]>::to_vec)
+    }
+}
+
+impl State {
+    fn evict(&mut self, path: &str) {
+        if let Some(e) = self.entries.remove(path) {
+            self.used -= e.bytes;
+        }
+        self.regions.retain(|_, r| r.file != path);
+    }
+}
+
+/// Reads a whole Parquet file of the store into batches of [`BATCH_ROWS`] rows.
+#[tracing::instrument(level = "debug", skip(store), fields(path = %file.path))]
+pub async fn read_file(store: &Store, file: &DataFile) -> Result<Vec<RecordBatch>> {
+    let path = &file.path;
+    let reader = crate::store::parquet::StoreReader::new(store, file);
+    let stream = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| CatalogError::engine(format!("reading {path}"), e))?
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| CatalogError::engine(format!("reading {path}"), e))?;
+    stream
+        .try_collect()
+        .await
+        .map_err(|e| CatalogError::engine(format!("reading {path}"), e))
+}

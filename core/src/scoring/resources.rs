@@ -1,0 +1,133 @@
+//! [`Resources`]: what scoring keeps resident — the store, the model registry, the tag heads
+//! compiled so far and the table cache — shared by every scan, preview and job.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use dyntag_models::{Model, ModelRegistry};
+
+use super::cache::TableCache;
+use super::head::{CompiledHeads, compile};
+use crate::model::Modality;
+use crate::model::snapshot::{Definition, Snapshot, list_or_none};
+use crate::model::tags::VersionTag;
+use crate::store::Store;
+use crate::{CatalogError, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct HeadKey {
+    group: String,
+    version: Option<u32>,
+    revision: u64,
+    modality: Modality,
+    model: String,
+    tag: Option<String>,
+}
+
+/// The store, the models, compiled heads and the table cache. Cheap to share behind the
+/// catalog handle.
+#[derive(Debug)]
+pub struct Resources {
+    store: Store,
+    models: Arc<ModelRegistry>,
+    heads: Mutex<HashMap<HeadKey, Arc<CompiledHeads>>>,
+    cache: Arc<TableCache>,
+}
+
+impl Resources {
+    /// Resources over `store` and `models`, with `cache` for resident tables.
+    pub fn new(store: Store, models: Arc<ModelRegistry>, cache: TableCache) -> Self {
+        Self {
+            store,
+            models,
+            heads: Mutex::new(HashMap::new()),
+            cache: Arc::new(cache),
+        }
+    }
+
+    /// The object store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The model registry.
+    pub fn models(&self) -> &Arc<ModelRegistry> {
+        &self.models
+    }
+
+    /// The resident table cache.
+    pub fn table_cache(&self) -> &Arc<TableCache> {
+        &self.cache
+    }
+
+    /// The model that embedded `modality` in `dataset`, with a clear error when the
+    /// dataset has no such embeddings or the model directory is unknown.
+    pub fn model_for(
+        &self,
+        snapshot: &Snapshot,
+        dataset: &str,
+        modality: Modality,
+    ) -> Result<Arc<Model>> {
+        let manifest = snapshot.dataset(dataset)?;
+        let m = manifest.models.get(&modality).ok_or_else(|| {
+            CatalogError::State(format!("dataset '{dataset}' has no {modality} embeddings"))
+        })?;
+        self.model(&m.id)
+    }
+
+    /// The model with this id, with a hint on how to add one.
+    pub fn model(&self, id: &str) -> Result<Arc<Model>> {
+        self.models.get(id).map_err(|_| {
+            CatalogError::State(format!(
+                "no model directory with id '{id}' is known (known: {}); start dyntag with --models DIR pointing at it",
+                list_or_none(self.models.ids().map(str::to_string).collect::<Vec<_>>().iter())
+            ))
+        })
+    }
+
+    /// The compiled heads of `definition` for `modality` in the space of `model`: all its
+    /// tags in order, or only `tag`. Compiled once and kept.
+    pub fn heads(
+        &self,
+        definition: &Definition,
+        modality: Modality,
+        model: &str,
+        tag: Option<&str>,
+    ) -> Result<Arc<CompiledHeads>> {
+        let key = HeadKey {
+            group: definition.group.clone(),
+            version: definition.version,
+            revision: if definition.version.is_some() {
+                0
+            } else {
+                definition.revision
+            },
+            modality,
+            model: model.to_string(),
+            tag: tag.map(str::to_string),
+        };
+        if let Some(h) = self
+            .heads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(Arc::clone(h));
+        }
+        let tags: Vec<VersionTag> = match tag {
+            Some(t) => definition
+                .tags
+                .iter()
+                .filter(|v| v.name.eq_ignore_ascii_case(t))
+                .cloned()
+                .collect(),
+            None => definition.tags.clone(),
+        };
+        let compiled = Arc::new(compile(&self.model(model)?, modality, &tags)?);
+        self.heads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Arc::clone(&compiled));
+        Ok(compiled)
+    }
+}

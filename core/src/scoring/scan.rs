@@ -1,0 +1,421 @@
+//! Previews of a tag: its items scored on the fly under a definition (the draft being
+//! edited, or a published version) and sampled the way the product shows them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::Int64Type;
+
+use super::Resources;
+use crate::model::Modality;
+use crate::model::dataset::TableKind;
+use crate::model::dataset::schema::col;
+use crate::model::snapshot::{Definition, Snapshot};
+use crate::scoring::materialize::{batches, score_batch};
+use crate::{CatalogError, Result};
+
+/// Which items a preview shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewMode {
+    /// A random sample of positives and one of negatives at the threshold, half each.
+    Compare,
+    /// Random positives.
+    Positives,
+    /// Random negatives.
+    Negatives,
+    /// `per_bucket` random items from each score bucket of width 0.1.
+    Stratified { per_bucket: usize },
+    /// The highest scores first (transcript previews).
+    Top,
+}
+
+impl PreviewMode {
+    /// `compare`, `positives`, `negatives`, `stratified`, `top`.
+    pub fn parse(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "compare" => Self::Compare,
+            "positives" | "positive" => Self::Positives,
+            "negatives" | "negative" => Self::Negatives,
+            "stratified" => Self::Stratified { per_bucket: 10 },
+            "top" => Self::Top,
+            other => {
+                return Err(CatalogError::Invalid(format!(
+                    "unknown preview mode '{other}' (modes: compare, positives, negatives, stratified, top)"
+                )));
+            }
+        })
+    }
+}
+
+/// One scored item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub id: String,
+    pub video_id: Option<String>,
+    pub time_ms: Option<i64>,
+    /// The image path, or the transcript text.
+    pub detail: Option<String>,
+    pub score: f64,
+}
+
+/// Scores every item of `modality` in `dataset` against `tag` of `definition`.
+pub async fn score_items(
+    catalog: &Resources,
+    snapshot: &Snapshot,
+    dataset: &str,
+    definition: &Definition,
+    modality: Modality,
+    tag: &str,
+) -> Result<Vec<Item>> {
+    sampled_items(
+        catalog,
+        snapshot,
+        dataset,
+        definition,
+        modality,
+        tag,
+        |all| all,
+    )
+    .await
+}
+
+fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| CatalogError::Internal(format!("a scored table has no '{name}' column")))
+}
+
+/// Samples `items` for a preview of at most `limit` items (stratified: `per_bucket` per
+/// bucket), ordered by score, highest first.
+pub fn sample<T: Scored + Clone>(
+    mut items: Vec<T>,
+    mode: PreviewMode,
+    threshold: f64,
+    limit: usize,
+    seed: u64,
+) -> Vec<T> {
+    let mut rng = crate::store::random::Random::seeded(seed);
+    let mut out = match mode {
+        PreviewMode::Top => {
+            items.sort_by(|a, b| b.score().total_cmp(&a.score()));
+            items.truncate(limit);
+            items
+        }
+        PreviewMode::Positives | PreviewMode::Negatives => {
+            let want_pos = mode == PreviewMode::Positives;
+            items.retain(|i| (i.score() >= threshold) == want_pos);
+            rng.choose(items, limit)
+        }
+        PreviewMode::Compare => {
+            let (pos, neg): (Vec<T>, Vec<T>) =
+                items.into_iter().partition(|i| i.score() >= threshold);
+            let half = limit / 2;
+            let pos_n = half.max(limit.saturating_sub(neg.len())).min(pos.len());
+            let neg_n = (limit - pos_n).min(neg.len());
+            let mut out = rng.choose(pos, pos_n);
+            out.extend(rng.choose(neg, neg_n));
+            out
+        }
+        PreviewMode::Stratified { per_bucket } => {
+            let mut buckets: Vec<Vec<T>> = vec![Vec::new(); 10];
+            for i in items {
+                let b = ((i.score() * 10.0).floor() as usize).min(9);
+                buckets[b].push(i);
+            }
+            buckets
+                .into_iter()
+                .flat_map(|b| rng.choose(b, per_bucket))
+                .collect()
+        }
+    };
+    out.sort_by(|a, b| b.score().total_cmp(&a.score()));
+    out
+}
+
+/// Anything with a score can be sampled.
+pub trait Scored {
+    fn score(&self) -> f64;
+}
+
+impl Scored for Item {
+    fn score(&self) -> f64 {
+        self.score
+    }
+}
+
+/// A scored row of a batch (cheap to collect for every item; only the sampled ones become
+/// [`Item`]s).
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef {
+    pub batch: u32,
+    pub row: u32,
+    pub score: f64,
+}
+
+impl Scored for RowRef {
+    fn score(&self) -> f64 {
+        self.score
+    }
+}
+
+/// Scores every item of `modality` in `dataset` for `tag` of `definition`, samples them,
+/// and returns only the sampled items.
+pub async fn sampled_items(
+    catalog: &Resources,
+    snapshot: &Snapshot,
+    dataset: &str,
+    definition: &Definition,
+    modality: Modality,
+    tag: &str,
+    pick: impl FnOnce(Vec<RowRef>) -> Vec<RowRef>,
+) -> Result<Vec<Item>> {
+    let manifest = Arc::clone(snapshot.dataset(dataset)?);
+    let Some(model) = manifest.models.get(&modality) else {
+        return Ok(Vec::new());
+    };
+    let heads = catalog.heads(definition, modality, &model.id, Some(tag))?;
+    if heads.tags.is_empty() {
+        return Err(CatalogError::NotFound {
+            kind: "tag",
+            name: tag.to_string(),
+            hint: format!(" in tag group '{}'", definition.group),
+        });
+    }
+    let mut rows = scored_rows(catalog, snapshot, dataset, modality, |batch, _| {
+        Ok(score_batch(&heads, batch)?
+            .iter()
+            .map(|s| f64::from(*s))
+            .collect())
+    })
+    .await?;
+    let refs = std::mem::take(&mut rows.refs);
+    pick(refs).iter().map(|r| rows.item(r)).collect()
+}
+
+/// Every row of a modality's table in a dataset with a score, the batches held so that
+/// only the rows a caller keeps become [`Item`]s.
+pub struct ScoredRows {
+    batches: Vec<RecordBatch>,
+    modality: Modality,
+    pub refs: Vec<RowRef>,
+}
+
+impl ScoredRows {
+    /// The item of a row.
+    pub fn item(&self, r: &RowRef) -> Result<Item> {
+        item_at(
+            &self.batches[r.batch as usize],
+            r.row as usize,
+            self.modality,
+            r.score,
+        )
+    }
+
+    /// The id of a row, without building its item.
+    pub fn id(&self, r: &RowRef) -> Result<&str> {
+        let col = match self.modality {
+            Modality::Visual => col::IMAGE_ID,
+            Modality::Transcript => col::SEGMENT_ID,
+        };
+        Ok(string_col(&self.batches[r.batch as usize], col)?.value(r.row as usize))
+    }
+
+    /// The embedding of a row.
+    pub fn embedding(&self, r: &RowRef) -> Result<&[f32]> {
+        let (values, dim) = embeddings(&self.batches[r.batch as usize])?;
+        let i = r.row as usize;
+        Ok(&values[i * dim..(i + 1) * dim])
+    }
+}
+
+/// The embedding values of a batch (row-major) and their dimension.
+fn embeddings(batch: &RecordBatch) -> Result<(&[f32], usize)> {
+    let emb = batch
+        .column_by_name(col::EMBEDDING)
+        .and_then(|c| c.as_fixed_size_list_opt())
+        .ok_or_else(|| CatalogError::Internal("a scored table has no embedding column".into()))?;
+    Ok((
+        crate::scoring::materialize::embedding_values(emb)?,
+        emb.value_length() as usize,
+    ))
+}
+
+/// Scores every row of `modality`'s table in `dataset`: `score` gives one score per row of
+/// each batch (it also sees the batch's embeddings, row-major).
+pub async fn scored_rows(
+    catalog: &Resources,
+    snapshot: &Snapshot,
+    dataset: &str,
+    modality: Modality,
+    mut score: impl FnMut(&RecordBatch, &[f32]) -> Result<Vec<f64>>,
+) -> Result<ScoredRows> {
+    let manifest = Arc::clone(snapshot.dataset(dataset)?);
+    let kind = match modality {
+        Modality::Visual => TableKind::Images,
+        Modality::Transcript => TableKind::Transcripts,
+    };
+    let mut out = ScoredRows {
+        batches: Vec::new(),
+        modality,
+        refs: Vec::new(),
+    };
+    for file in manifest.files(kind) {
+        for batch in batches(catalog, file).await?.iter() {
+            let scores = score(batch, embeddings(batch)?.0)?;
+            let b = out.batches.len() as u32;
+            out.refs
+                .extend(scores.iter().enumerate().map(|(r, s)| RowRef {
+                    batch: b,
+                    row: r as u32,
+                    score: *s,
+                }));
+            out.batches.push(batch.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The item at row `i` of a batch of `modality`'s table.
+fn item_at(batch: &RecordBatch, i: usize, modality: Modality, score: f64) -> Result<Item> {
+    let (id, time, detail) = match modality {
+        Modality::Visual => (col::IMAGE_ID, col::KEYFRAME_TIME, col::PATH),
+        Modality::Transcript => (col::SEGMENT_ID, col::START, col::TEXT),
+    };
+    let ids = string_col(batch, id)?;
+    let videos = batch
+        .column_by_name(col::VIDEO_ID)
+        .map(|c| c.as_string::<i32>());
+    let times = batch
+        .column_by_name(time)
+        .and_then(|c| c.as_primitive_opt::<Int64Type>());
+    let details = batch
+        .column_by_name(detail)
+        .and_then(|c| c.as_string_opt::<i32>());
+    Ok(Item {
+        id: ids.value(i).to_string(),
+        video_id: videos
+            .filter(|v| v.is_valid(i))
+            .map(|v| v.value(i).to_string()),
+        time_ms: times.filter(|t| t.is_valid(i)).map(|t| t.value(i)),
+        detail: details
+            .filter(|d| d.is_valid(i))
+            .map(|d| d.value(i).to_string()),
+        score,
+    })
+}
+
+/// Items as a table: `item_id, coactive_video_id, time_ms, detail, score,
+/// threshold_decision`.
+pub fn to_batch(items: &[Item], threshold: f64) -> Result<RecordBatch> {
+    let cols: Vec<(&str, ArrayRef)> = vec![
+        (
+            "item_id",
+            Arc::new(StringArray::from_iter_values(
+                items.iter().map(|i| i.id.as_str()),
+            )),
+        ),
+        (
+            "coactive_video_id",
+            Arc::new(StringArray::from(
+                items.iter().map(|i| i.video_id.clone()).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "time_ms",
+            Arc::new(Int64Array::from(
+                items.iter().map(|i| i.time_ms).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "detail",
+            Arc::new(StringArray::from(
+                items.iter().map(|i| i.detail.clone()).collect::<Vec<_>>(),
+            )),
+        ),
+        (
+            "score",
+            Arc::new(Float64Array::from_iter_values(
+                items.iter().map(|i| i.score),
+            )),
+        ),
+        (
+            "threshold_decision",
+            Arc::new(BooleanArray::from(
+                items
+                    .iter()
+                    .map(|i| i.score >= threshold)
+                    .collect::<Vec<_>>(),
+            )),
+        ),
+    ];
+    RecordBatch::try_from_iter(cols).map_err(|e| CatalogError::engine("preview", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(scores: &[f64]) -> Vec<Item> {
+        scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Item {
+                id: format!("i{i}"),
+                video_id: None,
+                time_ms: None,
+                detail: None,
+                score: *s,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn compare_takes_half_each_side_and_fills_from_the_other() {
+        let v = items(&[0.9, 0.8, 0.7, 0.6, 0.1, 0.2]);
+        let out = sample(v.clone(), PreviewMode::Compare, 0.5, 4, 1);
+        assert_eq!(out.iter().filter(|i| i.score >= 0.5).count(), 2);
+        assert_eq!(out.len(), 4);
+        let out = sample(v, PreviewMode::Compare, 0.5, 6, 1);
+        assert_eq!(out.iter().filter(|i| i.score >= 0.5).count(), 4);
+        assert!(out.windows(2).all(|w| w[0].score >= w[1].score));
+    }
+
+    #[test]
+    fn top_and_negatives_modes() {
+        let v = items(&[0.2, 0.9, 0.4, 0.7, 0.1]);
+        let top: Vec<f64> = sample(v.clone(), PreviewMode::Top, 0.5, 3, 9)
+            .iter()
+            .map(|i| i.score)
+            .collect();
+        assert_eq!(top, vec![0.9, 0.7, 0.4]);
+        let neg = sample(v, PreviewMode::Negatives, 0.5, 10, 9);
+        assert_eq!(neg.len(), 3);
+        assert!(neg.iter().all(|i| i.score < 0.5));
+        assert!(PreviewMode::parse("sideways").is_err());
+    }
+
+    #[test]
+    fn stratified_takes_per_bucket() {
+        let scores: Vec<f64> = (0..1000).map(|i| f64::from(i) / 1000.0).collect();
+        let out = sample(
+            items(&scores),
+            PreviewMode::Stratified { per_bucket: 10 },
+            0.5,
+            0,
+            3,
+        );
+        assert_eq!(out.len(), 100);
+        for b in 0..10 {
+            let n = out
+                .iter()
+                .filter(|i| ((i.score * 10.0).floor() as usize).min(9) == b)
+                .count();
+            assert_eq!(n, 10, "bucket {b}");
+        }
+        let pos = sample(items(&scores), PreviewMode::Positives, 0.9, 5, 3);
+        assert!(pos.len() == 5 && pos.iter().all(|i| i.score >= 0.9));
+    }
+}
