@@ -19,11 +19,6 @@ const LIB_NAME: &str = "libonnxruntime.so";
 static RUNTIME: OnceLock<std::result::Result<ort::environment::Environment, String>> =
     OnceLock::new();
 
-/// Loads ONNX Runtime once per process; later calls return the first outcome.
-pub fn ensure() -> Result<()> {
-    environment().map(|_| ())
-}
-
 /// The process's ONNX Runtime environment, loading the library on first use.
 pub(crate) fn environment() -> Result<&'static ort::environment::Environment> {
     RUNTIME

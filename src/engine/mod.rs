@@ -38,6 +38,8 @@ pub struct Answer {
     pub batches: Vec<RecordBatch>,
     /// Scoring jobs the statement queued for the background workers.
     pub queued: usize,
+    /// The facts of a change as typed fields (`group`, `version`, `job`, …).
+    pub facts: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Answer {
@@ -46,6 +48,7 @@ impl Answer {
             schema: batch.schema(),
             batches: vec![batch],
             queued: 0,
+            facts: serde_json::Map::new(),
         }
     }
 
@@ -281,6 +284,7 @@ impl Engine {
                     schema,
                     batches,
                     queued: 0,
+                    facts: serde_json::Map::new(),
                 })
             }
         }
@@ -421,8 +425,11 @@ impl Engine {
                     &self.dataset(),
                 )
                 .await?;
+                let mut facts = out.facts;
                 if out.jobs.is_empty() {
-                    return Ok(Answer::from_batch(out.batch));
+                    let mut answer = Answer::from_batch(out.batch);
+                    answer.facts = facts;
+                    return Ok(answer);
                 }
                 let queued = if self.jobs.is_some() {
                     out.jobs.len()
@@ -444,6 +451,10 @@ impl Engine {
                                 _ => 0,
                             })
                             .sum();
+                        if let Some(job) = facts.get_mut("job").and_then(|j| j.as_object_mut()) {
+                            job.insert("status".into(), "scored".into());
+                            job.insert("score_rows".into(), rows.into());
+                        }
                         format!("scored: {rows} score rows")
                     }
                 };
@@ -452,6 +463,7 @@ impl Engine {
                     first_text(&out.batch)
                 ))?);
                 answer.queued = queued;
+                answer.facts = facts;
                 Ok(answer)
             }
         }

@@ -395,10 +395,10 @@ pub async fn serve(
     on_ready: impl FnOnce(&Endpoints),
 ) -> Result<()> {
     let auth = Auth::with_users(config.token.clone(), Arc::clone(&catalog))
-        .map_err(|e| AppError::Usage(e.message))?
+        .map_err(setup_error)?
         .with_attempts_per_minute(config.limits.login_attempts_per_minute)
         .with_session_key_file(&config.session_key_file)
-        .map_err(|e| AppError::Usage(e.message))?;
+        .map_err(setup_error)?;
     let server = Server::new(
         Arc::clone(&catalog),
         auth,
@@ -507,5 +507,14 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// A failure of the server's own set-up (its token, its session key file), by kind: a
+/// bad option is the command's usage, anything else the machine's.
+fn setup_error(e: ServeError) -> AppError {
+    match e.code {
+        errors::Code::InvalidArgument => AppError::Usage(e.message),
+        _ => AppError::Environment(e.message),
     }
 }

@@ -83,6 +83,8 @@ check(ok("GET", "/api/me", session)["user"] == "ann", "the session token acts as
 # --- create, review, label, publish ----------------------------------------------------
 r = ok("POST", "/api/datasets/news/groups", ann, {"name": "Topics", "tags": "football\ncooking"}, expect=(201,))
 check("needing review" in r["message"], "a group is created from a bulk list, one tag per line")
+check(r["group"] == "topics" and r["dataset"] == "news" and r["tags"] == 2,
+      f"the answer carries typed fields: {r}")
 group = ok("GET", "/api/groups/topics", ann)
 check([t["status"] for t in group["tags"]] == ["needs_review", "needs_review"], "new tags need review")
 refused("POST", "/api/groups/topics/publish", ann, {}, 409, "failed_precondition",
@@ -118,6 +120,9 @@ ok("DELETE", "/api/groups/topics/tags/football/labels", ann, {"asset_ids": ["kf_
 
 status, data = call("POST", "/api/groups/topics/publish", ann, {"visibility": "secret"})
 check(status == 202 and "queued" in data["message"], "publishing answers at once and queues scoring")
+check(data["version"] == 1 and data["new_version"] is True
+      and data["job"] == {"group": "topics", "dataset": "news", "status": "queued"},
+      f"publishing answers the version and the job as fields: {data}")
 wait_scored(ann, "news", "topics", 1)
 check(all(t["status"] == "published" for t in ok("GET", "/api/groups/topics", ann)["tags"]), "tags are published")
 q = ok("POST", "/api/sql", bob, {"sql": "SELECT count(*) AS n FROM dt_topics_visual", "dataset": "news"})
@@ -151,7 +156,8 @@ wait_scored(ann, "news", "topics", 2)
 found = rows(ok("GET", "/api/groups?shareable=true&like=top%25", cat))
 check([g["group_name"] for g in found] == ["Topics"], "archive's editor finds the shareable group by name")
 status, data = call("POST", "/api/datasets/archive/applications", cat, {"group": "topics"})
-check(status == 202, f"archive applies it ({status} {data})")
+check(status == 202 and data["version"] == 2 and data["job"]["dataset"] == "archive",
+      f"archive applies it ({status} {data})")
 g = wait_scored(cat, "archive", "topics", 2)
 check(g["is_training_dataset"] is False and g["update_available"] is False, "manage groups on archive")
 refused("PATCH", "/api/groups/topics/tags/football", cat, {"threshold": 0.9}, 403, "permission_denied",
@@ -182,7 +188,8 @@ refused("POST", "/api/groups/topics/publish", ann, {"visibility": "secret"}, 409
 
 # --- optimistic concurrency: a pinned revision that moved is a conflict naming the current one
 rev = ok("GET", "/api/groups/topics", ann)["revision"]
-ok("PATCH", "/api/groups/topics/tags/cooking", ann, {"threshold": 0.6, "expected_revision": rev})
+r = ok("PATCH", "/api/groups/topics/tags/cooking", ann, {"threshold": 0.6, "expected_revision": rev})
+check(r["revision"] == rev + 1 and r["group"] == "topics", f"an edit answers its revision: {r}")
 refused("PATCH", "/api/groups/topics/tags/cooking", ann, {"threshold": 0.7, "expected_revision": rev}, 409,
         "conflict", f"now at revision {rev + 1}", "a stale revision is a conflict naming the current one")
 check(ok("GET", "/api/groups/topics", ann)["status"] == "published", "a threshold change keeps the group published")

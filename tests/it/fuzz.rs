@@ -19,6 +19,7 @@ use dyntag_catalog::statements::{self, classify_sql};
 use dyntag_core::service::evaluate::labels_file;
 use dyntag_core::service::import::subtitles;
 use dyntag_core::store::input::InputFile;
+use dyntag_core::store::random::Random;
 
 use super::common;
 
@@ -39,24 +40,19 @@ fn seed() -> u64 {
         .unwrap_or(0x5eed_d7a9)
 }
 
-/// xorshift64*: small, seedable, good enough to pick mutations.
-struct Rng(u64);
+/// The project's one seeded generator, with the fuzzer's draw.
+struct Rng(Random);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             0
         } else {
-            (self.next() % n as u64) as usize
+            self.0.below(n as u64) as usize
         }
     }
 }
@@ -234,7 +230,7 @@ fn fuzz(
     let worker = {
         let check = Arc::clone(&check);
         std::thread::spawn(move || {
-            let mut rng = Rng(seed() ^ target.len() as u64 ^ 0x9e37_79b9_7f4a_7c15);
+            let mut rng = Rng(Random::seeded(seed() ^ target.len() as u64));
             for i in 0..seeds.len() + n {
                 let (name, input) = if i < seeds.len() {
                     (seeds[i].0.clone(), seeds[i].1.clone())

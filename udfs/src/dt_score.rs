@@ -15,7 +15,7 @@ use dyntag_core::Modality;
 use dyntag_core::model::dataset::schema::embedding_origin;
 use dyntag_core::model::snapshot::Definition;
 use dyntag_core::scoring::head::CompiledHeads;
-use dyntag_core::scoring::materialize::embedding_values;
+use dyntag_core::scoring::scan::embedding_values;
 
 use crate::{DOC_SECTION, FunctionContext, is_string, literal_string, scalar_args};
 

@@ -3,12 +3,11 @@
 //! functions computed when the query runs (their scan is asynchronous), on the session's
 //! dataset.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{RecordBatch, new_null_array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::datasource::TableType;
@@ -16,21 +15,12 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use dyntag_core::Modality;
-use dyntag_core::scoring::scan::{Item, to_batch};
+use dyntag_core::service::evaluate::{metrics, metrics_table};
+use dyntag_core::service::search::{
+    MAX_ITEMS, found_batch, found_schema, search, uncertain_assets,
+};
 
 use crate::FunctionContext;
-
-/// Columns of both functions: the items, with their score.
-fn item_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("item_id", DataType::Utf8, false),
-        Field::new("coactive_video_id", DataType::Utf8, true),
-        Field::new("time_ms", DataType::Int64, true),
-        Field::new("detail", DataType::Utf8, true),
-        Field::new("score", DataType::Float64, false),
-        Field::new("threshold_decision", DataType::Boolean, true),
-    ]))
-}
 
 fn literal(e: &Expr) -> Option<&ScalarValue> {
     match e {
@@ -48,7 +38,7 @@ fn string_arg(exprs: &[Expr], i: usize, usage: &str) -> Result<String> {
 
 fn count_arg(exprs: &[Expr], i: usize, usage: &str) -> Result<usize> {
     match exprs.get(i).and_then(literal) {
-        Some(ScalarValue::Int64(Some(k))) if (1..=10_000).contains(k) => Ok(*k as usize),
+        Some(ScalarValue::Int64(Some(k))) if (1..=MAX_ITEMS as i64).contains(k) => Ok(*k as usize),
         _ => plan_err!(
             "argument {} must be a count between 1 and 10000: {usage}",
             i + 1
@@ -111,7 +101,7 @@ impl TableFunctionImpl for DtMetrics {
         };
         Ok(Arc::new(LazyTable {
             ctx: self.ctx.clone(),
-            schema: dyntag_core::service::evaluate::metrics_table(&[])?.schema(),
+            schema: metrics_table(&[])?.schema(),
             request: Request::Metrics {
                 slug: g.slug.clone(),
                 tag: t.name.clone(),
@@ -129,78 +119,19 @@ struct LazyTable {
 }
 
 impl LazyTable {
-    /// Its one batch.
+    /// Its one batch, from the service that answers the HTTP route of the same name.
     async fn batch(&self) -> Result<RecordBatch> {
-        if let Request::Metrics { slug, tag } = &self.request {
-            let eval = dyntag_core::service::evaluate::load(&self.ctx.catalog, slug, tag)
-                .await?
-                .ok_or_else(|| {
-                    dyntag_core::CatalogError::State(format!(
-                        "tag '{tag}' has no evaluation yet: EVALUATE TAG '{tag}' IN GROUP {slug} draws its sample"
-                    ))
-                })?;
-            if eval.labelled().is_empty() {
-                return Err(dyntag_core::CatalogError::State(format!(
-                    "the evaluation of tag '{tag}' has no labels yet"
-                ))
-                .into());
-            }
-            return Ok(dyntag_core::service::evaluate::metrics_table(
-                &eval.sweep(),
-            )?);
-        }
-        let (items, threshold) = self.items().await?;
-        let batch = to_batch(&items, threshold)?;
-        let mut columns = batch.columns().to_vec();
-        if threshold.is_infinite() {
-            // A search has no threshold: no decision.
-            let last = columns.len() - 1;
-            columns[last] = new_null_array(&DataType::Boolean, items.len());
-        }
-        Ok(RecordBatch::try_new(Arc::clone(&self.schema), columns)?)
-    }
-
-    async fn items(&self) -> dyntag_core::Result<(Vec<Item>, f64)> {
         let catalog = &self.ctx.catalog;
         let dataset = self.ctx.dataset.get();
-        match &self.request {
-            // Answered by `batch` itself.
-            Request::Metrics { .. } => Ok((Vec::new(), f64::INFINITY)),
-            Request::Search { query, k, modality } => Ok((
-                dyntag_core::service::search::semantic_search(
-                    catalog, &dataset, *modality, query, *k,
-                )
-                .await?,
-                f64::INFINITY,
-            )),
-            Request::Uncertain { group, tag, k } => {
-                let snapshot = catalog.refresh().await?;
-                let (definition, tag_name) =
-                    catalog.resolve_tag(&snapshot, &dataset, Some(group), tag)?;
-                let g = &snapshot.group(group)?.doc;
-                if g.training_dataset != dataset || definition.version.is_none() {
-                    return Err(dyntag_core::CatalogError::State(format!(
-                        "dt_uncertain works once tag group '{group}' is published, on its training dataset"
-                    )));
-                }
-                let current = g.tag(&tag_name);
-                let threshold = current.map_or(0.5, |t| t.threshold);
-                let exclude: HashSet<String> = current
-                    .map(|t| t.labels.iter().map(|l| l.asset_id.clone()).collect())
-                    .unwrap_or_default();
-                let items = dyntag_core::service::search::uncertain(
-                    catalog,
-                    &dataset,
-                    &definition,
-                    &tag_name,
-                    threshold,
-                    *k,
-                    &exclude,
-                )
-                .await?;
-                Ok((items, threshold))
+        Ok(match &self.request {
+            Request::Metrics { slug, tag } => metrics(catalog, slug, tag).await?,
+            Request::Search { query, k, modality } => {
+                found_batch(&search(catalog, &dataset, *modality, query, *k).await?)?
             }
-        }
+            Request::Uncertain { group, tag, k } => {
+                found_batch(&uncertain_assets(catalog, &dataset, group, tag, *k).await?)?
+            }
+        })
     }
 }
 
@@ -260,7 +191,7 @@ impl TableFunctionImpl for SemanticSearch {
         }
         Ok(Arc::new(LazyTable {
             ctx: self.ctx.clone(),
-            schema: item_schema(),
+            schema: found_schema(),
             request: Request::Search { query, k, modality },
         }))
     }
@@ -287,7 +218,7 @@ impl TableFunctionImpl for DtUncertain {
         let k = count_arg(exprs, 2, USAGE)?;
         Ok(Arc::new(LazyTable {
             ctx: self.ctx.clone(),
-            schema: item_schema(),
+            schema: found_schema(),
             request: Request::Uncertain { group, tag, k },
         }))
     }

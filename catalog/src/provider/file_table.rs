@@ -247,16 +247,11 @@ mod tests {
     async fn scores_file(store: &Store, name: &str, schema: &SchemaRef, rows: usize) -> DataFile {
         let mut w = FileWriter::create(store, Path::from(name), Arc::clone(schema), 32_768)
             .expect("writer");
-        let mut x = 0x9e37_79b9_7f4a_7c15_u64 ^ rows as u64;
+        let mut rng = dyntag_core::store::random::Random::seeded(rows as u64);
         for start in (0..rows).step_by(65_536) {
             let n = 65_536.min(rows - start);
             let scores: Vec<f64> = (0..n)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    (x >> 11) as f64 / (1u64 << 53) as f64
-                })
+                .map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
                 .collect();
             let ids: Vec<String> = (start..start + n).map(|i| format!("img-{i}")).collect();
             let batch = RecordBatch::try_new(

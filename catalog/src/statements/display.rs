@@ -6,7 +6,7 @@
 
 use std::fmt::{self, Display, Formatter, Write};
 
-use super::parser::{EvaluationLabels, TagStatement};
+use super::tag_statement::{EvaluationLabels, TagStatement};
 use dyntag_core::Modality;
 use dyntag_core::model::access::DatasetRole;
 use dyntag_core::model::tags::{Polarity, Prompt, PromptModality, Visibility};

@@ -81,11 +81,6 @@ impl TableCache {
         }
     }
 
-    /// Bytes currently reserved by cached files.
-    pub fn used_bytes(&self) -> usize {
-        self.lock().used
-    }
-
     /// Whether a file can be held at all.
     pub fn fits(&self, file: &DataFile) -> bool {
         (file.bytes as usize) <= self.budget

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, FixedSizeListArray, Float64Array, Int32Array, Int64Array,
-    RecordBatch, StringArray, UInt32Array,
+    Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    UInt32Array,
 };
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
@@ -18,6 +18,7 @@ use object_store::path::Path;
 
 use super::Resources;
 use super::head::CompiledHeads;
+use super::scan::{batches, score_batch};
 use super::schema::stored_schema;
 use crate::model::Modality;
 use crate::model::applications::{ScoreRun, ScoreTable, run_dir};
@@ -177,42 +178,6 @@ impl Stage<'_> {
         self.progress.end();
         out.finish().await
     }
-}
-
-/// The batches of a data file, from the resident cache when it fits.
-pub(crate) async fn batches(catalog: &Resources, file: &DataFile) -> Result<Arc<Vec<RecordBatch>>> {
-    match catalog.table_cache().get(catalog.store(), file).await? {
-        Some(b) => Ok(b),
-        None => Ok(Arc::new(
-            crate::scoring::cache::read_file(catalog.store(), file).await?,
-        )),
-    }
-}
-
-/// The embedding values of a batch as one row-major slice.
-pub fn embedding_values(list: &FixedSizeListArray) -> Result<&[f32]> {
-    crate::model::dataset::schema::embedding_values(list)
-        .ok_or_else(|| CatalogError::Internal("embedding values are not float32".into()))
-}
-
-/// Scores of every row against every head: row-major `rows × tags`.
-pub(crate) fn score_batch(heads: &CompiledHeads, batch: &RecordBatch) -> Result<Vec<f32>> {
-    let emb = batch
-        .column_by_name(col::EMBEDDING)
-        .and_then(|c| c.as_fixed_size_list_opt())
-        .ok_or_else(|| CatalogError::Internal("a scored table has no embedding column".into()))?;
-    if emb.value_length() as usize != heads.scorer.dim() {
-        return Err(CatalogError::State(format!(
-            "embeddings have dimension {} but model '{}' makes {}",
-            emb.value_length(),
-            heads.model,
-            heads.scorer.dim()
-        )));
-    }
-    let x = embedding_values(emb)?;
-    let mut out = vec![0f32; batch.num_rows() * heads.tags.len()];
-    heads.scorer.score_parallel(x, &mut out);
-    Ok(out)
 }
 
 /// Long-format rows: the `keys` columns of each row repeated once per tag, then tag name,

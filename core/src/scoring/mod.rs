@@ -1,5 +1,7 @@
-//! Scoring: tags compile into heads ([`head`]), heads score embeddings in batches
-//! ([`kernel`]), and publishing materialises the `dt_` tables ([`materialize`]).
+//! Scoring: tags compile into heads ([`head`], with the label [`classifier`]), heads score
+//! embeddings in batches ([`kernel`]), [`scan`] reads and scores a dataset's rows through the
+//! resident [`cache`] and samples them, and publishing materialises the `dt_` tables
+//! ([`materialize`]). [`Resources`] is what all of it keeps resident.
 
 pub mod cache;
 pub mod classifier;

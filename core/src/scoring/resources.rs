@@ -9,7 +9,7 @@ use dyntag_models::{Model, ModelRegistry};
 use super::cache::TableCache;
 use super::head::{CompiledHeads, compile};
 use crate::model::Modality;
-use crate::model::snapshot::{Definition, Snapshot, list_or_none};
+use crate::model::snapshot::{Definition, list_or_none};
 use crate::model::tags::VersionTag;
 use crate::store::Store;
 use crate::{CatalogError, Result};
@@ -58,21 +58,6 @@ impl Resources {
     /// The resident table cache.
     pub fn table_cache(&self) -> &Arc<TableCache> {
         &self.cache
-    }
-
-    /// The model that embedded `modality` in `dataset`, with a clear error when the
-    /// dataset has no such embeddings or the model directory is unknown.
-    pub fn model_for(
-        &self,
-        snapshot: &Snapshot,
-        dataset: &str,
-        modality: Modality,
-    ) -> Result<Arc<Model>> {
-        let manifest = snapshot.dataset(dataset)?;
-        let m = manifest.models.get(&modality).ok_or_else(|| {
-            CatalogError::State(format!("dataset '{dataset}' has no {modality} embeddings"))
-        })?;
-        self.model(&m.id)
     }
 
     /// The model with this id, with a hint on how to add one.

@@ -1,19 +1,24 @@
-//! Previews of a tag: its items scored on the fly under a definition (the draft being
-//! edited, or a published version) and sampled the way the product shows them.
+//! The one scan of scored rows and the one sampler: a data file's batches through the
+//! resident cache, a batch scored against compiled heads, every row of a modality's table
+//! scored on the fly (under a draft or a published definition, or a query's embedding), and
+//! the samples previews show (stratified buckets shared with the Tag Evaluator). Previews,
+//! search, uncertain assets, the evaluator and materialised `dt_` tables all read through
+//! here.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, Float64Array, Int64Array,
+    RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::Int64Type;
 
 use super::Resources;
+use super::head::CompiledHeads;
 use crate::model::Modality;
-use crate::model::dataset::TableKind;
 use crate::model::dataset::schema::col;
+use crate::model::dataset::{DataFile, TableKind};
 use crate::model::snapshot::{Definition, Snapshot};
-use crate::scoring::materialize::{batches, score_batch};
 use crate::{CatalogError, Result};
 
 /// Which items a preview shows.
@@ -88,6 +93,50 @@ fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray>
         .ok_or_else(|| CatalogError::Internal(format!("a scored table has no '{name}' column")))
 }
 
+/// The batches of a data file, from the resident cache when it fits.
+pub async fn batches(catalog: &Resources, file: &DataFile) -> Result<Arc<Vec<RecordBatch>>> {
+    match catalog.table_cache().get(catalog.store(), file).await? {
+        Some(b) => Ok(b),
+        None => Ok(Arc::new(
+            crate::scoring::cache::read_file(catalog.store(), file).await?,
+        )),
+    }
+}
+
+/// The embedding values of a batch as one row-major slice.
+pub fn embedding_values(list: &FixedSizeListArray) -> Result<&[f32]> {
+    crate::model::dataset::schema::embedding_values(list)
+        .ok_or_else(|| CatalogError::Internal("embedding values are not float32".into()))
+}
+
+/// Scores of every row against every head: row-major `rows × tags`.
+pub fn score_batch(heads: &CompiledHeads, batch: &RecordBatch) -> Result<Vec<f32>> {
+    let emb = batch
+        .column_by_name(col::EMBEDDING)
+        .and_then(|c| c.as_fixed_size_list_opt())
+        .ok_or_else(|| CatalogError::Internal("a scored table has no embedding column".into()))?;
+    if emb.value_length() as usize != heads.scorer.dim() {
+        return Err(CatalogError::State(format!(
+            "embeddings have dimension {} but model '{}' makes {}",
+            emb.value_length(),
+            heads.model,
+            heads.scorer.dim()
+        )));
+    }
+    let x = embedding_values(emb)?;
+    let mut out = vec![0f32; batch.num_rows() * heads.tags.len()];
+    heads.scorer.score_parallel(x, &mut out);
+    Ok(out)
+}
+
+/// Score buckets of a stratified sample: 10, of width 0.1.
+pub const BUCKETS: usize = 10;
+
+/// The bucket of `score` (scores of 1.0 fall in the last one).
+pub fn bucket(score: f64) -> usize {
+    ((score * BUCKETS as f64).floor().max(0.0) as usize).min(BUCKETS - 1)
+}
+
 /// Samples `items` for a preview of at most `limit` items (stratified: `per_bucket` per
 /// bucket), ordered by score, highest first.
 pub fn sample<T: Scored + Clone>(
@@ -120,10 +169,9 @@ pub fn sample<T: Scored + Clone>(
             out
         }
         PreviewMode::Stratified { per_bucket } => {
-            let mut buckets: Vec<Vec<T>> = vec![Vec::new(); 10];
+            let mut buckets: Vec<Vec<T>> = vec![Vec::new(); BUCKETS];
             for i in items {
-                let b = ((i.score() * 10.0).floor() as usize).min(9);
-                buckets[b].push(i);
+                buckets[bucket(i.score())].push(i);
             }
             buckets
                 .into_iter()
@@ -237,10 +285,7 @@ fn embeddings(batch: &RecordBatch) -> Result<(&[f32], usize)> {
         .column_by_name(col::EMBEDDING)
         .and_then(|c| c.as_fixed_size_list_opt())
         .ok_or_else(|| CatalogError::Internal("a scored table has no embedding column".into()))?;
-    Ok((
-        crate::scoring::materialize::embedding_values(emb)?,
-        emb.value_length() as usize,
-    ))
+    Ok((embedding_values(emb)?, emb.value_length() as usize))
 }
 
 /// Scores every row of `modality`'s table in `dataset`: `score` gives one score per row of
@@ -409,10 +454,7 @@ mod tests {
         );
         assert_eq!(out.len(), 100);
         for b in 0..10 {
-            let n = out
-                .iter()
-                .filter(|i| ((i.score * 10.0).floor() as usize).min(9) == b)
-                .count();
+            let n = out.iter().filter(|i| bucket(i.score) == b).count();
             assert_eq!(n, 10, "bucket {b}");
         }
         let pos = sample(items(&scores), PreviewMode::Positives, 0.9, 5, 3);

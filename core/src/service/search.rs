@@ -3,12 +3,117 @@
 //! sure about, spread out so that no two are near-duplicates).
 
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{RecordBatch, new_null_array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::model::Modality;
 use crate::model::snapshot::Definition;
-use crate::scoring::scan::{Item, scored_rows};
+use crate::scoring::scan::{Item, scored_rows, to_batch};
 use crate::service::Catalog;
 use crate::{CatalogError, Result};
+
+/// The most items one search or uncertain-assets request may ask for.
+pub const MAX_ITEMS: usize = 10_000;
+
+/// Items found, with the threshold that decides them (none for a search).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub items: Vec<Item>,
+    pub threshold: Option<f64>,
+}
+
+/// The columns of a [`Found`] table (`semantic_search`, `dt_uncertain` and their HTTP
+/// routes).
+pub fn found_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("item_id", DataType::Utf8, false),
+        Field::new("coactive_video_id", DataType::Utf8, true),
+        Field::new("time_ms", DataType::Int64, true),
+        Field::new("detail", DataType::Utf8, true),
+        Field::new("score", DataType::Float64, false),
+        Field::new("threshold_decision", DataType::Boolean, true),
+    ]))
+}
+
+/// `found` as a table of [`found_schema`]; a search has no decision (null).
+pub fn found_batch(found: &Found) -> Result<RecordBatch> {
+    let batch = to_batch(&found.items, found.threshold.unwrap_or(f64::INFINITY))?;
+    let mut columns = batch.columns().to_vec();
+    if found.threshold.is_none() {
+        let last = columns.len() - 1;
+        columns[last] = new_null_array(&DataType::Boolean, found.items.len());
+    }
+    RecordBatch::try_new(found_schema(), columns)
+        .map_err(|e| CatalogError::engine("found items", e))
+}
+
+fn check_count(k: usize) -> Result<()> {
+    if (1..=MAX_ITEMS).contains(&k) {
+        Ok(())
+    } else {
+        Err(CatalogError::Invalid(format!(
+            "ask for between 1 and {MAX_ITEMS} items (asked for {k})"
+        )))
+    }
+}
+
+/// The search the `semantic_search` function and the search route answer.
+pub async fn search(
+    catalog: &Catalog,
+    dataset: &str,
+    modality: Modality,
+    query: &str,
+    k: usize,
+) -> Result<Found> {
+    check_count(k)?;
+    Ok(Found {
+        items: semantic_search(catalog, dataset, modality, query, k).await?,
+        threshold: None,
+    })
+}
+
+/// The uncertain assets of `tag` in published `group` on `dataset`, which must be the
+/// group's training dataset: the `k` items nearest the tag's current threshold, not yet
+/// labelled (what `dt_uncertain` and the uncertain-assets route answer), as of the
+/// catalog's snapshot (the caller refreshes it).
+pub async fn uncertain_assets(
+    catalog: &Catalog,
+    dataset: &str,
+    group: &str,
+    tag: &str,
+    k: usize,
+) -> Result<Found> {
+    check_count(k)?;
+    let snapshot = catalog.snapshot();
+    let (definition, tag_name) = catalog.resolve_tag(&snapshot, dataset, Some(group), tag)?;
+    let g = &snapshot.group(group)?.doc;
+    if g.training_dataset != dataset || definition.version.is_none() {
+        return Err(CatalogError::State(format!(
+            "dt_uncertain works once tag group '{group}' is published, on its training dataset"
+        )));
+    }
+    let current = g.tag(&tag_name);
+    let threshold = current.map_or(0.5, |t| t.threshold);
+    let exclude: HashSet<String> = current
+        .map(|t| t.labels.iter().map(|l| l.asset_id.clone()).collect())
+        .unwrap_or_default();
+    let items = uncertain(
+        catalog,
+        dataset,
+        &definition,
+        &tag_name,
+        threshold,
+        k,
+        &exclude,
+    )
+    .await?;
+    Ok(Found {
+        items,
+        threshold: Some(threshold),
+    })
+}
 
 /// Two items this similar (cosine) count as near-duplicates.
 pub const NEAR_DUPLICATE: f32 = 0.92;
@@ -71,7 +176,7 @@ pub async fn uncertain(
     };
     let heads = catalog.heads(definition, Modality::Visual, &model.id, Some(tag))?;
     let mut rows = scored_rows(catalog, &snapshot, dataset, Modality::Visual, |batch, _| {
-        Ok(crate::scoring::materialize::score_batch(&heads, batch)?
+        Ok(crate::scoring::scan::score_batch(&heads, batch)?
             .iter()
             .map(|s| f64::from(*s))
             .collect())

@@ -6,9 +6,7 @@ use std::io::{BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, new_null_array,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, new_null_array};
 use datafusion::arrow::compute::{CastOptions, cast_with_options};
 use datafusion::arrow::csv::ReaderBuilder as CsvReaderBuilder;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -342,9 +340,4 @@ pub fn strings_or_null(
 ) -> Result<ArrayRef> {
     Ok(column(file, batch, first, name, &DataType::Utf8, false)?
         .unwrap_or_else(|| new_null_array(&DataType::Utf8, batch.num_rows())))
-}
-
-/// Values of a string array (callers ensured it has no nulls where required).
-pub fn str_values(a: &ArrayRef) -> &StringArray {
-    a.as_string::<i32>()
 }

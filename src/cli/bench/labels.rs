@@ -12,6 +12,7 @@ use dyntag_core::model::tags::{
 use dyntag_core::scoring::classifier::encode;
 use dyntag_core::scoring::head::compile;
 use dyntag_core::service::search::pick_uncertain;
+use dyntag_core::store::random::Random;
 use dyntag_core::{CatalogError, Modality};
 use dyntag_models::Model;
 
@@ -160,16 +161,7 @@ pub fn f1(scores: &[f64], truth: &[bool], skip: &[usize]) -> f64 {
     }
 }
 
-/// 0..n in a seeded random order.
+/// 0..n in a seeded random order (the project's one generator).
 fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-    let mut v: Vec<usize> = (0..n).collect();
-    let mut s = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    for i in (1..n).rev() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        let j = (s % (i as u64 + 1)) as usize;
-        v.swap(i, j);
-    }
-    v
+    Random::seeded(seed).choose((0..n).collect(), n)
 }

@@ -20,8 +20,9 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 use dyntag_core::Modality;
 use dyntag_core::model::dataset::TableKind;
-use dyntag_core::scoring::materialize::embedding_values;
+use dyntag_core::scoring::scan::embedding_values;
 use dyntag_core::service::import::{self, NoProgress, Source};
+use dyntag_core::store::random::Random;
 
 use crate::cli::Global;
 use crate::engine::Engine;
@@ -64,22 +65,13 @@ pub(super) async fn query(global: &Global, dataset: &str, sql: &str, repeat: usi
     Ok(())
 }
 
-/// A small seeded generator (xorshift64*) for reproducible synthetic data.
-struct Rng(u64);
-
-impl Rng {
-    fn next_f32(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let v = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        (v >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Roughly normal: the sum of four uniforms, centred.
-    fn normal(&mut self) -> f32 {
-        (0..4).map(|_| self.next_f32()).sum::<f32>() - 2.0
-    }
+/// Roughly normal (the sum of four uniforms, centred), from the project's one seeded
+/// generator, for reproducible synthetic data.
+fn normal(rng: &mut Random) -> f32 {
+    (0..4)
+        .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32)
+        .sum::<f32>()
+        - 2.0
 }
 
 pub(super) fn write_embeddings(path: &Path, rows: usize, dim: usize) -> Result<()> {
@@ -98,13 +90,13 @@ pub(super) fn write_embeddings(path: &Path, rows: usize, dim: usize) -> Result<(
         .set_dictionary_enabled(false)
         .build();
     let mut w = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))?;
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Random::seeded(0x9E37_79B9_7F4A_7C15);
     let chunk = 65_536;
     for start in (0..rows).step_by(chunk) {
         let n = chunk.min(rows - start);
         let mut values = Vec::with_capacity(n * dim);
         for _ in 0..n {
-            let v: Vec<f32> = (0..dim).map(|_| rng.normal()).collect();
+            let v: Vec<f32> = (0..dim).map(|_| normal(&mut rng)).collect();
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
             values.extend(v.into_iter().map(|x| x / norm));
         }

@@ -117,7 +117,7 @@ impl FlightSql {
         let schema = types::client_schema(&Arc::new(schema.clone()));
         let info = FlightInfo::new()
             .try_with_schema(&schema)
-            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::from(ServeError::from(e)))?
             .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
             .with_descriptor(descriptor)
             .with_ordered(true);
@@ -186,7 +186,7 @@ fn one_batch(batch: RecordBatch) -> Response<DoGetStream> {
 fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
     let message: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
         .try_into()
-        .map_err(|e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string()))?;
+        .map_err(|e: datafusion::arrow::error::ArrowError| Status::from(ServeError::from(e)))?;
     Ok(message.0)
 }
 
@@ -580,7 +580,7 @@ impl FlightSqlService for FlightSql {
         let batch = cmd
             .into_builder(&info::SQL_INFO)
             .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(|e| Status::from(ServeError::from(e)))?;
         Ok(one_batch(batch))
     }
 
@@ -603,7 +603,7 @@ impl FlightSqlService for FlightSql {
         let batch = cmd
             .into_builder(&info::XDBC_TYPES)
             .build()
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(|e| Status::from(ServeError::from(e)))?;
         Ok(one_batch(batch))
     }
 

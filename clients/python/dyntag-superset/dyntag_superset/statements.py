@@ -32,7 +32,7 @@ def is_mutating_statement(sql: str) -> bool:
     return bool(_MUTATING.match(_COMMENT.sub(" ", sql)))
 
 
-# dyntag's own statements (catalog/src/statements/parser.rs): SQL parsers that do not know
+# dyntag's own statements (catalog/src/statements/grammar.rs): SQL parsers that do not know
 # them (Superset's sqlglot) must take them as opaque commands.
 _OURS = re.compile(
     r"""^\s*(

@@ -3,6 +3,8 @@
 //! range), so the figures estimate the whole dataset, not the sample; confidence intervals
 //! come from a bootstrap over the items.
 
+use crate::store::random::Random;
+
 /// One labelled item of a sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Labelled {
@@ -119,20 +121,14 @@ pub fn sweep(items: &[Labelled], resamples: usize, seed: u64) -> Vec<Row> {
         .collect();
     // boot[t][m] = values over resamples
     let mut boot: Vec<[Vec<f64>; 5]> = ts.iter().map(|_| Default::default()).collect();
-    let mut rng = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = Random::seeded(seed);
     let n = items.len();
     if n > 0 {
         let mut sample = Vec::with_capacity(n);
         for _ in 0..resamples {
             sample.clear();
             for _ in 0..n {
-                sample.push(items[(next() % n as u64) as usize]);
+                sample.push(items[rng.below(n as u64) as usize]);
             }
             for (ti, &t) in ts.iter().enumerate() {
                 let c = Counts::at(&sample, t);

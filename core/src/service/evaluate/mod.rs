@@ -15,6 +15,7 @@ pub mod supg;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
@@ -23,8 +24,10 @@ use crate::model::access::{DatasetRole, Principal, View};
 use crate::model::dataset::now;
 use crate::model::snapshot::Definition;
 use crate::model::tags::names;
+use crate::scoring::scan::{BUCKETS, bucket};
 use crate::service::Catalog;
 use crate::service::tags::{GroupEdit, TagService};
+use crate::store::random::Random;
 use crate::store::{RevisionLog, Step};
 use crate::{CatalogError, Result};
 pub use labels_file::LabelsFile;
@@ -33,7 +36,6 @@ use supg::{Choice, Target};
 
 /// Default sample size (the product's).
 pub const SAMPLE: usize = 400;
-const BUCKETS: usize = 10;
 const RESAMPLES: usize = 200;
 
 /// One sampled item.
@@ -100,9 +102,25 @@ pub async fn load(catalog: &Catalog, slug: &str, tag: &str) -> Result<Option<Eva
         .map(|(_, e)| e))
 }
 
+/// The Tag Evaluator's table of `tag` of group `slug` (what `dt_metrics` and the metrics
+/// route answer): every metric over thresholds, from the current evaluation's labels.
+pub async fn metrics(catalog: &Catalog, slug: &str, tag: &str) -> Result<RecordBatch> {
+    let eval = load(catalog, slug, tag).await?.ok_or_else(|| {
+        CatalogError::State(format!(
+            "tag '{tag}' has no evaluation yet: EVALUATE TAG '{tag}' IN GROUP {slug} draws its sample"
+        ))
+    })?;
+    if eval.labelled().is_empty() {
+        return Err(CatalogError::State(format!(
+            "the evaluation of tag '{tag}' has no labels yet"
+        )));
+    }
+    metrics_table(&eval.sweep())
+}
+
 /// The sweep as a table: threshold, then each metric with its 95% interval, then whether
 /// the row is the recommended threshold for F1.
-pub fn metrics_table(rows: &[Row]) -> Result<datafusion::arrow::array::RecordBatch> {
+pub fn metrics_table(rows: &[Row]) -> Result<RecordBatch> {
     use datafusion::arrow::array::{ArrayRef, BooleanArray, Float64Array};
     let recommended = metrics::recommend(rows, Metric::F1);
     let mut cols: Vec<(String, ArrayRef)> = vec![(
@@ -134,8 +152,7 @@ pub fn metrics_table(rows: &[Row]) -> Result<datafusion::arrow::array::RecordBat
                 .collect::<Vec<_>>(),
         )),
     ));
-    datafusion::arrow::array::RecordBatch::try_from_iter(cols)
-        .map_err(|e| CatalogError::engine("dt_metrics", e))
+    RecordBatch::try_from_iter(cols).map_err(|e| CatalogError::engine("dt_metrics", e))
 }
 
 /// A stratified sample of about `size` of `scores` (10 buckets of width 0.1, an equal share
@@ -143,7 +160,7 @@ pub fn metrics_table(rows: &[Row]) -> Result<datafusion::arrow::array::RecordBat
 pub fn stratified(scores: &[(String, f64)], size: usize, seed: u64) -> Vec<EvalItem> {
     let mut buckets: Vec<Vec<&(String, f64)>> = vec![Vec::new(); BUCKETS];
     for s in scores {
-        buckets[((s.1 * BUCKETS as f64).floor() as usize).min(BUCKETS - 1)].push(s);
+        buckets[bucket(s.1)].push(s);
     }
     let mut quota = [0usize; BUCKETS];
     let mut left = size.min(scores.len());
@@ -162,32 +179,26 @@ pub fn stratified(scores: &[(String, f64)], size: usize, seed: u64) -> Vec<EvalI
             left -= 1;
         }
     }
-    let mut rng = seed | 1;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = Random::seeded(seed);
     let mut out = Vec::new();
     for (b, items) in buckets.iter_mut().enumerate() {
         let k = quota[b];
         if k == 0 {
             continue;
         }
-        for i in 0..k {
-            let j = i + (next() % (items.len() - i) as u64) as usize;
-            items.swap(i, j);
-        }
         let weight = items.len() as f64 / k as f64;
-        out.extend(items[..k].iter().map(|(id, s)| EvalItem {
-            asset_id: id.clone(),
-            score: *s,
-            weight,
-            label: None,
-            source: None,
-            removed: false,
-        }));
+        out.extend(
+            rng.choose(std::mem::take(items), k)
+                .into_iter()
+                .map(|(id, s)| EvalItem {
+                    asset_id: id.clone(),
+                    score: *s,
+                    weight,
+                    label: None,
+                    source: None,
+                    removed: false,
+                }),
+        );
     }
     out
 }
