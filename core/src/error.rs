@@ -103,33 +103,18 @@ impl CatalogError {
             source,
         }
     }
-
-    /// Whether the error is the user's to fix (bad input, unknown names, conflicts) rather
-    /// than a failure of the system.
-    pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            Self::Invalid(_)
-                | Self::Import { .. }
-                | Self::NotFound { .. }
-                | Self::AlreadyExists { .. }
-                | Self::Conflict { .. }
-                | Self::State(_)
-                | Self::Denied(_)
-                | Self::Location { .. }
-        )
-    }
 }
 
 impl From<CatalogError> for DataFusionError {
-    /// User mistakes become plan errors, failures execution errors; the message is kept
-    /// whole and the original error stays reachable as the source.
+    /// The error travels inside DataFusion as itself (`External`), so that whoever answers
+    /// the client (the server's one classification) sees its kind, whether it came from a
+    /// table provider, a SQL function or a service; a planning error wrapped with context
+    /// goes back to being one.
     fn from(e: CatalogError) -> Self {
         match e {
             CatalogError::Engine { source, .. } if matches!(*source, DataFusionError::Plan(_)) => {
                 *source
             }
-            e if e.is_user_error() => DataFusionError::Plan(e.to_string()),
             e => DataFusionError::External(Box::new(e)),
         }
     }

@@ -452,7 +452,11 @@ impl Engine {
                             })
                             .sum();
                         if let Some(job) = facts.get_mut("job").and_then(|j| j.as_object_mut()) {
-                            job.insert("status".into(), "scored".into());
+                            // A failed job is an error of the statement (run_now).
+                            let scored =
+                                done.iter().all(|o| matches!(o, JobOutcome::Scored { .. }));
+                            let status = if scored { "scored" } else { "skipped" };
+                            job.insert("status".into(), status.into());
                             job.insert("score_rows".into(), rows.into());
                         }
                         format!("scored: {rows} score rows")

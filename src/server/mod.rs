@@ -256,6 +256,40 @@ impl Server {
         Ok((engine, stmt))
     }
 
+    /// Runs `work` for a caller inside a query slot, as a statement would run: within the
+    /// server's concurrency limit and query timeout, cancellable, listed among the running
+    /// queries as `what` (the SQL it stands for), whose size the statement limit bounds.
+    /// For the HTTP routes that call a service directly (search, uncertain assets, metrics).
+    pub async fn limited<T>(
+        &self,
+        caller: &Caller,
+        what: &str,
+        work: impl Future<Output = Result<T, ServeError>>,
+    ) -> Result<T, ServeError> {
+        if what.len() > self.max_statement_bytes {
+            return Err(ServeError::new(
+                errors::Code::ResourceExhausted,
+                format!(
+                    "the request is {} bytes long; the server accepts at most {} (--max-statement-kb)",
+                    what.len(),
+                    self.max_statement_bytes
+                ),
+            ));
+        }
+        let mut slot = self.queries.start(&caller.user, "http", what).await?;
+        let started = Instant::now();
+        let out = slot.run(work).await;
+        tracing::info!(
+            user = %caller.user,
+            origin = "http",
+            outcome = if out.is_ok() { "ok" } else { "failed" },
+            duration_ms = started.elapsed().as_millis() as u64,
+            sql = what,
+            "service call"
+        );
+        out
+    }
+
     /// Runs a tag statement for a caller (inside a query slot: it may publish).
     pub async fn run_tag(
         &self,

@@ -25,6 +25,7 @@ use answers::{
     rows_of, show_tags, strs, table, token_answer,
 };
 use dyntag_core::model::access::{OrgRole, Principal, View};
+use dyntag_core::model::tags::names;
 use dyntag_core::scoring::scan::PreviewMode;
 use dyntag_core::service::access::AccessService;
 use dyntag_core::service::evaluate::{Evaluator, LabelsFile, SAMPLE};
@@ -189,13 +190,13 @@ pub async fn execute(
             Outcome::from(message(format!(
                 "dataset '{dataset}' no longer applies tag group '{group}'"
             ))?)
-            .with("group", group.as_str())
+            .with("group", names::slug(group))
             .with("dataset", dataset.as_str())
         }
         TagStatement::DropGroup { group } => {
             service.drop_group(group).await?;
             Outcome::from(message(format!("dropped tag group '{group}'"))?)
-                .with("group", group.as_str())
+                .with("group", names::slug(group))
         }
         TagStatement::ShowGroups { dataset: on } => {
             // A named dataset must be one the caller sees; the session's own may be none.

@@ -200,17 +200,25 @@ pub(super) async fn tag_metrics(
     headers: HeaderMap,
 ) -> Answer {
     let who = caller(&state, &headers)?;
+    let what = format!(
+        "SELECT * FROM dt_metrics({}, {})",
+        super::finding::quote(&group),
+        super::finding::quote(&tag)
+    );
     let catalog = state.server.catalog();
-    let snapshot = catalog.refresh().await?;
-    let view = View::new(&snapshot, &who.principal);
-    let g = &view.group(&group)?.doc;
-    view.require(&g.training_dataset, DatasetRole::Viewer, "reading metrics")?;
-    let t = g.tag(&tag).ok_or_else(|| CatalogError::NotFound {
-        kind: "tag",
-        name: tag.clone(),
-        hint: format!(" in tag group '{}'", g.name),
-    })?;
-    let table = dyntag_core::service::evaluate::metrics(catalog, &g.slug, &t.name).await?;
+    let work = async {
+        let snapshot = catalog.refresh().await?;
+        let view = View::new(&snapshot, &who.principal);
+        let g = &view.group(&group)?.doc;
+        view.require(&g.training_dataset, DatasetRole::Viewer, "reading metrics")?;
+        let t = g.tag(&tag).ok_or_else(|| CatalogError::NotFound {
+            kind: "tag",
+            name: tag.clone(),
+            hint: format!(" in tag group '{}'", g.name),
+        })?;
+        Ok(dyntag_core::service::evaluate::metrics(catalog, &g.slug, &t.name).await?)
+    };
+    let table = state.server.limited(&who, &what, work).await?;
     Ok(Json(to_json(&[table])?).into_response())
 }
 

@@ -27,6 +27,11 @@ fn modality(given: Option<&str>) -> Result<Modality, ServeError> {
     }
 }
 
+/// A SQL string literal (for the text a running request is listed under).
+pub(super) fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// Found items as `{"rows": [...]}`, the columns of the SQL functions.
 fn found(f: &search::Found) -> Answer {
     Ok(Json(to_json(&[search::found_batch(f)?])?).into_response())
@@ -45,12 +50,21 @@ pub(super) async fn search(
     Query(q): Query<SearchQuery>,
     headers: HeaderMap,
 ) -> Answer {
-    let modality = modality(q.modality.as_deref())?;
     let who = caller(&state, &headers)?;
+    let modality = modality(q.modality.as_deref())?;
+    let k = q.k.unwrap_or(20);
+    let what = format!(
+        "SELECT * FROM semantic_search({}, {k}, '{}')",
+        quote(&q.q),
+        modality.as_str()
+    );
     let catalog = state.server.catalog();
-    let snapshot = catalog.refresh().await?;
-    View::new(&snapshot, &who.principal).require(&dataset, DatasetRole::Viewer, "searching")?;
-    found(&search::search(catalog, &dataset, modality, &q.q, q.k.unwrap_or(20)).await?)
+    let work = async {
+        let snapshot = catalog.refresh().await?;
+        View::new(&snapshot, &who.principal).require(&dataset, DatasetRole::Viewer, "searching")?;
+        Ok(search::search(catalog, &dataset, modality, &q.q, k).await?)
+    };
+    found(&state.server.limited(&who, &what, work).await?)
 }
 
 #[derive(Deserialize)]
@@ -65,12 +79,21 @@ pub(super) async fn uncertain(
     headers: HeaderMap,
 ) -> Answer {
     let who = caller(&state, &headers)?;
+    let k = q.k.unwrap_or(20);
+    let what = format!(
+        "SELECT * FROM dt_uncertain({}, {}, {k})",
+        quote(&group),
+        quote(&tag)
+    );
     let catalog = state.server.catalog();
-    let snapshot = catalog.refresh().await?;
-    let view = View::new(&snapshot, &who.principal);
-    let training = &view.group(&group)?.doc.training_dataset;
-    view.require(training, DatasetRole::Viewer, "finding uncertain assets")?;
-    found(&search::uncertain_assets(catalog, training, &group, &tag, q.k.unwrap_or(20)).await?)
+    let work = async {
+        let snapshot = catalog.refresh().await?;
+        let view = View::new(&snapshot, &who.principal);
+        let training = &view.group(&group)?.doc.training_dataset;
+        view.require(training, DatasetRole::Viewer, "finding uncertain assets")?;
+        Ok(search::uncertain_assets(catalog, training, &group, &tag, k).await?)
+    };
+    found(&state.server.limited(&who, &what, work).await?)
 }
 
 #[derive(Deserialize)]
