@@ -25,8 +25,8 @@ use crate::model::dataset::now;
 use crate::model::snapshot::Definition;
 use crate::model::tags::names;
 use crate::scoring::scan::{BUCKETS, bucket};
-use crate::service::Catalog;
 use crate::service::tags::{GroupEdit, TagService};
+use crate::service::{Catalog, Freshness};
 use crate::store::random::Random;
 use crate::store::{RevisionLog, Step};
 use crate::{CatalogError, Result};
@@ -213,7 +213,7 @@ fn no_evaluation(slug: &str, tag: &str) -> CatalogError {
 pub struct Evaluator {
     catalog: Arc<Catalog>,
     caller: Principal,
-    fresh: bool,
+    fresh: Freshness,
 }
 
 impl Evaluator {
@@ -221,29 +221,24 @@ impl Evaluator {
         Self {
             catalog,
             caller,
-            fresh: false,
+            fresh: Freshness::CatchUp,
         }
     }
 
     /// For a caller that has just refreshed the catalog (a statement).
     pub fn after_refresh(mut self) -> Self {
-        self.fresh = true;
+        self.fresh = Freshness::Refreshed;
         self
     }
 
     fn tags(&self) -> TagService {
-        let s = TagService::new(Arc::clone(&self.catalog), self.caller.clone());
-        if self.fresh { s.after_refresh() } else { s }
+        TagService::new(Arc::clone(&self.catalog), self.caller.clone()).with_freshness(self.fresh)
     }
 
     /// Checks the caller edits `group` and it is published; its slug, training dataset,
     /// latest version and the tag's name.
     async fn target(&self, group: &str, tag: &str) -> Result<(String, String, u32, String)> {
-        let snapshot = if self.fresh {
-            self.catalog.snapshot()
-        } else {
-            self.catalog.refresh().await?
-        };
+        let snapshot = self.fresh.snapshot(&self.catalog).await?;
         let view = View::new(&snapshot, &self.caller);
         let g = &view.group(group)?.doc;
         if !view.sees_dataset(&g.training_dataset) {

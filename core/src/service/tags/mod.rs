@@ -22,8 +22,8 @@ use crate::model::access::{DatasetRole, Principal, View};
 use crate::model::snapshot::Snapshot;
 use crate::model::tags::{Prompt, TagGroup};
 use crate::scoring::scan::PreviewMode;
-use crate::service::Catalog;
 use crate::service::jobs::JobKey;
+use crate::service::{Catalog, Freshness};
 use crate::{CatalogError, Result};
 
 /// A change to a group's definition.
@@ -107,7 +107,7 @@ pub struct PreviewRequest {
 pub struct TagService {
     catalog: Arc<Catalog>,
     caller: Principal,
-    fresh: bool,
+    fresh: Freshness,
 }
 
 impl TagService {
@@ -117,22 +117,25 @@ impl TagService {
         Self {
             catalog,
             caller,
-            fresh: false,
+            fresh: Freshness::CatchUp,
         }
     }
 
     /// For a caller that has just refreshed the catalog (a statement): operations work on
     /// the catalog's current snapshot.
     pub fn after_refresh(mut self) -> Self {
-        self.fresh = true;
+        self.fresh = Freshness::Refreshed;
+        self
+    }
+
+    /// With the freshness of the service that calls it.
+    pub(crate) fn with_freshness(mut self, fresh: Freshness) -> Self {
+        self.fresh = fresh;
         self
     }
 
     async fn snapshot(&self) -> Result<Arc<Snapshot>> {
-        if self.fresh {
-            return Ok(self.catalog.snapshot());
-        }
-        self.catalog.refresh().await
+        self.fresh.snapshot(&self.catalog).await
     }
 
     /// Fails unless the caller edits the definition of `g`: an editor of its training
