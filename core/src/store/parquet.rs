@@ -179,23 +179,26 @@ impl RollingWriter {
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut offset = 0;
         while offset < batch.num_rows() {
-            if self.current.is_none() {
-                let path = (self.name)(self.files.len());
-                self.opened.push(path.clone());
-                self.current = Some(FileWriter::create(
-                    &self.store,
-                    path,
-                    Arc::clone(&self.schema),
-                    self.row_group_rows,
-                )?);
-            }
-            let w = self.current.as_mut().expect("just set");
+            let mut w = match self.current.take() {
+                Some(w) => w,
+                None => {
+                    let path = (self.name)(self.files.len());
+                    self.opened.push(path.clone());
+                    FileWriter::create(
+                        &self.store,
+                        path,
+                        Arc::clone(&self.schema),
+                        self.row_group_rows,
+                    )?
+                }
+            };
             let n = (self.file_rows - w.rows() as usize).min(batch.num_rows() - offset);
             w.write(&batch.slice(offset, n)).await?;
             offset += n;
             if w.rows() as usize >= self.file_rows {
-                let done = self.current.take().expect("open");
-                self.files.push(done.finish().await?);
+                self.files.push(w.finish().await?);
+            } else {
+                self.current = Some(w);
             }
         }
         Ok(())

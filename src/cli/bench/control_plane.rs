@@ -297,7 +297,11 @@ fn on_s3(global: &Global, args: &Args<'_>) -> Result<Figures> {
         .spawn()
         .map_err(|e| AppError::io("starting the S3 server (tests/fixtures/s3_server.py)", e))?;
     let mut line = String::new();
-    BufReader::new(moto.stdout.as_mut().expect("piped"))
+    let stdout = moto
+        .stdout
+        .as_mut()
+        .ok_or_else(|| AppError::Internal("the S3 server's output was not piped".into()))?;
+    BufReader::new(stdout)
         .read_line(&mut line)
         .map_err(|e| AppError::io("reading the S3 server's port", e))?;
     let port = line
