@@ -1,5 +1,6 @@
 //! The scoring kernel: N embeddings against T compiled tag heads as one matrix product
-//! (through the `gemm` crate's SIMD kernels) followed by an element-wise map.
+//! (through the `gemm` crate's SIMD kernels, AVX-512 where the CPU has it) followed by an
+//! element-wise map.
 //!
 //! For a tag with centroid `c` and negatives `N` (its own negative prompts plus the
 //! modality's background prompts) the score is the binary softmax of DESIGN.md,
@@ -22,25 +23,32 @@ const BLOCK_ROWS: usize = 512;
 #[derive(Debug, Clone)]
 pub struct Scorer {
     dim: usize,
-    /// Background columns, row-major `backgrounds × dim`, already scaled.
-    bg: Vec<f32>,
-    backgrounds: usize,
-    /// Head columns, row-major `cols × dim`, already scaled.
+    /// The heads' columns (positives, negatives, logistic weights), row-major `cols × dim`,
+    /// already scaled.
     w: Vec<f32>,
     cols: usize,
-    heads: Vec<HeadCols>,
+    /// The background columns, row-major `backgrounds × dim`, already scaled.
+    bg: Vec<f32>,
+    backgrounds: usize,
+    heads: Heads,
+    /// Whether the element-wise map may use AVX-512 (checked once, at compile time).
+    avx512: bool,
 }
 
-#[derive(Debug, Clone)]
-enum HeadCols {
-    /// `σ(l[col] + bias)`.
-    Linear { col: usize, bias: f32 },
-    /// `σ(l[pos] + bias − LSE(background, l[negs]))`.
-    Softmax {
-        pos: usize,
-        negs: std::ops::Range<usize>,
-        bias: f32,
-    },
+/// How each head turns its row of logits into a score: `σ(l[pos] + bias − soft·LSE)`, where
+/// LSE is the background's log-sum-exp, and for heads with negative prompts the LSE of the
+/// background and their negatives' logits.
+#[derive(Debug, Clone, Default)]
+struct Heads {
+    /// The column of each head's positive (or logistic) weights.
+    pos: Vec<usize>,
+    /// Whether `pos` is `0, 1, 2, …` (every head one column): the map runs in SIMD lanes.
+    contiguous: bool,
+    bias: Vec<f32>,
+    /// 1 for a softmax head (its alternatives' LSE is subtracted), 0 for a logistic one.
+    soft: Vec<f32>,
+    /// The softmax heads with negative prompts: head, the columns of their negatives.
+    with_negatives: Vec<(usize, std::ops::Range<usize>)>,
 }
 
 /// One tag head as the kernel sees it.
@@ -75,8 +83,10 @@ impl Scorer {
             .collect();
         let mut w: Vec<f32> = Vec::new();
         let mut cols = 0;
-        let mut compiled = Vec::with_capacity(heads.len());
+        let mut compiled = Heads::default();
         for h in heads {
+            let head = compiled.pos.len();
+            compiled.pos.push(cols);
             match h {
                 HeadSpec::Softmax {
                     centroid,
@@ -93,31 +103,32 @@ impl Scorer {
                     for n in negatives {
                         w.extend(n.iter().map(|v| scale * v));
                     }
-                    compiled.push(HeadCols::Softmax {
-                        pos: cols,
-                        negs: cols + 1..cols + 1 + negatives.len(),
-                        bias: correction.as_ref().map_or(0.0, |c| c.1),
-                    });
+                    compiled.bias.push(correction.as_ref().map_or(0.0, |c| c.1));
+                    compiled.soft.push(1.0);
+                    if !negatives.is_empty() {
+                        let negs = cols + 1..cols + 1 + negatives.len();
+                        compiled.with_negatives.push((head, negs));
+                    }
                     cols += 1 + negatives.len();
                 }
                 HeadSpec::Logistic { weights, bias } => {
                     w.extend(weights.iter().copied());
-                    compiled.push(HeadCols::Linear {
-                        col: cols,
-                        bias: *bias,
-                    });
+                    compiled.bias.push(*bias);
+                    compiled.soft.push(0.0);
                     cols += 1;
                 }
             }
         }
         debug_assert_eq!(w.len(), cols * dim);
+        compiled.contiguous = compiled.pos.iter().enumerate().all(|(i, p)| i == *p);
         Self {
             dim,
-            bg,
-            backgrounds: backgrounds.len(),
             w,
             cols,
+            bg,
+            backgrounds: backgrounds.len(),
             heads: compiled,
+            avx512: avx512(),
         }
     }
 
@@ -128,7 +139,7 @@ impl Scorer {
 
     /// The number of tags (columns of the output).
     pub fn num_tags(&self) -> usize {
-        self.heads.len()
+        self.heads.pos.len()
     }
 
     /// Scores `x` (row-major `n × dim`) into `out` (row-major `n × num_tags`), on the
@@ -136,9 +147,19 @@ impl Scorer {
     pub fn score(&self, x: &[f32], out: &mut [f32]) {
         let n = x.len() / self.dim;
         assert_eq!(out.len(), n * self.num_tags(), "output size");
-        let mut bg = vec![0f32; n];
-        self.background(x, &mut bg);
-        self.score_with_background(x, &bg, out);
+        // Block by block, so that the block is still in the cache for the second product;
+        // the blocks are those of `background` and `score_with_background`, whose results
+        // are therefore the same to the bit.
+        let t = self.num_tags();
+        let mut bg = vec![0f32; BLOCK_ROWS.min(n)];
+        for (xb, ob) in x
+            .chunks(BLOCK_ROWS * self.dim)
+            .zip(out.chunks_mut(BLOCK_ROWS * t.max(1)))
+        {
+            let bg = &mut bg[..xb.len() / self.dim];
+            self.background(xb, bg);
+            self.score_with_background(xb, bg, ob);
+        }
     }
 
     /// Like [`Scorer::score`], spread over rayon's threads.
@@ -180,10 +201,10 @@ impl Scorer {
         let n = x.len() / self.dim;
         assert_eq!(out.len(), n * self.num_tags(), "output size");
         assert_eq!(bg.len(), n, "one background value per row");
-        if n == 0 || self.heads.is_empty() {
+        if n == 0 || self.num_tags() == 0 {
             return;
         }
-        let t = self.heads.len();
+        let t = self.num_tags();
         let mut logits = vec![0f32; BLOCK_ROWS.min(n) * self.cols];
         for ((xb, ob), bb) in x
             .chunks(BLOCK_ROWS * self.dim)
@@ -193,28 +214,79 @@ impl Scorer {
             let rows = xb.len() / self.dim;
             let logits = &mut logits[..rows * self.cols];
             matmul(xb, rows, self.dim, &self.w, self.cols, logits);
-            for ((l, o), &b) in logits
-                .chunks_exact(self.cols)
-                .zip(ob.chunks_exact_mut(t))
-                .zip(bb)
-            {
-                for (h, o) in self.heads.iter().zip(o.iter_mut()) {
-                    *o = match h {
-                        HeadCols::Linear { col, bias } => sigmoid(l[*col] + bias),
-                        HeadCols::Softmax { pos, negs, bias } if negs.is_empty() => {
-                            sigmoid(l[*pos] + bias - b)
-                        }
-                        HeadCols::Softmax { pos, negs, bias } => {
-                            let negs = &l[negs.clone()];
-                            let m = negs.iter().copied().fold(b, f32::max);
-                            let s: f32 = negs.iter().map(|&v| fast_exp(v - m)).sum::<f32>()
-                                + fast_exp(b - m);
-                            sigmoid(l[*pos] + bias - (m + s.ln()))
-                        }
-                    };
+            self.heads.finish(self.avx512, logits, self.cols, bb, ob);
+        }
+    }
+}
+
+impl Heads {
+    /// Turns a block of logits (rows of `width`) into scores (rows of one per head), given
+    /// each row's background log-sum-exp.
+    fn finish(&self, avx512: bool, logits: &[f32], width: usize, bg: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if avx512 {
+            // SAFETY: `avx512` is only true on a CPU with AVX-512F (see `avx512()`).
+            return unsafe { self.finish_avx512(logits, width, bg, out) };
+        }
+        let _ = avx512;
+        self.finish_lanes(logits, width, bg, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn finish_avx512(&self, logits: &[f32], width: usize, bg: &[f32], out: &mut [f32]) {
+        self.finish_lanes(logits, width, bg, out)
+    }
+
+    /// Written so that the compiler maps the common case (every head one column) and the
+    /// sigmoid over SIMD lanes.
+    #[inline(always)]
+    fn finish_lanes(&self, logits: &[f32], width: usize, bg: &[f32], out: &mut [f32]) {
+        let t = self.pos.len();
+        for ((l, o), &b) in logits
+            .chunks_exact(width)
+            .zip(out.chunks_exact_mut(t))
+            .zip(bg)
+        {
+            // With no alternative at all (b = −∞) a softmax head scores 1; a finite stand-in
+            // keeps `0 · b` of the logistic heads at 0.
+            let finite = b.max(-1e30);
+            if self.contiguous {
+                for (((o, l), bias), soft) in
+                    o.iter_mut().zip(&l[..t]).zip(&self.bias).zip(&self.soft)
+                {
+                    *o = l + bias - soft * finite;
+                }
+            } else {
+                for (((o, &p), bias), soft) in
+                    o.iter_mut().zip(&self.pos).zip(&self.bias).zip(&self.soft)
+                {
+                    *o = l[p] + bias - soft * finite;
                 }
             }
+            for (h, negs) in &self.with_negatives {
+                let negs = &l[negs.clone()];
+                let m = negs.iter().copied().fold(b, f32::max);
+                let s: f32 = negs.iter().map(|&v| fast_exp(v - m)).sum::<f32>() + fast_exp(b - m);
+                o[*h] = l[self.pos[*h]] + self.bias[*h] - (m + s.ln());
+            }
         }
+        for v in out.iter_mut() {
+            *v = sigmoid(*v);
+        }
+    }
+}
+
+/// Whether this CPU has AVX-512F, for the element-wise map (the matrix product's crate
+/// chooses its own kernels).
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
@@ -262,7 +334,10 @@ fn sigmoid(z: f32) -> f32 {
 #[inline]
 pub fn fast_exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    let k = (x * std::f32::consts::LOG2_E).round();
+    // Round to nearest by adding and taking away 1.5·2²³ (exact for |k| < 2²²): unlike
+    // `f32::round` this maps to plain SIMD additions.
+    const ROUND: f32 = 12_582_912.0;
+    let k = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
     let r = x - k * 0.693_145_75 - k * 1.428_606_8e-6;
     let p = 1.0
         + r * (1.0
@@ -313,11 +388,10 @@ mod tests {
                     .collect(),
             )
         };
-        let bgs = vec![mk(1), mk(2)];
         let c1 = mk(3);
         let n1 = mk(4);
         let c2 = mk(5);
-        let heads = vec![
+        let three = vec![
             HeadSpec::Softmax {
                 centroid: c1.clone(),
                 negatives: vec![n1.clone()],
@@ -335,30 +409,44 @@ mod tests {
                 bias: -0.25,
             },
         ];
-        let scorer = Scorer::new(dim, &bgs, 20.0, &heads);
         let xs: Vec<Vec<f32>> = (0..600).map(|s| mk(s + 6)).collect();
         let flat: Vec<f32> = xs.concat();
-        let mut out = vec![0f32; xs.len() * 3];
-        scorer.score(&flat, &mut out);
-        let mut par = vec![0f32; xs.len() * 3];
-        scorer.score_parallel(&flat, &mut par);
-        assert_eq!(out, par);
-        let mut bg = vec![0f32; xs.len()];
-        scorer.background(&flat, &mut bg);
-        let mut kept = vec![0f32; xs.len() * 3];
-        scorer.score_with_background(&flat, &bg, &mut kept);
-        assert_eq!(out, kept);
-        for (i, x) in xs.iter().enumerate() {
-            let want1 = reference(x, &c1, &[&n1, &bgs[0], &bgs[1]], 20.0);
-            let want2 = reference(x, &c2, &[&bgs[0], &bgs[1]], 20.0);
-            let dot: f64 = x.iter().zip(&c1).map(|(a, b)| *a as f64 * *b as f64).sum();
-            let want3 = 1.0 / (1.0 + (-(dot - 0.25)).exp());
-            for (got, want) in [
-                (out[i * 3], want1),
-                (out[i * 3 + 1], want2),
-                (out[i * 3 + 2], want3),
-            ] {
-                assert!((got as f64 - want).abs() < 1e-5, "row {i}: {got} vs {want}");
+        // Few columns and many, with the map in AVX-512 lanes (where the CPU has them) and
+        // without.
+        for (backgrounds, copies) in [(2, 1), (2, 4), (10, 1), (10, 4)] {
+            let bgs: Vec<Vec<f32>> = (0..backgrounds).map(|i| mk(100 + i as u32)).collect();
+            let heads: Vec<HeadSpec> = (0..copies).flat_map(|_| three.clone()).collect();
+            let t = heads.len();
+            for avx512 in [false, avx512()] {
+                let mut scorer = Scorer::new(dim, &bgs, 20.0, &heads);
+                scorer.avx512 = avx512;
+                let mut out = vec![0f32; xs.len() * t];
+                scorer.score(&flat, &mut out);
+                let mut par = vec![0f32; xs.len() * t];
+                scorer.score_parallel(&flat, &mut par);
+                assert_eq!(out, par);
+                let mut bg = vec![0f32; xs.len()];
+                scorer.background(&flat, &mut bg);
+                let mut kept = vec![0f32; xs.len() * t];
+                scorer.score_with_background(&flat, &bg, &mut kept);
+                assert_eq!(out, kept, "{avx512} {backgrounds} {copies}");
+                let alternatives: Vec<&[f32]> = bgs.iter().map(|b| b.as_slice()).collect();
+                let with_n1: Vec<&[f32]> = std::iter::once(n1.as_slice())
+                    .chain(alternatives.clone())
+                    .collect();
+                for (i, x) in xs.iter().enumerate() {
+                    let want1 = reference(x, &c1, &with_n1, 20.0);
+                    let want2 = reference(x, &c2, &alternatives, 20.0);
+                    let dot: f64 = x.iter().zip(&c1).map(|(a, b)| *a as f64 * *b as f64).sum();
+                    let want3 = 1.0 / (1.0 + (-(dot - 0.25)).exp());
+                    for h in 0..t {
+                        let (got, want) = (out[i * t + h], [want1, want2, want3][h % 3]);
+                        assert!(
+                            (got as f64 - want).abs() < 1e-5,
+                            "{avx512} row {i} head {h}: {got} vs {want}"
+                        );
+                    }
+                }
             }
         }
     }
