@@ -31,7 +31,7 @@ pub struct Scorer {
     bg: Vec<f32>,
     backgrounds: usize,
     heads: Heads,
-    /// Whether the element-wise map may use AVX-512 (checked once, at compile time).
+    /// Whether the element-wise map may use AVX-512 (checked once, when compiled into a scorer).
     avx512: bool,
 }
 
@@ -248,20 +248,19 @@ impl Heads {
             .zip(out.chunks_exact_mut(t))
             .zip(bg)
         {
-            // With no alternative at all (b = −∞) a softmax head scores 1; a finite stand-in
-            // keeps `0 · b` of the logistic heads at 0.
-            let finite = b.max(-1e30);
+            // A select, not `soft · b`: a logistic head ignores `b` whatever it is (`0 · ∞` is
+            // NaN), and a softmax head takes it as it is (−∞: no alternative, score 1; NaN).
             if self.contiguous {
                 for (((o, l), bias), soft) in
                     o.iter_mut().zip(&l[..t]).zip(&self.bias).zip(&self.soft)
                 {
-                    *o = l + bias - soft * finite;
+                    *o = l + bias - if *soft != 0.0 { b } else { 0.0 };
                 }
             } else {
                 for (((o, &p), bias), soft) in
                     o.iter_mut().zip(&self.pos).zip(&self.bias).zip(&self.soft)
                 {
-                    *o = l[p] + bias - soft * finite;
+                    *o = l[p] + bias - if *soft != 0.0 { b } else { 0.0 };
                 }
             }
             for (h, negs) in &self.with_negatives {
@@ -471,5 +470,39 @@ mod tests {
             (out[0] - 1.0).abs() < 1e-6 && out[1] < 1e-6 && out[2] < 1e-6,
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn the_background_value_reaches_softmax_heads_only() {
+        let heads = [
+            HeadSpec::Softmax {
+                centroid: vec![1.0, 0.0],
+                negatives: vec![],
+                scale: 1.0,
+                correction: None,
+            },
+            HeadSpec::Logistic {
+                weights: vec![0.0, 1.0],
+                bias: 0.0,
+            },
+        ];
+        for avx512 in [false, avx512()] {
+            let mut scorer = Scorer::new(2, &[], 1.0, &heads);
+            scorer.avx512 = avx512;
+            let x = [0.5, 0.0, 0.5, 0.0, 0.5, 0.0];
+            let mut out = [0f32; 6];
+            scorer.score_with_background(
+                &x,
+                &[f32::NEG_INFINITY, f32::INFINITY, f32::NAN],
+                &mut out,
+            );
+            assert_eq!(out[0], 1.0, "no alternative: the positive wins");
+            assert!(out[2] < 1e-6, "an infinitely likely alternative");
+            assert!(out[4].is_nan(), "NaN stays NaN: {out:?}");
+            assert!(
+                out.iter().skip(1).step_by(2).all(|&v| v == 0.5),
+                "logistic: {out:?}"
+            );
+        }
     }
 }
