@@ -12,10 +12,10 @@ pub fn split_statements(script: &str) -> Vec<String> {
             Some(q) => {
                 cur.push(c);
                 if c == q {
-                    if chars.peek() == Some(&q) {
-                        cur.push(chars.next().expect("peeked"));
-                    } else {
-                        quote = None;
+                    // A doubled quote is an escaped one: the literal goes on.
+                    match chars.next_if_eq(&q) {
+                        Some(escaped) => cur.push(escaped),
+                        None => quote = None,
                     }
                 }
             }

@@ -151,14 +151,16 @@ impl Scorer {
         // the blocks are those of `background` and `score_with_background`, whose results
         // are therefore the same to the bit.
         let t = self.num_tags();
-        let mut bg = vec![0f32; BLOCK_ROWS.min(n)];
+        let rows = BLOCK_ROWS.min(n);
+        let (mut bg, mut bg_logits) = (vec![0f32; rows], vec![0f32; rows * self.backgrounds]);
+        let mut logits = vec![0f32; rows * self.cols];
         for (xb, ob) in x
             .chunks(BLOCK_ROWS * self.dim)
             .zip(out.chunks_mut(BLOCK_ROWS * t.max(1)))
         {
             let bg = &mut bg[..xb.len() / self.dim];
-            self.background(xb, bg);
-            self.score_with_background(xb, bg, ob);
+            self.background_block(xb, &mut bg_logits, bg);
+            self.tags_block(xb, bg, &mut logits, ob);
         }
     }
 
@@ -177,21 +179,12 @@ impl Scorer {
     pub fn background(&self, x: &[f32], out: &mut [f32]) {
         let n = x.len() / self.dim;
         assert_eq!(out.len(), n, "one background value per row");
-        if self.backgrounds == 0 {
-            out.fill(f32::NEG_INFINITY);
-            return;
-        }
-        let mut logits = vec![0f32; BLOCK_ROWS.min(n.max(1)) * self.backgrounds];
+        let mut logits = vec![0f32; BLOCK_ROWS.min(n) * self.backgrounds];
         for (xb, ob) in x
             .chunks(BLOCK_ROWS * self.dim)
             .zip(out.chunks_mut(BLOCK_ROWS))
         {
-            let rows = xb.len() / self.dim;
-            let l = &mut logits[..rows * self.backgrounds];
-            matmul(xb, rows, self.dim, &self.bg, self.backgrounds, l);
-            for (row, o) in l.chunks_exact(self.backgrounds).zip(ob.iter_mut()) {
-                *o = log_sum_exp(row);
-            }
+            self.background_block(xb, &mut logits, ob);
         }
     }
 
@@ -201,21 +194,42 @@ impl Scorer {
         let n = x.len() / self.dim;
         assert_eq!(out.len(), n * self.num_tags(), "output size");
         assert_eq!(bg.len(), n, "one background value per row");
-        if n == 0 || self.num_tags() == 0 {
-            return;
-        }
-        let t = self.num_tags();
+        let t = self.num_tags().max(1);
         let mut logits = vec![0f32; BLOCK_ROWS.min(n) * self.cols];
         for ((xb, ob), bb) in x
             .chunks(BLOCK_ROWS * self.dim)
             .zip(out.chunks_mut(BLOCK_ROWS * t))
             .zip(bg.chunks(BLOCK_ROWS))
         {
-            let rows = xb.len() / self.dim;
-            let logits = &mut logits[..rows * self.cols];
-            matmul(xb, rows, self.dim, &self.w, self.cols, logits);
-            self.heads.finish(self.avx512, logits, self.cols, bb, ob);
+            self.tags_block(xb, bb, &mut logits, ob);
         }
+    }
+
+    /// One block (at most `BLOCK_ROWS` rows) of [`Scorer::background`]; `logits` is scratch
+    /// of at least `rows × backgrounds`.
+    fn background_block(&self, xb: &[f32], logits: &mut [f32], out: &mut [f32]) {
+        if self.backgrounds == 0 {
+            out.fill(f32::NEG_INFINITY);
+            return;
+        }
+        let rows = xb.len() / self.dim;
+        let l = &mut logits[..rows * self.backgrounds];
+        matmul(xb, rows, self.dim, &self.bg, self.backgrounds, l);
+        for (row, o) in l.chunks_exact(self.backgrounds).zip(out.iter_mut()) {
+            *o = log_sum_exp(row);
+        }
+    }
+
+    /// One block of [`Scorer::score_with_background`]; `logits` is scratch of at least
+    /// `rows × cols`.
+    fn tags_block(&self, xb: &[f32], bg: &[f32], logits: &mut [f32], out: &mut [f32]) {
+        let rows = xb.len() / self.dim;
+        if rows == 0 || self.num_tags() == 0 {
+            return;
+        }
+        let l = &mut logits[..rows * self.cols];
+        matmul(xb, rows, self.dim, &self.w, self.cols, l);
+        self.heads.finish(self.avx512, l, self.cols, bg, out);
     }
 }
 

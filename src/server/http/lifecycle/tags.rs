@@ -107,19 +107,9 @@ pub(super) async fn add_prompt(
     headers: HeaderMap,
     bytes: axum::body::Bytes,
 ) -> Answer {
-    let r: PromptReq = body(&bytes, PROMPT_EXAMPLE)?;
-    let prompt = Prompt {
-        text: r.text,
-        polarity: r.polarity,
-        modality: r.modality,
-    };
-    edit(
-        &state,
-        &headers,
-        group,
-        GroupEdit::AddPrompt { tag, prompt },
-        r.expected_revision,
-    )
+    prompt_edit(&state, &headers, group, &bytes, |prompt| {
+        GroupEdit::AddPrompt { tag, prompt }
+    })
     .await
 }
 
@@ -129,20 +119,27 @@ pub(super) async fn drop_prompt(
     headers: HeaderMap,
     bytes: axum::body::Bytes,
 ) -> Answer {
-    let r: PromptReq = body(&bytes, PROMPT_EXAMPLE)?;
+    prompt_edit(&state, &headers, group, &bytes, |prompt| {
+        GroupEdit::DropPrompt { tag, prompt }
+    })
+    .await
+}
+
+/// Adds or drops the prompt of a `PromptReq` body.
+async fn prompt_edit(
+    state: &AppState,
+    headers: &HeaderMap,
+    group: String,
+    bytes: &[u8],
+    change: impl FnOnce(Prompt) -> GroupEdit,
+) -> Answer {
+    let r: PromptReq = body(bytes, PROMPT_EXAMPLE)?;
     let prompt = Prompt {
         text: r.text,
         polarity: r.polarity,
         modality: r.modality,
     };
-    edit(
-        &state,
-        &headers,
-        group,
-        GroupEdit::DropPrompt { tag, prompt },
-        r.expected_revision,
-    )
-    .await
+    edit(state, headers, group, change(prompt), r.expected_revision).await
 }
 
 pub(super) async fn labels(
