@@ -7,6 +7,7 @@ mod common;
 mod cli;
 mod clients;
 mod concurrency;
+mod console;
 mod crash;
 mod e2e_topics;
 mod error_kinds;

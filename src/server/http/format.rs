@@ -1,14 +1,16 @@
 //! Answers as HTTP bodies, chosen by the `Accept` header and streamed batch by batch: JSON
-//! (an object with the columns and the rows), NDJSON (one object per row), CSV, or an Arrow
-//! IPC stream.
+//! (an object with the columns and the rows), NDJSON (one object per row), CSV, an Arrow
+//! IPC stream, or a Parquet file (row groups sent as they fill, the footer last).
 
 use axum::body::{Body, Bytes};
 use axum::http::HeaderMap;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::json::LineDelimitedWriter;
+use datafusion::parquet::arrow::ArrowWriter;
 use futures::StreamExt;
 
 use super::super::BatchStream;
@@ -21,9 +23,11 @@ pub enum Format {
     NdJson,
     Csv,
     Arrow,
+    Parquet,
 }
 
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+pub const PARQUET: &str = "application/vnd.apache.parquet";
 
 impl Format {
     /// The format the `Accept` header asks for (JSON when it does not say).
@@ -43,11 +47,12 @@ impl Format {
                 "application/x-ndjson" | "application/jsonl" => return Ok(Self::NdJson),
                 "text/csv" | "text/*" => return Ok(Self::Csv),
                 ARROW_STREAM | "application/vnd.apache.arrow" => return Ok(Self::Arrow),
+                PARQUET | "application/x-parquet" => return Ok(Self::Parquet),
                 _ => {}
             }
         }
         Err(ServeError::invalid(format!(
-            "cannot answer in '{accept}': accept application/json, application/x-ndjson, text/csv or {ARROW_STREAM}"
+            "cannot answer in '{accept}': accept application/json, application/x-ndjson, text/csv, {ARROW_STREAM} or {PARQUET}"
         )))
     }
 
@@ -57,6 +62,7 @@ impl Format {
             Self::NdJson => "application/x-ndjson",
             Self::Csv => "text/csv; charset=utf-8",
             Self::Arrow => ARROW_STREAM,
+            Self::Parquet => PARQUET,
         }
     }
 }
@@ -66,6 +72,14 @@ enum Encoder {
     NdJson,
     Csv { header: bool },
     Arrow(Box<StreamWriter<Vec<u8>>>),
+    Parquet(Box<ArrowWriter<Vec<u8>>>),
+}
+
+/// A Parquet row group is sent once it holds this many bytes.
+const PARQUET_ROW_GROUP_BYTES: usize = 32 << 20;
+
+fn parquet_error(e: datafusion::parquet::errors::ParquetError) -> ServeError {
+    ServeError::internal(format!("encoding Parquet: {e}"))
 }
 
 impl Encoder {
@@ -95,6 +109,12 @@ impl Encoder {
                 let mut w = StreamWriter::try_new(Vec::new(), schema)?;
                 let head = std::mem::take(w.get_mut());
                 (Self::Arrow(Box::new(w)), head)
+            }
+            Format::Parquet => {
+                let mut w = ArrowWriter::try_new(Vec::new(), schema.clone(), None)
+                    .map_err(parquet_error)?;
+                let head = std::mem::take(w.inner_mut());
+                (Self::Parquet(Box::new(w)), head)
             }
         })
     }
@@ -127,6 +147,13 @@ impl Encoder {
                 w.write(batch)?;
                 Ok(std::mem::take(w.get_mut()))
             }
+            Self::Parquet(w) => {
+                w.write(batch).map_err(parquet_error)?;
+                if w.in_progress_size() >= PARQUET_ROW_GROUP_BYTES {
+                    w.flush().map_err(parquet_error)?;
+                }
+                Ok(std::mem::take(w.inner_mut()))
+            }
         }
     }
 
@@ -137,6 +164,10 @@ impl Encoder {
             Self::Arrow(w) => {
                 w.finish()?;
                 Ok(std::mem::take(w.get_mut()))
+            }
+            Self::Parquet(w) => {
+                w.finish().map_err(parquet_error)?;
+                Ok(std::mem::take(w.inner_mut()))
             }
         }
     }
@@ -168,6 +199,50 @@ pub fn too_many_rows(max: usize) -> String {
     )
 }
 
+/// Rows a coalesced batch holds at most (when its parts are smaller).
+const COALESCE_ROWS: usize = 8192;
+
+/// `batches` with the small ones that are ready together joined (up to [`COALESCE_ROWS`]
+/// rows): a join or a LIMIT can yield thousands of batches of a few rows, each costing a
+/// message header and, in a browser, a pass of the reader. A batch that is not ready yet is
+/// not waited for, so the first rows leave as soon as they exist.
+fn coalesce(batches: BatchStream) -> BatchStream {
+    Box::pin(batches.ready_chunks(64).flat_map(|chunk| {
+        let mut out: Vec<Result<RecordBatch, ServeError>> = Vec::new();
+        let mut run: Vec<RecordBatch> = Vec::new();
+        let mut rows = 0;
+        let flush = |run: &mut Vec<RecordBatch>, out: &mut Vec<_>| {
+            match run.len() {
+                0 => {}
+                1 => out.push(Ok(run.pop().expect("one batch"))),
+                _ => {
+                    out.push(concat_batches(&run[0].schema(), run.iter()).map_err(ServeError::from))
+                }
+            }
+            run.clear();
+        };
+        for item in chunk {
+            match item {
+                Ok(b) => {
+                    if rows + b.num_rows() > COALESCE_ROWS {
+                        flush(&mut run, &mut out);
+                        rows = 0;
+                    }
+                    rows += b.num_rows();
+                    run.push(b);
+                }
+                Err(e) => {
+                    flush(&mut run, &mut out);
+                    rows = 0;
+                    out.push(Err(e));
+                }
+            }
+        }
+        flush(&mut run, &mut out);
+        futures::stream::iter(out)
+    }))
+}
+
 /// A body that encodes `batches` as they arrive. A JSON answer (one document) stops with an
 /// error after `max_json_rows` rows; the streaming formats have no such limit.
 pub fn body(
@@ -177,6 +252,7 @@ pub fn body(
     max_json_rows: usize,
 ) -> Result<Body, ServeError> {
     let (encoder, head) = Encoder::new(format, &schema)?;
+    let batches = coalesce(batches);
     struct State {
         encoder: Encoder,
         batches: BatchStream,

@@ -3,6 +3,7 @@
 //!
 //! | route | what |
 //! |---|---|
+//! | `GET /`, `GET /assets/{file}` | the web console ([`console`]) |
 //! | `GET /api/health` | liveness (no token needed) |
 //! | `POST /api/login` | basic credentials → a session token |
 //! | `POST /api/sql` | run a statement, answer streamed as JSON, NDJSON, CSV or Arrow IPC |
@@ -12,10 +13,13 @@
 //! | `GET /api/queries/{id}/results` | its results (kept for a bounded time) |
 //! | `DELETE /api/queries/{id}` | cancel it |
 //! | `GET /api/running` | statements running now, of either protocol |
+//! | `GET /api/history` | the caller's query history (statements sent with `"history": true`) |
 //! | `GET /api/openapi.json` | this API as OpenAPI 3 |
 //! | `/api/datasets/…`, `/api/groups/…`, `/api/users`, `/api/scoring-jobs` | the lifecycle API ([`lifecycle`]) |
 
+mod console;
 mod format;
+mod history;
 mod jobs;
 pub mod lifecycle;
 mod media;
@@ -39,7 +43,7 @@ use tokio::net::TcpListener;
 use super::auth::Caller;
 use super::errors::ServeError;
 use super::{BatchStream, Server};
-pub use format::{ARROW_STREAM, Format};
+pub use format::{ARROW_STREAM, Format, PARQUET};
 use jobs::{JobStatus, Jobs};
 
 #[derive(Clone)]
@@ -147,7 +151,9 @@ fn client_ip(headers: &HeaderMap) -> std::net::IpAddr {
 
 fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(index))
+        .route("/", get(console::index))
+        .route("/assets/{file}", get(console::asset))
+        .route("/api/history", get(query_history))
         .route("/api/health", get(health))
         .route("/api/login", post(login))
         .route("/api/sql", post(sql))
@@ -183,12 +189,15 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ServeError> {
     Ok(caller)
 }
 
-/// A statement in a request body: JSON `{"sql": …, "dataset": …}` or the SQL text itself.
+/// A statement in a request body: JSON `{"sql": …, "dataset": …, "history": true}` or the
+/// SQL text itself. `history` keeps it in the caller's query history.
 #[derive(Debug, Deserialize)]
 struct SqlRequest {
     sql: String,
     #[serde(default)]
     dataset: Option<String>,
+    #[serde(default)]
+    history: bool,
 }
 
 fn sql_request(headers: &HeaderMap, body: &Bytes) -> Result<SqlRequest, ServeError> {
@@ -206,24 +215,16 @@ fn sql_request(headers: &HeaderMap, body: &Bytes) -> Result<SqlRequest, ServeErr
         let sql = std::str::from_utf8(body)
             .map_err(|_| ServeError::invalid("the SQL text is not UTF-8"))?
             .to_string();
-        Ok(SqlRequest { sql, dataset: None })
+        Ok(SqlRequest {
+            sql,
+            dataset: None,
+            history: false,
+        })
     }
 }
 
 fn max_json_rows(state: &AppState) -> usize {
     state.server.queries().limits().max_json_rows
-}
-
-async fn index() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        concat!(
-            "<!doctype html><title>dyntag</title><h1>dyntag ",
-            env!("CARGO_PKG_VERSION"),
-            "</h1><p>The HTTP API is described by <a href=\"/api/openapi.json\">/api/openapi.json</a>. ",
-            "Send <code>Authorization: Bearer &lt;token&gt;</code> with the token <code>dyntag serve</code> printed.</p>"
-        ),
-    )
 }
 
 async fn health() -> impl IntoResponse {
@@ -261,18 +262,28 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
 }
 
 async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = std::time::Instant::now();
+    let mut kept: Option<(String, SqlRequest)> = None;
     let run = async {
         let caller = caller(&state, &headers)?;
         let format = Format::from_headers(&headers)?;
         let req = sql_request(&headers, &body)?;
-        let (schema, batches) = state
-            .server
-            .run(&caller, "http", req.dataset.as_deref(), &req.sql)
-            .await?;
-        // The first batch decides the status: most failures happen before it. (Fused: a
-        // statement with no batches at all must not be polled again after its end.)
-        let mut batches = batches.fuse();
-        let first = batches.next().await.transpose()?;
+        let outcome = async {
+            let (schema, batches) = state
+                .server
+                .run(&caller, "http", req.dataset.as_deref(), &req.sql)
+                .await?;
+            // The first batch decides the status: most failures happen before it. (Fused:
+            // a statement with no batches at all must not be polled again after its end.)
+            let mut batches = batches.fuse();
+            let first = batches.next().await.transpose()?;
+            Ok::<_, ServeError>((schema, first, batches))
+        }
+        .await;
+        if req.history {
+            kept = Some((caller.user.clone(), req));
+        }
+        let (schema, first, batches) = outcome?;
         let max_rows = max_json_rows(&state);
         if format == Format::Json
             && let Some(b) = &first
@@ -286,6 +297,30 @@ async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         let rest: BatchStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(batches));
         let body = format::body(format, schema, rest, max_json_rows(&state))?;
         Ok::<_, ServeError>(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
+    };
+    let answer = run.await;
+    if let Some((user, req)) = kept {
+        let entry = history::Entry {
+            at: dyntag_core::store::now(),
+            dataset: req.dataset,
+            sql: req.sql,
+            outcome: match &answer {
+                Ok(_) => "done".to_string(),
+                Err(e) => e.code.name().to_string(),
+            },
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
+        let store = state.server.catalog().store().clone();
+        tokio::spawn(async move { history::record(&store, &user, entry).await });
+    }
+    answer.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn query_history(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let run = async {
+        let caller = caller(&state, &headers)?;
+        let entries = history::list(state.server.catalog().store(), &caller.user).await?;
+        Ok::<_, ServeError>(Json(serde_json::json!({ "rows": entries })).into_response())
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }

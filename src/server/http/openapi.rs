@@ -13,7 +13,8 @@ fn formats() -> Value {
         "application/json": { "schema": { "$ref": "#/components/schemas/Result" } },
         "application/x-ndjson": { "schema": { "type": "string", "description": "one JSON object per row" } },
         "text/csv": { "schema": { "type": "string" } },
-        "application/vnd.apache.arrow.stream": { "schema": { "type": "string", "format": "binary" } }
+        "application/vnd.apache.arrow.stream": { "schema": { "type": "string", "format": "binary" } },
+        "application/vnd.apache.parquet": { "schema": { "type": "string", "format": "binary" } }
     })
 }
 
@@ -65,7 +66,8 @@ fn sql_spec() -> Value {
                     "required": ["sql"],
                     "properties": {
                         "sql": { "type": "string", "example": "SELECT tag_name, count(*) FROM dt_subjects_visual WHERE threshold_decision GROUP BY 1" },
-                        "dataset": { "type": "string", "description": "the dataset to run in (default: the server's default dataset)" }
+                        "dataset": { "type": "string", "description": "the dataset to run in (default: the server's default dataset)" },
+                        "history": { "type": "boolean", "description": "keep the statement in the caller's query history (GET /api/history)" }
                     }
                 },
                 "Result": {
@@ -145,7 +147,9 @@ fn sql_spec() -> Value {
                         "409": error("still running, or it failed (the error says why)") } }
             },
             "/api/running": { "get": { "summary": "Statements of the caller running now (Flight SQL and HTTP)",
-                "responses": { "200": { "description": "{running: [...], cancelled_total}" } } } }
+                "responses": { "200": { "description": "{running: [...], cancelled_total}" } } } },
+            "/api/history": { "get": { "summary": "The caller's query history, newest first (statements sent with \"history\": true)",
+                "responses": { "200": { "description": "{rows: [{at, dataset, sql, outcome, elapsed_ms}]}" } } } }
         }
     })
 }

@@ -1,0 +1,303 @@
+// The query console: the editor, the statement under the cursor (or the selection, or the
+// whole script) run with Ctrl/Cmd-Enter, results streamed as Arrow into the grid, a chart,
+// downloads, the schema browser and the server-side query history.
+
+import { ApiError, api, rows, sqlRows, sqlStream, whoAmI } from "../api";
+import { fill, h, toast } from "../dom";
+import { createEditor, DYNTAG_FUNCTIONS, type Catalog, type EditorHandle } from "./editor";
+import { chartPanel } from "./chart";
+import { Grid } from "./grid";
+import { readArrow, type ResultTable } from "./result";
+import { errorOffset, splitStatements, statementAt, type Span } from "./statements";
+
+const DRAFT_KEY = "dyntag.console.draft";
+const DATASET_KEY = "dyntag.console.dataset";
+const ARROW = "application/vnd.apache.arrow.stream";
+
+const FIRST_QUERY = `-- Ctrl-Enter runs the statement under the cursor; Shift-Ctrl-Enter runs them all.
+SHOW TAG GROUPS;
+
+SELECT tag_name, count(*) AS tagged
+FROM dt_subjects_visual WHERE threshold_decision
+GROUP BY tag_name ORDER BY tagged DESC;
+`;
+
+/** Timings of the last run, read by the browser benchmark. */
+declare global {
+  interface Window {
+    dyntagLastRun?: { firstRowsMs: number; allRowsMs: number; rows: number };
+  }
+}
+
+export async function queryPage(root: HTMLElement): Promise<() => void> {
+  const me = await whoAmI();
+  const datasets = rows<{ dataset: string }>(await api("GET", "/api/datasets")).map((d) => d.dataset);
+  let dataset = localStorage.getItem(DATASET_KEY) ?? me.dataset ?? datasets[0];
+  if (dataset && !datasets.includes(dataset)) dataset = datasets[0];
+
+  const datasetSelect = h(
+    "select",
+    {
+      name: "dataset",
+      title: "the dataset statements run in",
+      onchange: () => {
+        dataset = datasetSelect.value;
+        localStorage.setItem(DATASET_KEY, dataset);
+        void loadCatalog();
+      },
+    },
+    ...datasets.map((d) => h("option", { value: d, selected: d === dataset }, d)),
+  );
+  const schemaTree = h("div.schema", { "aria-label": "schema browser" });
+  const historyList = h("ol.history", { "aria-label": "query history" });
+  const status = h("span.status", { "aria-live": "polite" });
+  const results = h("div.results");
+  const tabs = h("div.tabs");
+  const runButton = h("button.primary", { title: "Ctrl/Cmd-Enter", onclick: () => void runCurrent() }, "▶ Run");
+  const runAllButton = h("button", { title: "Shift-Ctrl/Cmd-Enter", onclick: () => void runAll() }, "Run all");
+  const cancelButton = h("button", { disabled: true, onclick: () => controller?.abort() }, "Cancel");
+  const editorHost = h("div.editor");
+
+  fill(
+    root,
+    h(
+      "div.console",
+      {},
+      h("aside.side", {}, h("label", {}, "Dataset ", datasetSelect), h("h3", {}, "Schema"), schemaTree, h("h3", {}, "History"), historyList),
+      h("section.work", {}, h("div.toolbar", {}, runButton, runAllButton, cancelButton, status), editorHost, tabs, results),
+    ),
+  );
+
+  let controller: AbortController | null = null;
+  let grid: Grid | null = null;
+  const editor: EditorHandle = createEditor(editorHost, localStorage.getItem(DRAFT_KEY) ?? FIRST_QUERY, {
+    current: () => void runCurrent(),
+    all: () => void runAll(),
+    changed: (text) => localStorage.setItem(DRAFT_KEY, text),
+  });
+  editor.view.focus();
+
+  async function loadCatalog(): Promise<void> {
+    const catalog: Catalog = { tables: {}, functions: [...DYNTAG_FUNCTIONS], datasets, groups: [] };
+    const tree = new Map<string, string[]>();
+    try {
+      for (const r of await sqlRows<{ table_schema: string; table_name: string; column_name: string; data_type: string }>(
+        "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns ORDER BY table_schema, table_name, ordinal_position",
+        dataset,
+      )) {
+        const name = r.table_schema === dataset ? r.table_name : `${r.table_schema}.${r.table_name}`;
+        (catalog.tables[name] ??= []).push(r.column_name);
+        if (!tree.has(name)) tree.set(name, []);
+        tree.get(name)!.push(`${r.column_name}  ${r.data_type}`);
+      }
+    } catch (e) {
+      toast(`schema: ${(e as Error).message}`, "error");
+    }
+    try {
+      const fns = await sqlRows<{ routine_name: string }>(
+        "SELECT DISTINCT routine_name FROM information_schema.routines ORDER BY 1",
+        dataset,
+      );
+      catalog.functions.push(...fns.map((f) => f.routine_name));
+    } catch {
+      /* an engine without information_schema.routines: dyntag's own functions only */
+    }
+    const tags = await sqlRows<{ group_slug: string; tag_name: string }>(
+      "SELECT group_slug, tag_name FROM system.tags ORDER BY group_slug, tag_name",
+      dataset,
+    ).catch(() => []);
+    const groups = new Map<string, string[]>();
+    for (const t of tags) (groups.get(t.group_slug) ?? groups.set(t.group_slug, []).get(t.group_slug)!).push(t.tag_name);
+    catalog.groups = [...groups].map(([group, ts]) => ({ group, tags: ts }));
+    editor.setCatalog(catalog);
+
+    const details = (summary: Node | string, items: (Node | string)[], cls = "") =>
+      h("details", { class: cls }, h("summary", {}, summary), h("ul", {}, ...items.map((i) => h("li", {}, i))));
+    const insert = (text: string) => () => {
+      const { from, to } = editor.view.state.selection.main;
+      editor.view.dispatch({ changes: { from, to, insert: text }, selection: { anchor: from + text.length } });
+      editor.view.focus();
+    };
+    fill(
+      schemaTree,
+      details(
+        `${dataset} (dataset)`,
+        [...tree].map(([t, cols]) =>
+          details(h("span", { ondblclick: insert(t), title: "double-click to insert" }, t), cols, t.startsWith("dt_") ? "dt" : ""),
+        ),
+      ),
+      details(
+        "tag groups",
+        catalog.groups.map((g) => details(h("a", { href: `#/groups/${encodeURIComponent(g.group)}` }, g.group), g.tags)),
+      ),
+    );
+    (schemaTree.querySelector("details") as HTMLDetailsElement).open = true;
+  }
+
+  async function loadHistory(): Promise<void> {
+    const hist = rows<{ sql: string; at: string; outcome: string; dataset: string | null }>(await api("GET", "/api/history"));
+    fill(
+      historyList,
+      ...hist.slice(0, 50).map((e) =>
+        h(
+          "li",
+          {
+            title: `${e.at} · ${e.dataset ?? ""} · ${e.outcome} — click to put it in the editor`,
+            class: e.outcome === "done" ? "" : "failed",
+            onclick: () => {
+              const end = editor.view.state.doc.length;
+              editor.view.dispatch({ changes: { from: end, insert: `\n${e.sql.trim().replace(/;?$/, ";")}\n` } });
+            },
+          },
+          e.sql.length > 90 ? `${e.sql.slice(0, 90)}…` : e.sql,
+        ),
+      ),
+    );
+  }
+
+  function pick(): Span | undefined {
+    const state = editor.view.state;
+    const sel = state.selection.main;
+    const text = state.doc.toString();
+    if (!sel.empty) return { from: sel.from, to: sel.to, text: text.slice(sel.from, sel.to) };
+    return statementAt(text, sel.head);
+  }
+
+  async function runCurrent(): Promise<void> {
+    const s = pick();
+    if (s) await runSpans([s]);
+  }
+
+  async function runAll(): Promise<void> {
+    await runSpans(splitStatements(editor.view.state.doc.toString()));
+  }
+
+  async function runSpans(spans: Span[]): Promise<void> {
+    if (controller || spans.length === 0) return;
+    fill(tabs);
+    fill(results);
+    const done: { span: Span; table: ResultTable | null; view: HTMLElement }[] = [];
+    const show = (i: number) => {
+      for (const [j, t] of [...tabs.children].entries()) t.classList.toggle("active", i === j);
+      fill(results, done[i].view);
+    };
+    for (const span of spans) {
+      const i = done.length;
+      const view = h("div.result");
+      done.push({ span, table: null, view });
+      tabs.appendChild(h("button.tab", { onclick: () => show(i) }, `${i + 1}: ${span.text.split(/\s+/).slice(0, 3).join(" ")}`));
+      show(i);
+      const ok = await runOne(span, view, (t) => (done[i].table = t));
+      if (!ok) break;
+    }
+    void loadHistory();
+    if (spans.some((s) => !/^\s*(select|with|show|describe|explain|preview)/i.test(s.text))) void loadCatalog();
+  }
+
+  async function runOne(span: Span, view: HTMLElement, keep: (t: ResultTable) => void): Promise<boolean> {
+    controller = new AbortController();
+    cancelButton.disabled = false;
+    runButton.disabled = runAllButton.disabled = true;
+    const t0 = performance.now();
+    let first = 0;
+    let frame = 0;
+    const tick = setInterval(() => (status.textContent = `running… ${((performance.now() - t0) / 1000).toFixed(1)} s`), 100);
+    grid?.destroy();
+    grid = null;
+    try {
+      const res = await sqlStream(span.text, dataset, ARROW, controller.signal, true);
+      const table = await readArrow(
+        res,
+        (t) => {
+          keep(t);
+          grid = new Grid(t, () => dataset);
+          const toolbar = resultToolbar(t, span.text, view);
+          fill(view, toolbar, grid.el);
+        },
+        (t) => {
+          if (!first && t.rowCount > 0) {
+            first = performance.now() - t0;
+            grid?.update();
+          }
+          // Later batches redraw the grid at most once a frame.
+          if (!frame)
+            frame = requestAnimationFrame(() => {
+              frame = 0;
+              grid?.update();
+              status.textContent = `${t.rowCount.toLocaleString()} rows…`;
+            });
+        },
+      );
+      if (frame) cancelAnimationFrame(frame);
+      frame = 0;
+      (grid as Grid | null)?.update();
+      const ms = performance.now() - t0;
+      window.dyntagLastRun = { firstRowsMs: first || ms, allRowsMs: ms, rows: table.rowCount };
+      status.textContent = `${table.rowCount.toLocaleString()} row${table.rowCount === 1 ? "" : "s"} in ${ms.toFixed(0)} ms`;
+      return true;
+    } catch (e) {
+      const aborted = (e as Error).name === "AbortError";
+      const message = aborted ? "cancelled" : (e as Error).message;
+      status.textContent = aborted ? "cancelled" : "failed";
+      const code = e instanceof ApiError ? e.code : "";
+      fill(view, h("pre.error", { role: "alert" }, code ? `${code}: ${message}` : message));
+      const at = errorOffset(message, span.text);
+      if (at !== undefined) editor.markError(span.from + at, message);
+      return false;
+    } finally {
+      clearInterval(tick);
+      controller = null;
+      cancelButton.disabled = true;
+      runButton.disabled = runAllButton.disabled = false;
+    }
+  }
+
+  function resultToolbar(table: ResultTable, sql: string, view: HTMLElement): HTMLElement {
+    let chart: HTMLElement | null = null;
+    const download = (label: string, accept: string, ext: string) =>
+      h(
+        "button",
+        {
+          onclick: async () => {
+            const res = await sqlStream(sql, dataset, accept);
+            const a = h("a", { href: URL.createObjectURL(await res.blob()), download: `result.${ext}` });
+            document.body.appendChild(a);
+            a.click();
+            a.remove();
+          },
+        },
+        label,
+      );
+    return h(
+      "div.toolbar",
+      {},
+      h(
+        "button",
+        {
+          onclick: () => {
+            if (chart) {
+              chart.remove();
+              chart = null;
+            } else {
+              chart = chartPanel(table);
+              view.insertBefore(chart, view.children[1] ?? null);
+            }
+          },
+        },
+        "Chart",
+      ),
+      h("span.muted", {}, "Download"),
+      download("CSV", "text/csv", "csv"),
+      download("Parquet", "application/vnd.apache.parquet", "parquet"),
+      download("Arrow", ARROW, "arrow"),
+    );
+  }
+
+  await loadCatalog();
+  await loadHistory().catch(() => undefined);
+  performance.mark("dyntag-console-ready");
+  return () => {
+    controller?.abort();
+    grid?.destroy();
+  };
+}
