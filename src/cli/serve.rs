@@ -142,10 +142,10 @@ fn print_endpoints(e: &Endpoints) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "\ndyntag is serving (Ctrl-C to stop)\n  Flight SQL  {}\n  HTTP        {}\n  token       {}\n\n\
+        "\ndyntag is serving (Ctrl-C to stop)\n  Flight SQL  {}\n  HTTP        {}\n  token       {}\n  console     {}/ (in a browser; sign in with the token)\n\n\
          Flight SQL clients: user 'admin' with the token as password, or the token as a bearer token.\n\
          HTTP: curl -H 'Authorization: Bearer {}' -d 'SHOW TAG GROUPS' {}/api/sql",
-        e.flight_url, e.http_url, e.token, e.token, e.http_url
+        e.flight_url, e.http_url, e.token, e.http_url, e.token, e.http_url
     );
     let _ = out.flush();
 }
