@@ -4,8 +4,9 @@ import { build } from "esbuild";
 import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { fileURLToPath } from "node:url";
 
-const here = new URL(".", import.meta.url).pathname;
+const here = fileURLToPath(new URL(".", import.meta.url));
 const out = process.argv[2] ?? join(here, "dist");
 mkdirSync(out, { recursive: true });
 const result = await build({

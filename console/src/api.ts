@@ -22,6 +22,8 @@ export function setToken(t: string | null): void {
   if (t) sessionStorage.setItem(TOKEN_KEY, t);
   else sessionStorage.removeItem(TOKEN_KEY);
   me = null;
+  for (const p of thumbs.values()) p.then(URL.revokeObjectURL, () => undefined);
+  thumbs.clear();
 }
 
 /** The console's SQL session (USE and SET last across its statements). */
@@ -73,7 +75,13 @@ export const rows = <T = any>(answer: { rows: T[] }): T[] => answer.rows;
 
 /** Runs one statement and answers it as JSON rows (small results: catalog, charts). */
 export async function sqlRows<T = any>(sql: string, dataset?: string): Promise<T[]> {
-  const answer = await api<{ rows?: T[]; message?: string }>("POST", "/api/sql", { sql, dataset });
+  const answer = await api<{ rows?: T[]; message?: string; error?: { code: string; message: string } }>(
+    "POST",
+    "/api/sql",
+    { sql, dataset },
+  );
+  // A failure after the rows started ends the document with the error (status 200).
+  if (answer.error) throw new ApiError(500, answer.error.code, answer.error.message);
   return answer.rows ?? [];
 }
 

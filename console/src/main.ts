@@ -27,9 +27,12 @@ const ROUTES: [RegExp, Page][] = [
 ];
 
 let stop: (() => void) | void;
+/** The navigation being built: a page that finishes after the next began is stopped. */
+let current = 0;
 
 async function route(): Promise<void> {
   const app = document.getElementById("app")!;
+  const mine = ++current;
   if (stop) stop();
   stop = undefined;
   const [path, qs] = (location.hash.slice(1) || "/query").split("?");
@@ -67,9 +70,11 @@ async function route(): Promise<void> {
     const m = path.match(re);
     if (m) {
       try {
-        stop = await page(main, m.slice(1).map(decodeURIComponent), new URLSearchParams(qs ?? ""));
+        const s = await page(main, m.slice(1).map(decodeURIComponent), new URLSearchParams(qs ?? ""));
+        if (mine === current) stop = s;
+        else if (s) s();
       } catch (e) {
-        fill(main, h("p.error", {}, (e as Error).message));
+        if (mine === current) fill(main, h("p.error", {}, (e as Error).message));
       }
       return;
     }

@@ -3,10 +3,11 @@
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 export const URL_ = process.env.DYNTAG_HTTP_URL ?? "http://127.0.0.1:8080";
 export const TOKEN = process.env.DYNTAG_TOKEN ?? "";
-export const SHOTS = process.env.DYNTAG_SCREENSHOTS ?? join(new URL("..", import.meta.url).pathname, "test-results");
+export const SHOTS = process.env.DYNTAG_SCREENSHOTS ?? join(fileURLToPath(new URL("..", import.meta.url)), "test-results");
 mkdirSync(SHOTS, { recursive: true });
 
 export async function launch() {

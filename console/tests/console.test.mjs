@@ -6,8 +6,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { URL_, TOKEN, call, launch, newPage, shot, signIn, sql } from "./browser.mjs";
+import { fileURLToPath } from "node:url";
 
-const REPO = process.env.DYNTAG_REPO ?? join(new URL("../..", import.meta.url).pathname);
+const REPO = process.env.DYNTAG_REPO ?? join(fileURLToPath(new URL("../..", import.meta.url)));
 const GROUP = "console_test";
 
 async function editorRun(page, text) {

@@ -39,9 +39,24 @@ fn the_console_works_in_a_real_browser() {
     copy_dir(demo_data(), work.path());
     let server = Served::start(work.path(), &[]);
     let root = common::repo_root();
+    // The set-up's own Node.js first, when it installed one (no Node 20 on the machine).
+    let mut dirs = vec![root.join(".venv/node-bin")];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let path = std::env::join_paths(dirs).unwrap();
+    // The console's TypeScript, type-checked (esbuild, which bundles it, does not check).
+    let tsc = Command::new("node")
+        .args(["node_modules/typescript/bin/tsc", "--noEmit", "-p", "."])
+        .current_dir(root.join("console"))
+        .env("PATH", &path)
+        .output()
+        .expect("node (scripts/setup installs Node.js)");
+    server.passed("tsc --noEmit (console/)", tsc);
     let out = Command::new("node")
         .args(["--test", "--test-reporter=spec", "tests/console.test.mjs"])
         .current_dir(root.join("console"))
+        .env("PATH", &path)
         .env("DYNTAG_HTTP_URL", &server.http)
         .env("DYNTAG_TOKEN", server.token())
         .env("DYNTAG_REPO", root.display().to_string())

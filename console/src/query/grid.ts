@@ -51,6 +51,7 @@ export class Grid {
 
   /** More rows arrived. */
   update(): void {
+    if (this.sorted && !this.table.order) this.table.sortBy(this.sorted.col, this.sorted.desc);
     this.virtualizer.setOptions({ ...this.virtualizer.options, count: this.table.rowCount });
     this.virtualizer._willUpdate();
     this.renderRows();

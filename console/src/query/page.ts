@@ -12,6 +12,9 @@ import { errorOffset, splitStatements, statementAt, type Span } from "./statemen
 
 const DRAFT_KEY = "dyntag.console.draft";
 const DATASET_KEY = "dyntag.console.dataset";
+const PARQUET = "application/vnd.apache.parquet";
+/** Statements that only read: their Parquet download may run them again. */
+const READS = /^\s*(select|with|values|show|describe|explain)\b/i;
 const ARROW = "application/vnd.apache.arrow.stream";
 
 const FIRST_QUERY = `-- Ctrl-Enter runs the statement under the cursor; Shift-Ctrl-Enter runs them all.
@@ -32,7 +35,9 @@ declare global {
 export async function queryPage(root: HTMLElement): Promise<() => void> {
   const me = await whoAmI();
   const datasets = rows<{ dataset: string }>(await api("GET", "/api/datasets")).map((d) => d.dataset);
-  let dataset = localStorage.getItem(DATASET_KEY) ?? me.dataset ?? datasets[0];
+  const draftKey = `${DRAFT_KEY}.${me.user}`;
+  const datasetKey = `${DATASET_KEY}.${me.user}`;
+  let dataset = localStorage.getItem(datasetKey) ?? me.dataset ?? datasets[0];
   if (dataset && !datasets.includes(dataset)) dataset = datasets[0];
 
   const datasetSelect = h(
@@ -42,7 +47,7 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
       title: "the dataset statements run in",
       onchange: () => {
         dataset = datasetSelect.value;
-        localStorage.setItem(DATASET_KEY, dataset);
+        localStorage.setItem(datasetKey, dataset);
         void loadCatalog();
       },
     },
@@ -70,10 +75,10 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
 
   let controller: AbortController | null = null;
   let grid: Grid | null = null;
-  const editor: EditorHandle = createEditor(editorHost, localStorage.getItem(DRAFT_KEY) ?? FIRST_QUERY, {
+  const editor: EditorHandle = createEditor(editorHost, localStorage.getItem(draftKey) ?? FIRST_QUERY, {
     current: () => void runCurrent(),
     all: () => void runAll(),
-    changed: (text) => localStorage.setItem(DRAFT_KEY, text),
+    changed: (text) => localStorage.setItem(draftKey, text),
   });
   editor.view.focus();
 
@@ -204,14 +209,17 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
     const tick = setInterval(() => (status.textContent = `running… ${((performance.now() - t0) / 1000).toFixed(1)} s`), 100);
     grid?.destroy();
     grid = null;
+    let got: ResultTable | null = null;
+    const ranIn = dataset;
     try {
       const res = await sqlStream(span.text, dataset, ARROW, controller.signal, true);
       const table = await readArrow(
         res,
         (t) => {
           keep(t);
-          grid = new Grid(t, () => dataset);
-          const toolbar = resultToolbar(t, span.text, view);
+          got = t;
+          grid = new Grid(t, () => ranIn);
+          const toolbar = resultToolbar(t, span.text, ranIn, view);
           fill(view, toolbar, grid.el);
         },
         (t) => {
@@ -240,7 +248,13 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
       const message = aborted ? "cancelled" : (e as Error).message;
       status.textContent = aborted ? "cancelled" : "failed";
       const code = e instanceof ApiError ? e.code : "";
-      fill(view, h("pre.error", { role: "alert" }, code ? `${code}: ${message}` : message));
+      const shown = got as ResultTable | null;
+      const text = shown && !aborted
+        ? `the answer broke off after ${shown.rowCount.toLocaleString()} rows (the server stopped the query: a limit, a timeout or an error; the query history has its outcome): ${message}`
+        : code ? `${code}: ${message}` : message;
+      const alert = h("pre.error", { role: "alert" }, text);
+      if (shown) view.insertBefore(alert, view.firstChild);
+      else fill(view, alert);
       const at = errorOffset(message, span.text);
       if (at !== undefined) editor.markError(span.from + at, message);
       return false;
@@ -252,22 +266,19 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
     }
   }
 
-  function resultToolbar(table: ResultTable, sql: string, view: HTMLElement): HTMLElement {
+  function resultToolbar(table: ResultTable, sql: string, ranIn: string | undefined, view: HTMLElement): HTMLElement {
     let chart: HTMLElement | null = null;
-    const download = (label: string, accept: string, ext: string) =>
-      h(
-        "button",
-        {
-          onclick: async () => {
-            const res = await sqlStream(sql, dataset, accept);
-            const a = h("a", { href: URL.createObjectURL(await res.blob()), download: `result.${ext}` });
-            document.body.appendChild(a);
-            a.click();
-            a.remove();
-          },
-        },
-        label,
-      );
+    const save = (blob: Blob, ext: string) => {
+      const a = h("a", { href: URL.createObjectURL(blob), download: `result.${ext}` });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    };
+    // CSV and Arrow are written from the rows on screen; Parquet asks the server, which
+    // runs the statement again — offered for statements that only read.
+    const download = (label: string, ext: string, make: () => Promise<Blob>, title: string) =>
+      h("button", { title, onclick: async () => save(await make(), ext) }, label);
     return h(
       "div.toolbar",
       {},
@@ -287,9 +298,11 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
         "Chart",
       ),
       h("span.muted", {}, "Download"),
-      download("CSV", "text/csv", "csv"),
-      download("Parquet", "application/vnd.apache.parquet", "parquet"),
-      download("Arrow", ARROW, "arrow"),
+      download("CSV", "csv", async () => new Blob([table.toCsv()], { type: "text/csv" }), "the rows above, in their order"),
+      READS.test(sql)
+        ? download("Parquet", "parquet", async () => (await sqlStream(sql, ranIn, PARQUET)).blob(), "runs the statement again on the server")
+        : null,
+      download("Arrow", "arrow", async () => new Blob([table.toArrow() as BlobPart], { type: ARROW }), "the rows above, as an Arrow IPC stream"),
     );
   }
 

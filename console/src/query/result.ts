@@ -1,7 +1,7 @@
 // A query's answer as it streams in: Arrow record batches read from the HTTP body, with
 // row access across batches and a sort order.
 
-import { RecordBatchReader, type RecordBatch, type Schema } from "apache-arrow";
+import { RecordBatchReader, Table, tableToIPC, type RecordBatch, type Schema } from "apache-arrow";
 
 export class ResultTable {
   batches: RecordBatch[] = [];
@@ -54,6 +54,24 @@ export class ResultTable {
       return (x < y ? -1 : 1) * sign;
     });
     this.order = idx;
+  }
+
+  /** The rows as CSV (the order of the grid), values as the grid holds them. */
+  toCsv(): string {
+    const cell = (v: unknown): string => {
+      if (v === null || v === undefined) return "";
+      const s = typeof v === "object" && !(v instanceof Date) ? JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? x.toString() : x)) : String(v);
+      return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    };
+    const out = [this.columns.map(cell).join(",")];
+    for (let r = 0; r < this.rowCount; r++) out.push(this.columns.map((_, c) => cell(this.get(r, c))).join(","));
+    return out.join("\n") + "\n";
+  }
+
+  /** The rows as an Arrow IPC stream (in the order they arrived). */
+  toArrow(): Uint8Array {
+    const table = this.batches.length ? new Table(this.batches) : new Table(this.schema);
+    return tableToIPC(table, "stream");
   }
 
   /** The first `limit` rows as objects (charts). */

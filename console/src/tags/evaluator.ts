@@ -4,7 +4,7 @@
 // slider read live, save the threshold; a precision or recall target with a confidence.
 
 import * as Plot from "@observablehq/plot";
-import { api, canEdit, enc, errorOf, headers, rows, whoAmI } from "../api";
+import { ApiError, api, canEdit, enc, errorOf, headers, rows, whoAmI } from "../api";
 import { fill, fmt, h, toast } from "../dom";
 import { card } from "./cards";
 import { itemId, type Group, type Item } from "./model";
@@ -35,9 +35,10 @@ export async function evaluatorPage(root: HTMLElement, [slug, tagName]: string[]
   async function showSample(): Promise<void> {
     let items: Item[] = [];
     try {
-      items = rows<Item>(await api("GET", `${base}/evaluation`));
-    } catch {
-      fill(sampleBox, h("p.muted", {}, "No sample drawn yet."));
+      items = rows<Item>(await api("GET", `${base}/evaluation`)).filter((i) => !i.removed);
+    } catch (e) {
+      const none = e instanceof ApiError && (e.status === 404 || e.status === 409);
+      fill(sampleBox, h(none ? "p.muted" : "p.error", {}, none ? "No sample drawn yet." : (e as Error).message));
       return;
     }
     const labelledCount = items.filter((i) => i.label !== null && i.label !== undefined).length;

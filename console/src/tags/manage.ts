@@ -65,7 +65,7 @@ export async function manageGroupsPage(root: HTMLElement, [dataset]: string[]): 
       ...running.map((j) => {
         const p = j.progress;
         const frac = p && p.total ? p.done / p.total : 0;
-        return h("div.job", {}, `${j.group_slug} v${fmt(j.version)}: ${j.status} `, h("progress", { max: 1, value: frac }), p ? ` ${fmt(p.done)}/${fmt(p.total)}` : "");
+        return h("div.job", {}, `${j.group_slug} v${fmt(j.applied_version)}: ${p?.stage ?? "queued"} `, h("progress", { max: 1, value: frac }), p ? ` ${fmt(p.done)}/${fmt(p.total)}` : "");
       }),
     );
   }

@@ -18,6 +18,9 @@ declare global {
 
 type View = "compare" | "positives" | "negatives" | "stratified";
 
+/** A quoted SQL identifier. */
+export const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
 export async function tagPage(root: HTMLElement, [slug, tagName]: string[], query: URLSearchParams): Promise<void> {
   const me = await whoAmI();
   const group = await api<Group>("GET", `/api/groups/${enc(slug)}`);
@@ -53,7 +56,7 @@ export async function tagPage(root: HTMLElement, [slug, tagName]: string[], quer
     : null;
   const labelled = new Map((tag.labels ?? []).map((l) => [l.asset_id, l.positive]));
   if (tab === "transcripts") return transcripts(body, base, tag);
-  if (tab === "shots") return shots(body, slug, tag, dataset, group.latest_version > 0);
+  if (tab === "shots") return shots(body, group.slug, tag, dataset, group.latest_version > 0);
   await frames(body, base, tag, dataset, editor, group.latest_version > 0, label, labelled, reload);
   body.appendChild(promptEditor(slug, tag, editor, reload));
   body.appendChild(finders(dataset, base, label, group.latest_version > 0));
@@ -228,7 +231,7 @@ async function shots(body: HTMLElement, slug: string, tag: Tag, dataset: string,
     return;
   }
   const list = await sqlRows<Record<string, unknown>>(
-    `SELECT * FROM dt_${slug}_shot WHERE tag_name = '${tag.name.replace(/'/g, "''")}' ORDER BY score DESC LIMIT 200`,
+    `SELECT * FROM ${ident(`dt_${slug}_shot`)} WHERE tag_name = '${tag.name.replace(/'/g, "''")}' ORDER BY score DESC LIMIT 200`,
     dataset,
   );
   const cols = list.length ? Object.keys(list[0]).filter((c) => c !== "embedding") : [];

@@ -4,6 +4,7 @@
 
 import { api, enc, rows, sqlRows, thumbImg } from "../api";
 import { fill, fmt, h } from "../dom";
+import { ident } from "./tag";
 
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
@@ -23,7 +24,7 @@ export async function videoPage(root: HTMLElement, [dataset, video]: string[]): 
   );
   for (const g of groups) {
     const visual = await sqlRows<{ coactive_image_id: string; tag_name: string; score: number; threshold_decision: boolean }>(
-      `SELECT coactive_image_id, tag_name, score, threshold_decision FROM ${g.table_prefix}_visual WHERE coactive_video_id = ${quote(video)}`,
+      `SELECT coactive_image_id, tag_name, score, threshold_decision FROM ${ident(`${g.table_prefix}_visual`)} WHERE coactive_video_id = ${quote(video)}`,
       dataset,
     );
     const byTag = new Map<string, Map<string, { score: number; on: boolean }>>();
@@ -39,7 +40,7 @@ export async function videoPage(root: HTMLElement, [dataset, video]: string[]): 
       );
     }
     const spoken = await sqlRows<{ segment_id: string; tag_name: string; score: number; threshold_decision: boolean }>(
-      `SELECT segment_id, tag_name, score, threshold_decision FROM ${g.table_prefix}_transcript WHERE coactive_video_id = ${quote(video)} ORDER BY score DESC`,
+      `SELECT segment_id, tag_name, score, threshold_decision FROM ${ident(`${g.table_prefix}_transcript`)} WHERE coactive_video_id = ${quote(video)} ORDER BY score DESC`,
       dataset,
     );
     for (const r of spoken) {

@@ -79,7 +79,13 @@ enum Encoder {
 const PARQUET_ROW_GROUP_BYTES: usize = 32 << 20;
 
 fn parquet_error(e: datafusion::parquet::errors::ParquetError) -> ServeError {
-    ServeError::internal(format!("encoding Parquet: {e}"))
+    use datafusion::parquet::errors::ParquetError;
+    match e {
+        ParquetError::NYI(m) | ParquetError::ArrowError(m) => {
+            ServeError::invalid(format!("this answer cannot be written as Parquet: {m}"))
+        }
+        e => ServeError::internal(format!("encoding Parquet: {e}")),
+    }
 }
 
 impl Encoder {
@@ -199,47 +205,68 @@ pub fn too_many_rows(max: usize) -> String {
     )
 }
 
-/// Rows a coalesced batch holds at most (when its parts are smaller).
+/// Rows a coalesced batch holds (about; batches of half as many or more pass as they are).
 const COALESCE_ROWS: usize = 8192;
 
-/// `batches` with the small ones that are ready together joined (up to [`COALESCE_ROWS`]
-/// rows): a join or a LIMIT can yield thousands of batches of a few rows, each costing a
-/// message header and, in a browser, a pass of the reader. A batch that is not ready yet is
-/// not waited for, so the first rows leave as soon as they exist.
-fn coalesce(batches: BatchStream) -> BatchStream {
-    Box::pin(batches.ready_chunks(64).flat_map(|chunk| {
-        let mut out: Vec<Result<RecordBatch, ServeError>> = Vec::new();
-        let mut run: Vec<RecordBatch> = Vec::new();
-        let mut rows = 0;
-        let flush = |run: &mut Vec<RecordBatch>, out: &mut Vec<_>| {
-            match run.len() {
-                0 => {}
-                1 => out.push(Ok(run.pop().expect("one batch"))),
-                _ => {
-                    out.push(concat_batches(&run[0].schema(), run.iter()).map_err(ServeError::from))
-                }
-            }
-            run.clear();
+/// `batches` with the small ones that are ready together joined (into about
+/// [`COALESCE_ROWS`] rows): a join or a LIMIT can yield thousands of batches of a few rows,
+/// each costing a message header and, in a browser, a pass of the reader. The first batch
+/// passes alone, and what is buffered leaves as soon as the next batch is not ready yet, so
+/// rows are never held back waiting; at most [`COALESCE_ROWS`] rows are buffered.
+fn coalesce(mut batches: BatchStream, schema: SchemaRef) -> BatchStream {
+    use std::task::Poll;
+    let mut buffer: Vec<RecordBatch> = Vec::new();
+    let mut rows = 0;
+    let mut first = true;
+    let mut held_error: Option<ServeError> = None;
+    let mut ended = false;
+    Box::pin(futures::stream::poll_fn(move |cx| {
+        let flush = |buffer: &mut Vec<RecordBatch>, rows: &mut usize| {
+            *rows = 0;
+            let joined = if buffer.len() == 1 {
+                Ok(buffer.pop().expect("one batch"))
+            } else {
+                concat_batches(&schema, buffer.iter()).map_err(ServeError::from)
+            };
+            buffer.clear();
+            Poll::Ready(Some(joined))
         };
-        for item in chunk {
-            match item {
-                Ok(b) => {
-                    if rows + b.num_rows() > COALESCE_ROWS {
-                        flush(&mut run, &mut out);
-                        rows = 0;
+        if let Some(e) = held_error.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
+        loop {
+            if ended {
+                return if buffer.is_empty() {
+                    Poll::Ready(None)
+                } else {
+                    flush(&mut buffer, &mut rows)
+                };
+            }
+            match batches.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(b))) => {
+                    if std::mem::take(&mut first)
+                        || (buffer.is_empty() && b.num_rows() >= COALESCE_ROWS / 2)
+                    {
+                        return Poll::Ready(Some(Ok(b)));
                     }
                     rows += b.num_rows();
-                    run.push(b);
+                    buffer.push(b);
+                    if rows >= COALESCE_ROWS {
+                        return flush(&mut buffer, &mut rows);
+                    }
                 }
-                Err(e) => {
-                    flush(&mut run, &mut out);
-                    rows = 0;
-                    out.push(Err(e));
+                Poll::Ready(Some(Err(e))) => {
+                    if buffer.is_empty() {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    held_error = Some(e);
+                    return flush(&mut buffer, &mut rows);
                 }
+                Poll::Ready(None) => ended = true,
+                Poll::Pending if buffer.is_empty() => return Poll::Pending,
+                Poll::Pending => return flush(&mut buffer, &mut rows),
             }
         }
-        flush(&mut run, &mut out);
-        futures::stream::iter(out)
     }))
 }
 
@@ -252,7 +279,7 @@ pub fn body(
     max_json_rows: usize,
 ) -> Result<Body, ServeError> {
     let (encoder, head) = Encoder::new(format, &schema)?;
-    let batches = coalesce(batches);
+    let batches = coalesce(batches, schema.clone());
     struct State {
         encoder: Encoder,
         batches: BatchStream,

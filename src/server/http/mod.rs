@@ -263,27 +263,29 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
 
 async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let started = std::time::Instant::now();
-    let mut kept: Option<(String, SqlRequest)> = None;
+    // The history entry of a statement that asked for one, written when its answer ends.
+    let mut kept: Option<history::Recorder> = None;
     let run = async {
         let caller = caller(&state, &headers)?;
         let format = Format::from_headers(&headers)?;
         let req = sql_request(&headers, &body)?;
-        let outcome = async {
-            let (schema, batches) = state
-                .server
-                .run(&caller, "http", req.dataset.as_deref(), &req.sql)
-                .await?;
-            // The first batch decides the status: most failures happen before it. (Fused:
-            // a statement with no batches at all must not be polled again after its end.)
-            let mut batches = batches.fuse();
-            let first = batches.next().await.transpose()?;
-            Ok::<_, ServeError>((schema, first, batches))
-        }
-        .await;
         if req.history {
-            kept = Some((caller.user.clone(), req));
+            kept = Some(history::Recorder::new(
+                state.server.catalog().store().clone(),
+                history::Owner::of(&state.server.catalog().snapshot(), &caller.user),
+                req.dataset.clone(),
+                req.sql.clone(),
+                started,
+            ));
         }
-        let (schema, first, batches) = outcome?;
+        let (schema, batches) = state
+            .server
+            .run(&caller, "http", req.dataset.as_deref(), &req.sql)
+            .await?;
+        // The first batch decides the status: most failures happen before it. (Fused: a
+        // statement with no batches at all must not be polled again after its end.)
+        let mut batches = batches.fuse();
+        let first = batches.next().await.transpose()?;
         let max_rows = max_json_rows(&state);
         if format == Format::Json
             && let Some(b) = &first
@@ -294,24 +296,16 @@ async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
                 format::too_many_rows(max_rows),
             ));
         }
-        let rest: BatchStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(batches));
+        let mut rest: BatchStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(batches));
+        if let Some(recorder) = kept.take() {
+            rest = recorder.watch(rest);
+        }
         let body = format::body(format, schema, rest, max_json_rows(&state))?;
         Ok::<_, ServeError>(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
     };
     let answer = run.await;
-    if let Some((user, req)) = kept {
-        let entry = history::Entry {
-            at: dyntag_core::store::now(),
-            dataset: req.dataset,
-            sql: req.sql,
-            outcome: match &answer {
-                Ok(_) => "done".to_string(),
-                Err(e) => e.code.name().to_string(),
-            },
-            elapsed_ms: started.elapsed().as_millis() as u64,
-        };
-        let store = state.server.catalog().store().clone();
-        tokio::spawn(async move { history::record(&store, &user, entry).await });
+    if let (Some(recorder), Err(e)) = (kept, &answer) {
+        recorder.end(Some(e));
     }
     answer.unwrap_or_else(IntoResponse::into_response)
 }
@@ -319,7 +313,8 @@ async fn sql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> 
 async fn query_history(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let run = async {
         let caller = caller(&state, &headers)?;
-        let entries = history::list(state.server.catalog().store(), &caller.user).await?;
+        let owner = history::Owner::of(&*state.server.catalog().refresh().await?, &caller.user);
+        let entries = history::list(state.server.catalog().store(), &owner).await?;
         Ok::<_, ServeError>(Json(serde_json::json!({ "rows": entries })).into_response())
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
