@@ -100,12 +100,21 @@ async function frames(
     }
     split();
   };
+  // One card per item, made once per load: a threshold change only moves cards between
+  // the two sides.
+  const made = new Map<string, HTMLElement>();
   const split = () => {
     const t0 = performance.now();
     const sorted = [...pool].sort((a, b) => b.score - a.score);
     const p = sorted.filter((i) => i.score >= threshold);
     const n = sorted.filter((i) => i.score < threshold);
-    const cards = (items: Item[]) => items.map((i) => card(dataset, i, label, labelled.get(itemId(i))));
+    const cards = (items: Item[]) =>
+      items.map((i) => {
+        const key = `${itemId(i)}:${i.score}`;
+        let el = made.get(key);
+        if (!el) made.set(key, (el = card(dataset, i, label, labelled.get(itemId(i)))));
+        return el;
+      });
     fill(posHead, `Positives (score ≥ ${threshold.toFixed(2)}): ${p.length}`);
     fill(negHead, `Negatives: ${n.length}`);
     fill(pos, ...cards(p));
