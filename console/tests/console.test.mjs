@@ -81,6 +81,33 @@ test("the console, end to end", { timeout: 240_000 }, async (t) => {
       await page.keyboard.press("Escape");
     });
 
+    await t.test("several statements in one go, one result tab each", async () => {
+      await page.click(".cm-content");
+      await page.keyboard.press("Control+A");
+      await page.keyboard.press("Delete");
+      await page.keyboard.insertText("SHOW TAG GROUPS;\nSELECT 'a;b' AS text; -- a semicolon in a string\nSELECT 42 AS answer;");
+      await page.keyboard.press("Shift+Control+Enter");
+      await page.waitForSelector(".grid-head .cell:text('answer')");
+      assert.equal(await page.$$eval(".tabs .tab", (t) => t.length), 3);
+      assert.match(await page.textContent(".tabs .tab:nth-child(3)"), /^3: SELECT 42/);
+      assert.match(await page.textContent(".grid .row .cell"), /^42$/);
+      await page.click(".tabs .tab:nth-child(2)");
+      await page.waitForSelector(".grid-head .cell:text('text')");
+      assert.match(await page.textContent(".grid .row .cell"), /^a;b$/);
+    });
+
+    await t.test("cancel a running query: the server stops it", async () => {
+      const running = async () => (await call("GET", "/api/running", TOKEN)).body.running.length;
+      await editorRun(page, "SELECT count(*) FROM range(20000000000) WHERE value % 7 = 3");
+      for (let i = 0; i < 100 && (await running()) === 0; i++) await page.waitForTimeout(50);
+      assert.equal(await running(), 1, "the query runs on the server");
+      await page.click("button:text('Cancel')");
+      await page.waitForSelector("pre.error:text('cancelled')");
+      assert.equal(await page.textContent(".status"), "cancelled");
+      for (let i = 0; i < 100 && (await running()) > 0; i++) await page.waitForTimeout(50);
+      assert.equal(await running(), 0, "and stops it");
+    });
+
     await t.test("a chart of a result, and the downloads", async () => {
       await editorRun(page, "SELECT tag_name, count(*) AS tagged FROM dt_subjects_visual WHERE threshold_decision GROUP BY 1 ORDER BY 2 DESC");
       await page.waitForSelector(".grid .row");

@@ -16,7 +16,7 @@ export class Grid {
   private body: HTMLElement;
   private sizer: HTMLElement;
   private virtualizer: Virtualizer<HTMLElement, HTMLElement>;
-  private cleanup: () => void;
+  private cleanup: () => void = () => undefined;
   private widths: number[] = [];
   private rowHeight = 28;
   private sorted: { col: number; desc: boolean } | null = null;
@@ -45,8 +45,13 @@ export class Grid {
       observeElementOffset,
       onChange: () => this.renderRows(),
     });
+  }
+
+  /** Starts following the grid's size and scrolling: call once it is in the page. */
+  mount(): void {
     this.cleanup = this.virtualizer._didMount();
     this.virtualizer._willUpdate();
+    this.renderRows();
   }
 
   /** More rows arrived. */

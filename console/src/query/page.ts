@@ -75,6 +75,8 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
 
   let controller: AbortController | null = null;
   let grid: Grid | null = null;
+  /** The grids of the current run's result tabs (redrawn when their tab is shown again). */
+  let grids: Grid[] = [];
   const editor: EditorHandle = createEditor(editorHost, localStorage.getItem(draftKey) ?? FIRST_QUERY, {
     current: () => void runCurrent(),
     all: () => void runAll(),
@@ -181,10 +183,13 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
     if (controller || spans.length === 0) return;
     fill(tabs);
     fill(results);
+    for (const g of grids) g.destroy();
+    grids = [];
     const done: { span: Span; table: ResultTable | null; view: HTMLElement }[] = [];
     const show = (i: number) => {
       for (const [j, t] of [...tabs.children].entries()) t.classList.toggle("active", i === j);
       fill(results, done[i].view);
+      grids[i]?.update();
     };
     for (const span of spans) {
       const i = done.length;
@@ -207,7 +212,6 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
     let first = 0;
     let frame = 0;
     const tick = setInterval(() => (status.textContent = `running… ${((performance.now() - t0) / 1000).toFixed(1)} s`), 100);
-    grid?.destroy();
     grid = null;
     let got: ResultTable | null = null;
     const ranIn = dataset;
@@ -218,9 +222,11 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
         (t) => {
           keep(t);
           got = t;
-          grid = new Grid(t, () => ranIn);
           const toolbar = resultToolbar(t, span.text, ranIn, view);
+          grid = new Grid(t, () => ranIn);
+          grids.push(grid);
           fill(view, toolbar, grid.el);
+          grid.mount();
         },
         (t) => {
           if (!first && t.rowCount > 0) {
@@ -311,6 +317,6 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
   performance.mark("dyntag-console-ready");
   return () => {
     controller?.abort();
-    grid?.destroy();
+    for (const g of grids) g.destroy();
   };
 }

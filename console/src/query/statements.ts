@@ -13,9 +13,10 @@ export function splitStatements(src: string): Span[] {
   let i = 0;
   const push = (end: number) => {
     const raw = src.slice(start, end);
-    const lead = raw.length - raw.trimStart().length;
-    const text = raw.trim();
-    if (text && !/^(--[^\n]*\n?\s*)*$/.test(text)) out.push({ from: start + lead, to: start + lead + text.length, text });
+    // Leading blanks and line comments belong to no statement.
+    const lead = raw.match(/^(\s|--[^\n]*(\n|$))*/)![0].length;
+    const text = raw.slice(lead).trimEnd();
+    if (text) out.push({ from: start + lead, to: start + lead + text.length, text });
   };
   while (i < src.length) {
     const c = src[i];
