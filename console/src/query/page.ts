@@ -87,34 +87,27 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
   async function loadCatalog(): Promise<void> {
     const catalog: Catalog = { tables: {}, functions: [...DYNTAG_FUNCTIONS], datasets, groups: [] };
     const tree = new Map<string, string[]>();
-    try {
-      for (const r of await sqlRows<{ table_schema: string; table_name: string; column_name: string; data_type: string }>(
+    // The three catalog questions at once.
+    const [columns, fns, tags] = await Promise.allSettled([
+      sqlRows<{ table_schema: string; table_name: string; column_name: string; data_type: string }>(
         "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns ORDER BY table_schema, table_name, ordinal_position",
         dataset,
-      )) {
+      ),
+      sqlRows<{ routine_name: string }>("SELECT DISTINCT routine_name FROM information_schema.routines ORDER BY 1", dataset),
+      sqlRows<{ group_slug: string; tag_name: string }>("SELECT group_slug, tag_name FROM system.tags ORDER BY group_slug, tag_name", dataset),
+    ]);
+    if (columns.status === "rejected") toast(`schema: ${(columns.reason as Error).message}`, "error");
+    else
+      for (const r of columns.value) {
         const name = r.table_schema === dataset ? r.table_name : `${r.table_schema}.${r.table_name}`;
         (catalog.tables[name] ??= []).push(r.column_name);
         if (!tree.has(name)) tree.set(name, []);
         tree.get(name)!.push(`${r.column_name}  ${r.data_type}`);
       }
-    } catch (e) {
-      toast(`schema: ${(e as Error).message}`, "error");
-    }
-    try {
-      const fns = await sqlRows<{ routine_name: string }>(
-        "SELECT DISTINCT routine_name FROM information_schema.routines ORDER BY 1",
-        dataset,
-      );
-      catalog.functions.push(...fns.map((f) => f.routine_name));
-    } catch {
-      /* an engine without information_schema.routines: dyntag's own functions only */
-    }
-    const tags = await sqlRows<{ group_slug: string; tag_name: string }>(
-      "SELECT group_slug, tag_name FROM system.tags ORDER BY group_slug, tag_name",
-      dataset,
-    ).catch(() => []);
+    // (Without information_schema.routines: dyntag's own functions only.)
+    if (fns.status === "fulfilled") catalog.functions.push(...fns.value.map((f) => f.routine_name));
     const groups = new Map<string, string[]>();
-    for (const t of tags) (groups.get(t.group_slug) ?? groups.set(t.group_slug, []).get(t.group_slug)!).push(t.tag_name);
+    for (const t of tags.status === "fulfilled" ? tags.value : []) (groups.get(t.group_slug) ?? groups.set(t.group_slug, []).get(t.group_slug)!).push(t.tag_name);
     catalog.groups = [...groups].map(([group, ts]) => ({ group, tags: ts }));
     editor.setCatalog(catalog);
 
@@ -312,8 +305,7 @@ export async function queryPage(root: HTMLElement): Promise<() => void> {
     );
   }
 
-  await loadCatalog();
-  await loadHistory().catch(() => undefined);
+  await Promise.all([loadCatalog(), loadHistory().catch(() => undefined)]);
   performance.mark("dyntag-console-ready");
   return () => {
     controller?.abort();
