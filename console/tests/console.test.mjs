@@ -159,6 +159,7 @@ test("the console, end to end", { timeout: 240_000 }, async (t) => {
         await page.goto(`${URL_}/#/groups/${GROUP}/tags/${tag}`);
         await page.waitForSelector('.cards[aria-label="positives"] figure.card, .cards[aria-label="negatives"] figure.card');
         await shot(page, `09-tag-${tag}`);
+        assert.equal(await page.$("select[name=view] option[value=stratified]"), null, "no stratified view before publishing");
       }
       for (const tab of ["shots", "transcripts"]) {
         await page.goto(`${URL_}/#/groups/${GROUP}/tags/music?tab=${tab}`);
@@ -275,6 +276,7 @@ test("the console, end to end", { timeout: 240_000 }, async (t) => {
       for (const edit of ["button:text('Save threshold')", "figure.card button.pos", "input[name=prompt]", "button:text('Suggest prompts')"]) {
         assert.equal(await viewer.$(edit), null, `no ${edit} for a viewer`);
       }
+      assert.ok(await viewer.$("select[name=view] option[value=stratified]"), "the stratified view once published");
       await shot(viewer, "17-viewer-tag");
       const refused = await viewer.evaluate(async () => {
         const r = await fetch("/api/groups/console_test/tags/boats", {

@@ -85,7 +85,10 @@ async function frames(
   const viewSelect = h(
     "select",
     { name: "view" },
-    ...(["compare", "positives", "negatives", "stratified"] as View[]).map((v) => h("option", { value: v }, v)),
+    // The stratified view (10 per score bucket) once published, as in the product.
+    ...(["compare", "positives", "negatives", "stratified"] as View[])
+      .filter((v) => published || v !== "stratified")
+      .map((v) => h("option", { value: v }, v)),
   );
   const load = async () => {
     const q = (mode: string, limit: number) => `${base}/preview?modality=visual&mode=${mode}&limit=${limit}&threshold=${threshold}`;
