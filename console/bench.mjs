@@ -5,7 +5,7 @@
 // preview, and the bundle size. Playwright timings read in the page, several runs each;
 // figures printed against their targets, nothing asserted.
 import { gzipSync } from "node:zlib";
-import { URL_, TOKEN, launch } from "./tests/browser.mjs";
+import { URL_, TOKEN, editorRun, launch } from "./tests/browser.mjs";
 
 const RUNS = Number(process.env.DYNTAG_BENCH_RUNS ?? 5);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -23,12 +23,8 @@ async function freshPage() {
 }
 
 async function run(page, sql) {
-  await page.click(".cm-content");
-  await page.keyboard.press("Control+A");
-  await page.keyboard.press("Delete");
-  await page.keyboard.insertText(sql);
   await page.evaluate(() => (window.dyntagLastRun = undefined));
-  await page.keyboard.press("Control+Enter");
+  await editorRun(page, sql);
   await page.waitForFunction(() => window.dyntagLastRun, null, { timeout: 120_000 });
   return page.evaluate(() => window.dyntagLastRun);
 }

@@ -59,3 +59,17 @@ export async function sql(token, statement) {
   if (r.status !== 200) throw new Error(`${statement}: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.rows;
 }
+
+/** Empties the editor. */
+export async function clearEditor(page) {
+  await page.click(".cm-content");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.press("Delete");
+}
+
+/** Puts `text` in the editor and runs it with `keys` (the statement under the cursor). */
+export async function editorRun(page, text, keys = "Control+Enter") {
+  await clearEditor(page);
+  await page.keyboard.insertText(text);
+  await page.keyboard.press(keys);
+}

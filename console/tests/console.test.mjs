@@ -5,19 +5,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { URL_, TOKEN, call, launch, newPage, shot, signIn, sql } from "./browser.mjs";
+import { URL_, TOKEN, call, clearEditor, editorRun, launch, newPage, shot, signIn, sql } from "./browser.mjs";
 import { fileURLToPath } from "node:url";
 
 const REPO = process.env.DYNTAG_REPO ?? join(fileURLToPath(new URL("../..", import.meta.url)));
 const GROUP = "console_test";
-
-async function editorRun(page, text) {
-  await page.click(".cm-content");
-  await page.keyboard.press("Control+A");
-  await page.keyboard.press("Delete");
-  await page.keyboard.insertText(text);
-  await page.keyboard.press("Control+Enter");
-}
 
 async function cards(page, label) {
   return page.$$eval(`.cards[aria-label="${label}"] figure.card`, (els) => els.map((e) => `${e.dataset.id}:${e.dataset.score}`));
@@ -70,9 +62,7 @@ test("the console, end to end", { timeout: 240_000 }, async (t) => {
     });
 
     await t.test("completion offers a dt_ table", async () => {
-      await page.click(".cm-content");
-      await page.keyboard.press("Control+A");
-      await page.keyboard.press("Delete");
+      await clearEditor(page);
       await page.keyboard.type("SELECT * FROM dt_subj");
       await page.keyboard.press("Control+Space");
       await page.waitForSelector(".cm-tooltip-autocomplete");
@@ -82,11 +72,7 @@ test("the console, end to end", { timeout: 240_000 }, async (t) => {
     });
 
     await t.test("several statements in one go, one result tab each", async () => {
-      await page.click(".cm-content");
-      await page.keyboard.press("Control+A");
-      await page.keyboard.press("Delete");
-      await page.keyboard.insertText("SHOW TAG GROUPS;\nSELECT 'a;b' AS text; -- a semicolon in a string\nSELECT 42 AS answer;");
-      await page.keyboard.press("Shift+Control+Enter");
+      await editorRun(page, "SHOW TAG GROUPS;\nSELECT 'a;b' AS text; -- a semicolon in a string\nSELECT 42 AS answer;", "Shift+Control+Enter");
       await page.waitForSelector(".grid-head .cell:text('answer')");
       assert.equal(await page.$$eval(".tabs .tab", (t) => t.length), 3);
       assert.match(await page.textContent(".tabs .tab:nth-child(3)"), /^3: SELECT 42/);

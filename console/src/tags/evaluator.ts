@@ -4,21 +4,15 @@
 // slider read live, save the threshold; a precision or recall target with a confidence.
 
 import * as Plot from "@observablehq/plot";
-import { ApiError, api, canEdit, enc, errorOf, headers, rows, whoAmI } from "../api";
+import { ApiError, api, enc, errorOf, headers, rows } from "../api";
 import { fill, fmt, h, toast } from "../dom";
 import { card } from "./cards";
-import { itemId, type Group, type Item } from "./model";
+import { itemId, openTag, type Item } from "./model";
 
 type MetricRow = Record<string, number | boolean>;
 
 export async function evaluatorPage(root: HTMLElement, [slug, tagName]: string[]): Promise<void> {
-  const me = await whoAmI();
-  const group = await api<Group>("GET", `/api/groups/${enc(slug)}`);
-  const tag = group.tags.find((t) => t.name.toLowerCase() === tagName.toLowerCase());
-  if (!tag) throw new Error(`tag '${tagName}' not found in group '${group.name}'`);
-  const dataset = group.training_dataset;
-  const editor = canEdit(me, dataset);
-  const base = `/api/groups/${enc(slug)}/tags/${enc(tag.name)}`;
+  const { group, tag, dataset, editor, base } = await openTag(slug, tagName);
   const sampleBox = h("div.cards.eval", { "aria-label": "evaluation sample" });
   const sampleHead = h("h3", {}, "Sample");
   const metricsBox = h("section.metrics");

@@ -1,4 +1,6 @@
-// The shapes of the lifecycle API's answers the workspace reads.
+// The shapes of the lifecycle API's answers the workspace reads, and opening one tag.
+
+import { api, canEdit, enc, whoAmI } from "../api";
 
 export interface Prompt {
   text: string;
@@ -38,3 +40,14 @@ export interface Item {
 }
 
 export const itemId = (i: Item): string => String(i.item_id ?? i.coactive_image_id ?? i.asset_id ?? "");
+
+/** A tag of a group, as its pages open it: the group, the tag, the dataset it is edited on,
+ * whether the caller may edit it, and the base of its routes. */
+export async function openTag(slug: string, tagName: string) {
+  const me = await whoAmI();
+  const group = await api<Group>("GET", `/api/groups/${enc(slug)}`);
+  const tag = group.tags.find((t) => t.name.toLowerCase() === tagName.toLowerCase());
+  if (!tag) throw new Error(`tag '${tagName}' not found in group '${group.name}'`);
+  const dataset = group.training_dataset;
+  return { group, tag, dataset, editor: canEdit(me, dataset), base: `/api/groups/${enc(slug)}/tags/${enc(tag.name)}` };
+}

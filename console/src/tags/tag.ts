@@ -3,10 +3,10 @@
 // a threshold slider that re-splits what is on screen at once; labelling from the items,
 // from a semantic search and from the uncertain assets; the prompt editor.
 
-import { api, canEdit, enc, rows, sqlRows, whoAmI } from "../api";
+import { api, enc, rows, sqlRows } from "../api";
 import { fill, fmt, h, toast } from "../dom";
 import { card, type Labeler } from "./cards";
-import { itemId, type Group, type Item, type Tag } from "./model";
+import { itemId, openTag, type Item, type Tag } from "./model";
 import { promptEditor } from "./prompts";
 
 declare global {
@@ -22,13 +22,7 @@ type View = "compare" | "positives" | "negatives" | "stratified";
 export const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 export async function tagPage(root: HTMLElement, [slug, tagName]: string[], query: URLSearchParams): Promise<void> {
-  const me = await whoAmI();
-  const group = await api<Group>("GET", `/api/groups/${enc(slug)}`);
-  const tag = group.tags.find((t) => t.name.toLowerCase() === tagName.toLowerCase());
-  if (!tag) throw new Error(`tag '${tagName}' not found in group '${group.name}'`);
-  const dataset = group.training_dataset;
-  const editor = canEdit(me, dataset);
-  const base = `/api/groups/${enc(slug)}/tags/${enc(tag.name)}`;
+  const { group, tag, dataset, editor, base } = await openTag(slug, tagName);
   const tab = query.get("tab") ?? "frames";
   const tabLink = (id: string, label: string) =>
     h("a.tab", { href: `#/groups/${enc(slug)}/tags/${enc(tag.name)}?tab=${id}`, class: `tab ${tab === id ? "active" : ""}` }, label);

@@ -94,43 +94,23 @@ impl Recorder {
         }
     }
 
-    /// `batches`, counting their rows; the entry is written when they end or are dropped.
-    pub fn watch(self, batches: BatchStream) -> BatchStream {
-        let recorder = std::sync::Arc::new(std::sync::Mutex::new(Some(self)));
-        let count = std::sync::Arc::clone(&recorder);
-        Box::pin(
-            batches
-                .inspect(move |item| {
-                    let mut guard = count
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let Some(r) = guard.as_mut() else { return };
-                    match item {
-                        Ok(b) => {
-                            if let Some(e) = &mut r.entry {
-                                e.rows += b.num_rows() as u64;
-                            }
-                        }
-                        Err(e) => {
-                            if let Some(r) = guard.take() {
-                                r.end(Some(e));
-                            }
-                        }
+    /// `batches`, counting their rows; the entry is written when they end, fail or are
+    /// dropped (the client went away).
+    pub fn watch(self, mut batches: BatchStream) -> BatchStream {
+        let mut recorder = Some(self);
+        Box::pin(futures::stream::poll_fn(move |cx| {
+            let item = std::task::ready!(batches.as_mut().poll_next(cx));
+            match &item {
+                Some(Ok(b)) => {
+                    if let Some(e) = recorder.as_mut().and_then(|r| r.entry.as_mut()) {
+                        e.rows += b.num_rows() as u64;
                     }
-                })
-                .map(Some)
-                .chain(futures::stream::once(async move {
-                    let taken = recorder
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .take();
-                    if let Some(r) = taken {
-                        r.end(None);
-                    }
-                    None
-                }))
-                .filter_map(futures::future::ready),
-        )
+                }
+                Some(Err(e)) => recorder.take().into_iter().for_each(|r| r.end(Some(e))),
+                None => recorder.take().into_iter().for_each(|r| r.end(None)),
+            }
+            std::task::Poll::Ready(item)
+        }))
     }
 }
 
@@ -141,7 +121,7 @@ impl Drop for Recorder {
         };
         entry.elapsed_ms = self.started.elapsed().as_millis() as u64;
         let store = self.store.clone();
-        let owner = Owner(self.owner.0.clone());
+        let owner = Owner(std::mem::take(&mut self.owner.0));
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move { record(&store, &owner, entry).await });
         }
@@ -151,13 +131,7 @@ impl Drop for Recorder {
 /// Records one statement (a failure to write is logged, not the user's error), then keeps
 /// the newest [`MAX_ENTRIES`].
 pub async fn record(store: &Store, owner: &Owner, mut entry: Entry) {
-    if entry.sql.len() > MAX_TEXT {
-        let mut end = MAX_TEXT;
-        while !entry.sql.is_char_boundary(end) {
-            end -= 1;
-        }
-        entry.sql.truncate(end);
-    }
+    entry.sql.truncate(entry.sql.floor_char_boundary(MAX_TEXT));
     let now = chrono::Utc::now();
     entry.at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let name = format!(
