@@ -185,6 +185,9 @@ def main():
                         vtt.write(f"{i}\n{ms(a)} --> {ms(b)}\n{text}\n\n")
                 aired = date.fromisoformat(FIRST_AIRED[series]) + timedelta(weeks=number - 1)
                 meta.writerow([video.name, series, episode, aired.isoformat()])
+    if (OUT.parent / "photos" / "labels.csv").exists():
+        import library_photos  # the photographs and their episode (needs build_photo_set.py's output)
+        library_photos.main()
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f"wrote {OUT}: {sum(len(v) for v in files.values())} images, "
           f"{sum(len(e) for e in SERIES.values())} videos, {total / 1e6:.1f} MB")

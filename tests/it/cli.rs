@@ -340,3 +340,38 @@ async fn evaluate_prints_metrics_draws_the_chart_and_saves_thresholds() {
             .contains("no threshold of tag 'football' meets precision >= 0.999")
     );
 }
+
+/// `bench zero-shot` through the product (decode, preprocessing, ONNX Runtime): the default
+/// image tower against chance and the previous tower on the drawings and on the photographs.
+#[test]
+fn the_default_image_tower_sees_drawings_and_photographs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dyntag(&["--data", dir.path().to_str().unwrap(), "bench", "zero-shot"]);
+    let stdout = succeeded(&out);
+    let accuracy = |set: &str, model: &str| -> (f64, f64) {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&format!("set={set} model={model} ")))
+            .unwrap_or_else(|| panic!("no {set} line for {model}:\n{stdout}"));
+        let field = |name: &str| -> f64 {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {line}"))
+        };
+        (field("accuracy="), field("chance="))
+    };
+    let (drawings, chance) = accuracy("drawings", "dyntag-default-minilm");
+    let (old_drawings, _) = accuracy("drawings", "dyntag-drawings-cnn");
+    assert!(
+        drawings > 6.0 * chance && drawings > old_drawings,
+        "{stdout}"
+    );
+    let (photos, chance) = accuracy("photographs", "dyntag-default-minilm");
+    let (old_photos, _) = accuracy("photographs", "dyntag-drawings-cnn");
+    assert!(
+        photos > 20.0 * chance && photos > old_photos + 0.3,
+        "{stdout}"
+    );
+    assert!(stdout.contains("images=99 categories=41"), "{stdout}");
+}

@@ -60,7 +60,8 @@ pub enum Which {
         #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
         python: String,
     },
-    /// Zero-shot accuracy of a model on the sample library's images (tag = category name).
+    /// Zero-shot accuracy of a model on the sample library's drawings and on the photograph
+    /// set (tag = category name), against chance and the previous default image tower.
     ZeroShot {
         /// The model (default: the default model).
         #[arg(long)]
