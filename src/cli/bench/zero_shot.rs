@@ -42,7 +42,7 @@ pub fn photographs() -> Result<Vec<(PathBuf, String)>> {
     let labels = dir.join("labels.csv");
     let text = read(&labels)?;
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let header = fields(lines.next().unwrap_or_default());
     let column = |name: &str| {
         header
             .iter()
@@ -52,7 +52,7 @@ pub fn photographs() -> Result<Vec<(PathBuf, String)>> {
     let (file, category) = (column("file")?, column("category")?);
     let mut out = Vec::new();
     for (n, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
+        let f = fields(line);
         match (f.get(file), f.get(category)) {
             (Some(p), Some(c)) if !p.is_empty() && !c.is_empty() => {
                 out.push((dir.join(p), c.to_string()))
@@ -67,6 +67,24 @@ pub fn photographs() -> Result<Vec<(PathBuf, String)>> {
         }
     }
     Ok(out)
+}
+
+/// The fields of one CSV line: a field in double quotes may hold commas, and `""` inside it
+/// stands for a quote.
+fn fields(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.trim_end_matches('\r').chars().peekable();
+    while let Some(c) = chars.next() {
+        let field = out.last_mut().expect("one field at least");
+        match c {
+            '"' if quoted && chars.next_if_eq(&'"').is_some() => field.push('"'),
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(String::new()),
+            _ => field.push(c),
+        }
+    }
+    out
 }
 
 fn read(path: &std::path::Path) -> Result<String> {
@@ -194,4 +212,18 @@ pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
         println!("{line}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fields;
+
+    #[test]
+    fn quoted_fields_keep_their_commas_and_quotes() {
+        assert_eq!(
+            fields("a.jpg,light bulb,\"Amada44; https://x, y\",\"say \"\"hi\"\"\"\r"),
+            ["a.jpg", "light bulb", "Amada44; https://x, y", "say \"hi\""]
+        );
+        assert_eq!(fields(""), [""]);
+    }
 }
