@@ -12,7 +12,8 @@ Two maps take an image into the 384-d space of the default text tower (all-MiniL
   as weights. Each class is embedded from its WordNet names, with its gloss or its first
   three hypernyms (timm's `imagenet_synset_to_lemma.txt` / `_definition.txt`, Apache-2.0;
   Debian's wordnet-base, the WordNet licence), whichever validates best.
-- LiT: a linear projection of the backbone's pooled penultimate features (1280-d), trained
+- LiT: a linear projection of the backbone's features (its pooled penultimate layer, 1280-d,
+  and the pooled outputs of the blocks of --taps, 10 and 14: 112 + 192), trained
   contrastively against the frozen text embeddings of the captions of the Openclipart
   drawings and emoji the previous tower learned from (see openclipart.py, emoji.py), with the
   backbone locked. The features are computed once, through ONNX Runtime, for a centred view
@@ -94,15 +95,25 @@ def load_backbone(name):
 
 
 class Backbone(nn.Module):
-    """Pooled penultimate features [N,1280] and ImageNet logits [N,1000]."""
+    """Features and ImageNet logits [N,1000]. The features are the pooled penultimate layer
+    [N,1280] followed by the pooled outputs of the blocks in `taps` (mid-level features, which
+    carry more of a drawing's shapes: Lite0's blocks 10 and 14 give 112 + 192)."""
 
-    def __init__(self, net):
+    def __init__(self, net, taps=()):
         super().__init__()
         self.net = net
+        self.taps = tuple(taps)
 
     def forward(self, pixel_values):
-        f = self.net.extract_features(pixel_values).mean(dim=(2, 3))
-        return f, self.net._fc(f)
+        n = self.net
+        x = n._swish(n._bn0(n._conv_stem(pixel_values)))
+        mids = []
+        for idx, block in enumerate(n._blocks):
+            x = block(x, drop_connect_rate=0.0)  # inference: no drop connect
+            if idx in self.taps:
+                mids.append(x.mean(dim=(2, 3)))
+        f = n._swish(n._bn1(n._conv_head(x))).mean(dim=(2, 3))
+        return torch.cat([f] + mids, 1), n._fc(f)
 
 
 def imagenet_classes():
@@ -456,6 +467,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2", help="seeds of the projection; the first is exported")
     ap.add_argument("--backbone", choices=sorted(BACKBONES), default="lite0")
+    ap.add_argument("--taps", default="10,14", help="blocks whose pooled outputs join the features ('' for none)")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--views", type=int, default=3, help="views of each training image (1 centred)")
     ap.add_argument("--emoji-share", type=float, default=0.4)
@@ -470,7 +482,8 @@ def main():
     tower_text = TextTower()
     global SIZE
     SIZE = BACKBONES[args.backbone]
-    backbone = Backbone(load_backbone(args.backbone))
+    taps = [int(t) for t in args.taps.split(",") if t]
+    backbone = Backbone(load_backbone(args.backbone), taps)
     features = Features(backbone, args.cache_dir)
 
     # ImageNet classes as text
@@ -479,7 +492,8 @@ def main():
              for style in ("names", "names+gloss", "names+kinds")}
 
     # training drawings: Openclipart minus the held-out split and its near-duplicates, emoji
-    cache = args.cache_dir / f"dyntag-{args.backbone}-features-{STORE}px-{args.views}v.npz"
+    tapped = "-taps" + "-".join(map(str, taps)) if taps else ""
+    cache = args.cache_dir / f"dyntag-{args.backbone}{tapped}-features-{STORE}px-{args.views}v.npz"
     split = oc.sample_split()
     held = [p for files in split.values() for p in files]
     held_set = set(held)
@@ -680,6 +694,7 @@ def export(tower, out: Path, n_clip, n_emoji, args, chosen, result):
                   "hypernyms) with a linear projection of its features trained LiT-style on Openclipart "
                   "and emoji captions",
         "backbone": f"efficientnet-{args.backbone}",
+        "feature_taps": [int(t) for t in args.taps.split(",") if t],
         "training_images": n_clip,
         "training_emoji": n_emoji,
         "views": args.views,
