@@ -22,7 +22,6 @@ Needs: apt-get install openclipart-png openclipart-svg ffmpeg; pip install pillo
 import csv
 import random
 import shutil
-import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,11 +31,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import openclipart as oc  # noqa: E402
+from episode import FPS, H, W, Video, write_vtt  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "library"
 TRUTH = Path(__file__).resolve().parents[1] / "truth"
-FPS = 12
-W, H = 320, 240
 
 # When each series first aired; its episodes follow weekly.
 FIRST_AIRED = {"Field Notes": "2026-03-02", "Kitchen Table": "2026-03-03", "Weekend": "2026-03-07"}
@@ -86,11 +84,6 @@ def slug(text: str) -> str:
     while "--" in s:
         s = s.replace("--", "-")
     return s[:40] or "image"
-
-
-def ms(t: float) -> str:
-    t = int(round(t * 1000))
-    return f"{t // 3600000:02d}:{t // 60000 % 60:02d}:{t // 1000 % 60:02d}.{t % 1000:03d}"
 
 
 # Shot backdrops: pale colours of six hues 60 degrees apart; consecutive shots take hues at
@@ -156,11 +149,7 @@ def main():
                 stem = f"{slug(series)}-e{number:02d}-{slug(episode)}"
                 video = OUT / "videos" / f"{stem}.mp4"
                 cues = []
-                ff = subprocess.Popen(
-                    ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                     "-s", f"{W}x{H}", "-r", str(FPS), "-i", "-", "-c:v", "libx264", "-preset",
-                     "veryslow", "-crf", "30", "-pix_fmt", "yuv420p", "-g", str(FPS * 10),
-                     str(video)], stdin=subprocess.PIPE)
+                ff = Video(video)
                 t = 0.0
                 hue = rng.randrange(len(BACKDROPS))
                 for shot, category in enumerate(cats):
@@ -170,19 +159,14 @@ def main():
                     shown = tint(img, backdrop)
                     frames = rng.randint(4 * FPS, 7 * FPS)
                     for i in range(frames):
-                        ff.stdin.write(frame(shown, 1.0 + 0.12 * i / frames, backdrop).tobytes())
+                        ff.write(frame(shown, 1.0 + 0.12 * i / frames, backdrop).tobytes())
                     start, end = t, t + frames / FPS
                     truth.writerow([video.name, shot, int(start * 1000), int(end * 1000), category, name])
                     text = rng.choice(SENTENCES[category]).format(t=title.strip().rstrip("."))
                     cues.append((start + 0.3, end - 0.3, text))
                     t = end
-                ff.stdin.close()
-                if ff.wait() != 0:
-                    raise SystemExit(f"ffmpeg failed on {video}")
-                with open(video.with_suffix(".vtt"), "w") as vtt:
-                    vtt.write("WEBVTT\n\n")
-                    for i, (a, b, text) in enumerate(cues, 1):
-                        vtt.write(f"{i}\n{ms(a)} --> {ms(b)}\n{text}\n\n")
+                ff.close()
+                write_vtt(video.with_suffix(".vtt"), cues)
                 aired = date.fromisoformat(FIRST_AIRED[series]) + timedelta(weeks=number - 1)
                 meta.writerow([video.name, series, episode, aired.isoformat()])
     if (OUT.parent / "photos" / "labels.csv").exists():

@@ -18,17 +18,19 @@ Needs: ffmpeg; pip install pillow numpy.
 
 import csv
 import random
-import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from episode import FPS, H, W, Video, write_vtt  # noqa: E402
+
 SAMPLE = Path(__file__).resolve().parents[1]
 LIBRARY = SAMPLE / "library"
 TRUTH = SAMPLE / "truth"
 PHOTOS = SAMPLE / "photos"
-FPS, W, H = 12, 320, 240
 SEED = 20261207
 
 # library category -> photographs of the photograph set (file names there)
@@ -80,11 +82,6 @@ def frame(img: Image.Image, zoom: float) -> bytes:
     return np.asarray(big.crop((left, top, left + W, top + H)), np.uint8).tobytes()
 
 
-def ms(t: float) -> str:
-    t = int(round(t * 1000))
-    return f"{t // 3600000:02d}:{t // 60000 % 60:02d}:{t // 1000 % 60:02d}.{t % 1000:03d}"
-
-
 def main():
     if not (PHOTOS / "labels.csv").exists():
         raise SystemExit("no sample-data/photos: run build_photo_set.py first")
@@ -111,27 +108,19 @@ def main():
 
     rng = random.Random(SEED)
     video = LIBRARY / "videos" / VIDEO
-    ff = subprocess.Popen(
-        ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{W}x{H}",
-         "-r", str(FPS), "-i", "-", "-c:v", "libx264", "-preset", "veryslow", "-crf", "30",
-         "-pix_fmt", "yuv420p", "-g", str(FPS * 10), str(video)], stdin=subprocess.PIPE)
+    ff = Video(video)
     t, cues, truth = 0.0, [], []
     for shot, category in enumerate(SHOTS):
         name, img = rng.choice(by_category[category])
         frames = rng.randint(4 * FPS, 6 * FPS)
         for i in range(frames):
-            ff.stdin.write(frame(img, 1.0 + 0.15 * i / frames))
+            ff.write(frame(img, 1.0 + 0.15 * i / frames))
         start, end = t, t + frames / FPS
         truth.append([VIDEO, shot, int(start * 1000), int(end * 1000), category, name])
         cues.append((start + 0.3, end - 0.3, SENTENCES[category]))
         t = end
-    ff.stdin.close()
-    if ff.wait() != 0:
-        raise SystemExit(f"ffmpeg failed on {video}")
-    with open(video.with_suffix(".vtt"), "w") as vtt:
-        vtt.write("WEBVTT\n\n")
-        for i, (a, b, text) in enumerate(cues, 1):
-            vtt.write(f"{i}\n{ms(a)} --> {ms(b)}\n{text}\n\n")
+    ff.close()
+    write_vtt(video.with_suffix(".vtt"), cues)
     header, rows = rewrite(LIBRARY / "metadata.csv", lambda r: r[0] != VIDEO)
     write(LIBRARY / "metadata.csv", header, rows + [[VIDEO, SERIES, EPISODE, AIRED]])
     header, rows = rewrite(TRUTH / "shots_truth.csv", lambda r: r[0] != VIDEO)

@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emoji  # noqa: E402
 import openclipart as oc  # noqa: E402
 from text_tower import MODEL_DIR, TextTower  # noqa: E402
+from vision_export import export_vision  # noqa: E402
 
 SIZE = 64  # network input (--size)
 STORE = 72  # stored rendering, SIZE * 9 / 8; random crops of it while training
@@ -418,27 +419,7 @@ def train(args, train_img, text, bank, folder_label, weights, rng, k):
 def export(model, out: Path, dim: int, n_train: int, n_emoji: int, epochs: int, networks: int,
            acc: float, lib: float):
     model.eval()
-    (out / "onnx").mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(2, 3, SIZE, SIZE)
-    torch.onnx.export(model, (dummy,), str(out / "onnx" / "vision_model.onnx"),
-                      input_names=["pixel_values"], output_names=["image_embeds"],
-                      dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
-                      opset_version=17, dynamo=False)
-    pre = {
-        "image_processor_type": "CLIPImageProcessor",
-        "do_convert_rgb": True,
-        "do_resize": True,
-        "size": {"shortest_edge": SIZE},
-        "resample": 2,
-        "do_center_crop": True,
-        "crop_size": {"height": SIZE, "width": SIZE},
-        "do_rescale": True,
-        "rescale_factor": 1 / 255,
-        "do_normalize": True,
-        "image_mean": MEAN,
-        "image_std": STD,
-    }
-    (out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2) + "\n")
+    export_vision(model, out, SIZE, 2, MEAN, STD)
     manifest_path = out / "dyntag-model.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["modalities"] = ["text", "image"]

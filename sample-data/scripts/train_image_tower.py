@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emoji  # noqa: E402
 import openclipart as oc  # noqa: E402
 from text_tower import MODEL_DIR, TextTower  # noqa: E402
+from vision_export import export_vision  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1]
 SIZE = 224  # the backbone's input
@@ -663,27 +664,7 @@ def main():
 
 
 def export(tower, out: Path, n_clip, n_emoji, args, chosen, result):
-    (out / "onnx").mkdir(parents=True, exist_ok=True)
-    path = out / "onnx" / "vision_model.onnx"
-    torch.onnx.export(tower, (torch.zeros(2, 3, SIZE, SIZE),), str(path),
-                      input_names=["pixel_values"], output_names=["image_embeds"],
-                      dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}},
-                      opset_version=17, dynamo=False)
-    pre = {
-        "image_processor_type": "CLIPImageProcessor",
-        "do_convert_rgb": True,
-        "do_resize": True,
-        "size": {"shortest_edge": SIZE},
-        "resample": 3,
-        "do_center_crop": True,
-        "crop_size": {"height": SIZE, "width": SIZE},
-        "do_rescale": True,
-        "rescale_factor": 1 / 255,
-        "do_normalize": True,
-        "image_mean": MEAN,
-        "image_std": STD,
-    }
-    (out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2) + "\n")
+    path = export_vision(tower, out, SIZE, 3, MEAN, STD)
     manifest_path = out / "dyntag-model.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["modalities"] = ["text", "image"]
