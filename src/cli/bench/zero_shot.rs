@@ -5,9 +5,12 @@
 //! by side.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::datatypes::DataType;
+use dyntag_core::store::input::{InputFile, column};
 use dyntag_core::{CatalogError, sample_data_dir};
 use dyntag_models::{Model, Rgba};
 use rayon::prelude::*;
@@ -36,58 +39,41 @@ pub fn categories() -> Result<Vec<(PathBuf, String)>> {
     Ok(out)
 }
 
-/// `(image file, category)` of the photograph set, from `photos/labels.csv` (`file,category,…`).
+/// `(image file, category)` of the photograph set, from `photos/labels.csv`.
 pub fn photographs() -> Result<Vec<(PathBuf, String)>> {
-    let dir = sample_data_dir().join("photos");
-    let labels = dir.join("labels.csv");
-    let text = read(&labels)?;
-    let mut lines = text.lines();
-    let header = fields(lines.next().unwrap_or_default());
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .ok_or_else(|| AppError::Input(format!("{} has no column '{name}'", labels.display())))
-    };
-    let (file, category) = (column("file")?, column("category")?);
+    labelled(&sample_data_dir().join("photos/labels.csv"))
+}
+
+/// `(image file, category)` of a labels file with `file` and `category` columns (others are
+/// ignored), read by the importer's CSV reader; files are named relative to its folder.
+fn labelled(labels: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let dir = labels.parent().unwrap_or(Path::new("."));
+    let mut input = InputFile::open(labels)?;
+    input.require(&["file", "category"])?;
     let mut out = Vec::new();
-    for (n, line) in lines.enumerate() {
-        let f = fields(line);
-        match (f.get(file), f.get(category)) {
-            (Some(p), Some(c)) if !p.is_empty() && !c.is_empty() => {
-                out.push((dir.join(p), c.to_string()))
-            }
-            _ => {
-                return Err(AppError::Input(format!(
-                    "{} line {}: no file or category",
-                    labels.display(),
-                    n + 2
-                )));
+    while let Some(batch) = input.next_batch() {
+        let (first, batch) = batch?;
+        let text = |name| -> Result<ArrayRef> {
+            Ok(
+                column(&input.name, &batch, first, name, &DataType::Utf8, true)?
+                    .expect("required above"),
+            )
+        };
+        let (files, categories) = (text("file")?, text("category")?);
+        for (f, c) in files
+            .as_string::<i32>()
+            .iter()
+            .zip(categories.as_string::<i32>())
+        {
+            if let (Some(f), Some(c)) = (f, c) {
+                out.push((dir.join(f), c.to_string()));
             }
         }
     }
     Ok(out)
 }
 
-/// The fields of one CSV line: a field in double quotes may hold commas, and `""` inside it
-/// stands for a quote.
-fn fields(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.trim_end_matches('\r').chars().peekable();
-    while let Some(c) = chars.next() {
-        let field = out.last_mut().expect("one field at least");
-        match c {
-            '"' if quoted && chars.next_if_eq(&'"').is_some() => field.push('"'),
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(String::new()),
-            _ => field.push(c),
-        }
-    }
-    out
-}
-
-fn read(path: &std::path::Path) -> Result<String> {
+fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path)
         .map_err(|e| AppError::io(format!("reading {}", path.display()), e))
 }
@@ -102,18 +88,21 @@ fn names(items: &[(PathBuf, String)]) -> Vec<String> {
         .collect()
 }
 
-fn embed_images(model: &Model, items: &[(PathBuf, String)]) -> Result<Vec<Vec<f32>>> {
-    let images: Vec<Rgba> = items
+fn decode(items: &[(PathBuf, String)]) -> Result<Vec<Rgba>> {
+    items
         .par_iter()
         .map(|(p, _)| Rgba::open(p).map_err(AppError::Input))
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+fn embed_images(model: &Model, images: &[Rgba]) -> Result<Vec<Vec<f32>>> {
     eprintln!("embedding {} images with '{}'", images.len(), model.id());
     let emb = model
         .vision()
         .map_err(CatalogError::from)?
-        .embed(&images)
+        .embed(images)
         .map_err(CatalogError::from)?;
-    Ok((0..items.len()).map(|i| emb.row(i).to_vec()).collect())
+    Ok((0..images.len()).map(|i| emb.row(i).to_vec()).collect())
 }
 
 /// The sample library's images with their categories, each image's embedding (same order),
@@ -123,7 +112,7 @@ pub type Embedded = (Vec<(PathBuf, String)>, Vec<Vec<f32>>, Vec<String>);
 /// The sample library's images embedded by `model`: see [`Embedded`].
 pub fn embedded_categories(model: &Arc<Model>) -> Result<Embedded> {
     let items = categories()?;
-    let rows = embed_images(model, &items)?;
+    let rows = embed_images(model, &decode(&items)?)?;
     let names = names(&items);
     Ok((items, rows, names))
 }
@@ -135,8 +124,13 @@ struct Score {
 }
 
 /// Each image's best-matching category name (cosine similarity) against its true one.
-fn score(model: &Model, items: &[(PathBuf, String)], names: &[String]) -> Result<Score> {
-    let img = embed_images(model, items)?;
+fn score(
+    model: &Model,
+    images: &[Rgba],
+    items: &[(PathBuf, String)],
+    names: &[String],
+) -> Result<Score> {
+    let img = embed_images(model, images)?;
     let tags = model
         .text()
         .map_err(CatalogError::from)?
@@ -180,9 +174,10 @@ pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
             )));
         }
         let names = names(items);
+        let images = decode(items)?;
         let scores: Vec<Score> = models
             .iter()
-            .map(|m| score(m, items, &names))
+            .map(|m| score(m, &images, items, &names))
             .collect::<Result<_>>()?;
         println!("{what}: {} images, {} categories", items.len(), names.len());
         let header: String = models.iter().map(|m| format!(" {:>22}", m.id())).collect();
@@ -216,14 +211,33 @@ pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::fields;
+    use super::labelled;
 
     #[test]
-    fn quoted_fields_keep_their_commas_and_quotes() {
+    fn labels_files_keep_quoted_commas_and_name_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let labels = dir.path().join("labels.csv");
+        std::fs::write(
+            &labels,
+            "file,category,author\r\na.jpg,light bulb,\"Amada44; https://x, y\"\r\nb.jpg,cup,\"say \"\"hi\"\"\"\r\n",
+        )
+        .unwrap();
+        let got = labelled(&labels).unwrap();
         assert_eq!(
-            fields("a.jpg,light bulb,\"Amada44; https://x, y\",\"say \"\"hi\"\"\"\r"),
-            ["a.jpg", "light bulb", "Amada44; https://x, y", "say \"hi\""]
+            got,
+            [
+                (dir.path().join("a.jpg"), "light bulb".to_string()),
+                (dir.path().join("b.jpg"), "cup".to_string())
+            ]
         );
-        assert_eq!(fields(""), [""]);
+        std::fs::write(&labels, "file,category\na.jpg,\n").unwrap();
+        let err = labelled(&labels).unwrap_err().to_string();
+        assert!(
+            err.contains("row 1, column 'category': missing value"),
+            "{err}"
+        );
+        std::fs::write(&labels, "file,kind\na.jpg,cup\n").unwrap();
+        let err = labelled(&labels).unwrap_err().to_string();
+        assert!(err.contains("missing required column 'category'"), "{err}");
     }
 }
