@@ -253,34 +253,25 @@ def committed_paths():
         return {r["path_in_package"] for r in csv.DictReader(f)}
 
 
-def validation_photographs():
-    """[(PIL image, category)] of VALIDATION, less every photograph of the committed
-    photograph set (by its path in the package, whatever the package holds today)."""
+def training_photographs():
+    """The photographs the image tower may learn settings from, from one extraction:
+    [(PIL image, category)] of VALIDATION and [PIL image] of UNLABELLED, less every
+    photograph of the committed photograph set (by its path in the package, whatever the
+    package holds today)."""
     work = Path(tempfile.mkdtemp(prefix="dyntag-photos-"))
     try:
         _, bundles = extract(work)
         held = committed_paths()
-        out = []
+        validation = []
         for category, sources in VALIDATION.items():
             files = [f for f, rel, _, _ in gcompris(bundles, sources) if rel not in held]
-            out += [(Image.open(f).convert("RGB"), category) for f in files[:CAP]]
-        return out
-    finally:
-        shutil.rmtree(work)
-
-
-def unlabelled_photographs():
-    """[PIL image] of UNLABELLED."""
-    work = Path(tempfile.mkdtemp(prefix="dyntag-photos-"))
-    try:
-        _, bundles = extract(work)
-        out = []
-        held = committed_paths()
+            validation += [(Image.open(f).convert("RGB"), category) for f in files[:CAP]]
+        unlabelled = []
         for (bundle, folder), pattern in UNLABELLED:
             where = bundles / bundle / folder
-            out += [Image.open(p).convert("RGB") for p in sorted(where.iterdir())
-                    if re.fullmatch(pattern, p.name) and f"/{RCC}/{bundle}.rcc:/{folder}/{p.name}" not in held]
-        return out
+            unlabelled += [Image.open(p).convert("RGB") for p in sorted(where.iterdir())
+                           if re.fullmatch(pattern, p.name) and f"/{RCC}/{bundle}.rcc:/{folder}/{p.name}" not in held]
+        return validation, unlabelled
     finally:
         shutil.rmtree(work)
 

@@ -300,15 +300,13 @@ def conse(logits, bank, k, temperature):
 
 
 class Projection(nn.Module):
-    """Features standardised (the training features' mean and spread, fixed), then linear, or
-    with `hidden` > 0 a hidden layer of that width (GELU) before the linear map."""
+    """Features standardised (the training features' mean and spread, fixed), then linear."""
 
-    def __init__(self, mean, std, dim, hidden=0):
+    def __init__(self, mean, std, dim):
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
-        self.linear = (nn.Sequential(nn.Linear(len(mean), hidden), nn.GELU(), nn.Linear(hidden, dim))
-                       if hidden else nn.Linear(len(mean), dim))
+        self.linear = nn.Linear(len(mean), dim)
 
     def forward(self, f):
         return F.normalize(self.linear((f - self.mean) / self.std), dim=-1)
@@ -323,7 +321,7 @@ def info_nce(z, t, scale):
                   + torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean())
 
 
-def train_projection(feats, text, folder_label, bank, weights, seed, epochs, batch=512, lr=2e-3, hidden=0):
+def train_projection(feats, text, folder_label, bank, weights, seed, epochs, batch=512, lr=2e-3):
     """The LiT head on locked features: caption InfoNCE plus the folder-bank cross-entropy
     (as the previous tower), every view of an image a sample of its own."""
     torch.manual_seed(seed)
@@ -331,7 +329,7 @@ def train_projection(feats, text, folder_label, bank, weights, seed, epochs, bat
     views, n, d = feats.shape
     flat = torch.from_numpy(feats.reshape(views * n, d).astype(np.float32))
     mean, std = flat.mean(0), flat.std(0) + 1e-3
-    model = Projection(mean, std, text.shape[1], hidden)
+    model = Projection(mean, std, text.shape[1])
     logit_scale = nn.Parameter(torch.tensor(math.log(20.0)))
     opt = torch.optim.AdamW(list(model.parameters()) + [logit_scale], lr=lr, weight_decay=0.05)
     steps_per_epoch = max(1, n // batch)
@@ -430,12 +428,8 @@ class Tower(nn.Module):
 
     def forward(self, pixel_values):
         f, logits = self.backbone(pixel_values)
-        p = torch.softmax(logits / self.temperature, dim=-1)
-        w, idx = p.topk(self.k, dim=-1)
-        w = w / w.sum(-1, keepdim=True)
-        c = F.normalize(torch.einsum("nk,nkd->nd", w, self.bank[idx]), dim=-1)
-        g = gate(self.domain(f), self.mix)
-        return mixed(c, self.projection(f), g)
+        c = conse(logits, self.bank, self.k, self.temperature)
+        return mixed(c, self.projection(f), gate(self.domain(f), self.mix))
 
 
 # --- evaluation sets ------------------------------------------------------------------------
@@ -567,7 +561,7 @@ def main():
     # the validation photographs (GCompris photographs the photograph set does not hold)
     import build_photo_set
 
-    vphotos = build_photo_set.validation_photographs()
+    vphotos, unlabelled = build_photo_set.training_photographs()
     vnames = sorted({c for _, c in vphotos})
     vf, vl = features(np.stack([preprocess(im) for im, _ in vphotos]))
     vlabels = np.array([vnames.index(c) for _, c in vphotos])
@@ -604,7 +598,6 @@ def main():
         pph = proj(torch.from_numpy(vf))
     cv, cph = conse(val_logits, bank, k, temp), conse(vl, bank, k, temp)
     # P(photograph): drawings of the training split against unlabelled photographs
-    unlabelled = build_photo_set.unlabelled_photographs()
     uf = np.concatenate([features(v)[0] for v in photo_views(unlabelled, 8, seeds[0])])
     domain = train_domain(feats[0, train_mask], uf, seeds[0])
     with torch.no_grad():
