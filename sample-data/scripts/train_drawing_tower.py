@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emoji  # noqa: E402
 import openclipart as oc  # noqa: E402
 from text_tower import MODEL_DIR, TextTower  # noqa: E402
+from lit_loss import lit_loss  # noqa: E402
 from vision_export import export_vision  # noqa: E402
 
 SIZE = 64  # network input (--size)
@@ -222,15 +223,6 @@ def center(batch_u8):
     return to_tensor(np.stack([resize(img) for img in batch_u8]))
 
 
-def info_nce(z, t, scale):
-    """Symmetric InfoNCE; identical texts in a batch are positives of each other."""
-    logits = scale * z @ t.T
-    same = (t @ t.T > 0.999).float()
-    target = same / same.sum(1, keepdim=True)
-    return 0.5 * (torch.sum(-target * F.log_softmax(logits, 1), 1).mean()
-                  + torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean())
-
-
 def embed(model, images, batch=512):
     """The evaluation view's embeddings, uint8 NHWC -> [N, dim]."""
     model.eval()
@@ -402,10 +394,7 @@ def train(args, train_img, text, bank, folder_label, weights, rng, k):
             x = augment(train_img[idx], rng)
             z = model(x)
             scale = logit_scale.exp().clamp(max=100)
-            # instance level: the caption among the batch's captions; category level: the
-            # folder words among all the folder texts of the collection (a fixed text bank)
-            loss = info_nce(z, text[idx], scale) + F.cross_entropy(
-                scale * z @ bank.T, folder_label[idx], label_smoothing=0.1, ignore_index=-1)
+            loss = lit_loss(z, text[idx], bank, folder_label[idx], scale)
             opt.zero_grad()
             loss.backward()
             opt.step()

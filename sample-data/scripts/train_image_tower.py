@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import emoji  # noqa: E402
 import openclipart as oc  # noqa: E402
 from text_tower import MODEL_DIR, TextTower  # noqa: E402
+from lit_loss import lit_loss  # noqa: E402
 from vision_export import export_vision  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1]
@@ -312,15 +313,6 @@ class Projection(nn.Module):
         return F.normalize(self.linear((f - self.mean) / self.std), dim=-1)
 
 
-def info_nce(z, t, scale):
-    """Symmetric InfoNCE; identical texts in a batch are positives of each other."""
-    logits = scale * z @ t.T
-    same = (t @ t.T > 0.999).float()
-    target = same / same.sum(1, keepdim=True)
-    return 0.5 * (torch.sum(-target * F.log_softmax(logits, 1), 1).mean()
-                  + torch.sum(-target * F.log_softmax(logits.T, 1), 1).mean())
-
-
 def train_projection(feats, text, folder_label, bank, weights, seed, epochs, batch=512, lr=2e-3):
     """The LiT head on locked features: caption InfoNCE plus the folder-bank cross-entropy
     (as the previous tower), every view of an image a sample of its own."""
@@ -344,8 +336,7 @@ def train_projection(feats, text, folder_label, bank, weights, seed, epochs, bat
             x = flat[view[b * batch : (b + 1) * batch] * n + idx]
             z = F.normalize(model.linear(drop((x - model.mean) / model.std)), dim=-1)
             scale = logit_scale.exp().clamp(max=100)
-            loss = info_nce(z, text[idx], scale) + F.cross_entropy(
-                scale * z @ bank.T, folder_label[idx], label_smoothing=0.1, ignore_index=-1)
+            loss = lit_loss(z, text[idx], bank, folder_label[idx], scale)
             opt.zero_grad()
             loss.backward()
             opt.step()
