@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use dyntag_core::model::dataset::encoding::Encoding;
 use dyntag_core::service::import::{self, Source};
 
 use super::Global;
@@ -47,9 +48,18 @@ pub struct IngestArgs {
     /// default 27).
     #[arg(long, default_value_t = 27.0)]
     pub shot_threshold: f64,
+    /// How to store the embeddings of a modality this ingest creates: float32, float16,
+    /// or int8 (with a scale per vector). A dataset keeps the encoding it has; change it
+    /// with `dyntag dataset encode`.
+    #[arg(long, value_parser = parse_encoding)]
+    pub embedding_encoding: Option<Encoding>,
     /// No progress lines.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn parse_encoding(s: &str) -> std::result::Result<Encoding, String> {
+    Encoding::parse(s).map_err(|e| e.to_string())
 }
 
 /// Runs `dyntag ingest`.
@@ -87,10 +97,18 @@ pub async fn run(global: &Global, args: IngestArgs) -> Result<()> {
     let progress = LineProgress::new(args.quiet);
     let mut outcomes = Vec::new();
     if !sources.is_empty() {
-        outcomes = import::import(&catalog, &args.dataset, &sources, &progress).await?;
+        outcomes = import::import_encoded(
+            &catalog,
+            &args.dataset,
+            &sources,
+            args.embedding_encoding,
+            &progress,
+        )
+        .await?;
     }
     let mut opts = MediaOptions::new(&args.dataset);
     opts.model = args.model.clone();
+    opts.encoding = args.embedding_encoding;
     opts.video.keyframe_interval_ms = (args.keyframe_interval * 1000.0).round().max(1.0) as i64;
     opts.video.detector.threshold = args.shot_threshold;
     let report = ingest(&catalog, &opts, found, &progress).await?;

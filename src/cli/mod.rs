@@ -1,6 +1,7 @@
 //! The `dyntag` command line.
 
 pub mod bench;
+pub mod dataset;
 pub mod demo;
 pub mod evaluate;
 pub mod ingest;
@@ -91,6 +92,8 @@ pub enum Command {
     Users(users::UsersArgs),
     /// The Tag Evaluator: sample, label from a file, metrics by threshold, chart, save.
     Evaluate(evaluate::EvaluateArgs),
+    /// What a dataset stores: show it, or store its embeddings in another encoding.
+    Dataset(dataset::DatasetArgs),
 }
 
 /// Runs the parsed command line.
@@ -103,5 +106,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => bench::run(&cli.global, args).await,
         Command::Users(args) => users::run(&cli.global, args).await,
         Command::Evaluate(args) => evaluate::run(&cli.global, args).await,
+        Command::Dataset(args) => dataset::run(&cli.global, args).await,
     }
 }

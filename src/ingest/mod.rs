@@ -13,6 +13,7 @@ mod videos;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use dyntag_core::model::dataset::encoding::Encoding;
 use dyntag_core::service::import::{self, MediaAsset, Outcome, Progress, Source};
 use dyntag_core::{Catalog, CatalogError};
 use dyntag_models::VisionEncoder;
@@ -33,6 +34,8 @@ pub struct MediaOptions {
     pub thumbnail_side: u32,
     /// Images per commit.
     pub images_per_commit: usize,
+    /// How the embeddings of a modality this ingest creates are stored (float32 if unset).
+    pub encoding: Option<Encoding>,
 }
 
 impl MediaOptions {
@@ -44,6 +47,7 @@ impl MediaOptions {
             video: VideoOptions::default(),
             thumbnail_side: 320,
             images_per_commit: 256,
+            encoding: None,
         }
     }
 }
@@ -153,11 +157,11 @@ pub async fn ingest(
             path: t.clone(),
             model: None,
         };
-        one_file(catalog, &opts.dataset, source, t, progress, &mut report).await?;
+        one_file(catalog, opts, source, t, progress, &mut report).await?;
     }
     for m in &found.metadata {
         let source = Source::Metadata { path: m.clone() };
-        one_file(catalog, &opts.dataset, source, m, progress, &mut report).await?;
+        one_file(catalog, opts, source, m, progress, &mut report).await?;
     }
     Ok(report)
 }
@@ -257,7 +261,16 @@ async fn commit(
         return Ok(());
     }
     let quiet = import::NoProgress;
-    match import::import_media(catalog, &opts.dataset, model_id, &assets, &quiet).await {
+    match import::import_media(
+        catalog,
+        &opts.dataset,
+        model_id,
+        &assets,
+        opts.encoding,
+        &quiet,
+    )
+    .await
+    {
         Ok(o) => {
             report.outcomes.extend(o);
             dyntag_core::store::fault::point("after-media-commit");
@@ -265,7 +278,16 @@ async fn commit(
         Err(CatalogError::Import { .. }) if assets.len() > 1 => {
             for a in assets {
                 let path = a.source.clone();
-                match import::import_media(catalog, &opts.dataset, model_id, &[a], &quiet).await {
+                match import::import_media(
+                    catalog,
+                    &opts.dataset,
+                    model_id,
+                    &[a],
+                    opts.encoding,
+                    &quiet,
+                )
+                .await
+                {
                     Ok(o) => report.outcomes.extend(o),
                     Err(e @ CatalogError::Import { .. }) => {
                         report.failed.push((path, e.to_string()))
@@ -284,13 +306,13 @@ async fn commit(
 
 async fn one_file(
     catalog: &Catalog,
-    dataset: &str,
+    opts: &MediaOptions,
     source: Source,
     path: &Path,
     progress: &dyn Progress,
     report: &mut Report,
 ) -> Result<()> {
-    match import::import(catalog, dataset, &[source], progress).await {
+    match import::import_encoded(catalog, &opts.dataset, &[source], opts.encoding, progress).await {
         Ok(o) => report.outcomes.extend(o),
         Err(e @ (CatalogError::Import { .. } | CatalogError::Invalid(_))) => {
             report.failed.push((path.to_path_buf(), e.to_string()))

@@ -12,6 +12,8 @@ use datafusion::logical_expr::{
 };
 use simsimd::SpatialSimilarity;
 
+use dyntag_core::model::dataset::vectors::vectors;
+
 use crate::DOC_SECTION;
 
 /// The `cosine_similarity` function.
@@ -39,6 +41,8 @@ fn as_float_list(t: &DataType) -> Option<DataType> {
     let item = Arc::new(Field::new("item", DataType::Float32, true));
     match t {
         DataType::Null => Some(DataType::List(item)),
+        // An int8 embedding (codes and a scale) is read as it is.
+        DataType::Struct(_) if crate::is_embedding(t) => Some(t.clone()),
         DataType::FixedSizeList(f, n)
             if f.data_type().is_floating() || f.data_type().is_integer() =>
         {
@@ -74,6 +78,17 @@ fn rows(a: &ArrayRef) -> Result<Vec<Option<Vec<f32>>>> {
                 })
                 .collect()
         }
+        DataType::Struct(_) => match vectors(a.as_ref()) {
+            Some((v, dim)) => (0..a.len())
+                .map(|i| a.is_valid(i).then(|| v.row(i, dim)))
+                .collect(),
+            None => {
+                return exec_err!(
+                    "cosine_similarity: expected an embedding, got {}",
+                    a.data_type()
+                );
+            }
+        },
         other => return exec_err!("cosine_similarity: expected a list of floats, got {other}"),
     };
     Ok(out)

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::array::{Array, AsArray, Float64Array};
+use datafusion::arrow::array::{Array, Float64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_datafusion_err, exec_err, plan_err};
 use datafusion::logical_expr::{
@@ -13,9 +13,9 @@ use datafusion::logical_expr::{
 };
 use dyntag_core::Modality;
 use dyntag_core::model::dataset::schema::embedding_origin;
+use dyntag_core::model::dataset::vectors::vectors;
 use dyntag_core::model::snapshot::Definition;
 use dyntag_core::scoring::head::CompiledHeads;
-use dyntag_core::scoring::scan::embedding_values;
 
 use crate::{DOC_SECTION, FunctionContext, is_string, literal_string, scalar_args};
 
@@ -110,12 +110,10 @@ impl ScalarUDFImpl for DtScore {
         }
         let mut out = Vec::with_capacity(arg_types.len());
         match &arg_types[0] {
-            t @ DataType::FixedSizeList(item, _) if item.data_type() == &DataType::Float32 => {
-                out.push(t.clone())
-            }
+            t if crate::is_embedding(t) => out.push(t.clone()),
             other => {
                 return plan_err!(
-                    "dt_score: the first argument must be an embedding (a fixed-size list of float32), got {other}"
+                    "dt_score: the first argument must be an embedding (a fixed-size list of float32 or float16, or int8 codes with a scale), got {other}"
                 );
             }
         }
@@ -144,37 +142,39 @@ impl ScalarUDFImpl for DtScore {
         let heads = self.heads(&args.arg_fields[0], group.as_deref(), &tag)?;
         let is_scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
         let array = args.args[0].to_array(args.number_rows)?;
-        let list = array
-            .as_fixed_size_list_opt()
-            .ok_or_else(|| exec_datafusion_err!("dt_score: embedding is not a fixed-size list"))?;
-        if list.value_length() as usize != heads.scorer.dim() {
+        let (x, dim) = vectors(array.as_ref())
+            .ok_or_else(|| exec_datafusion_err!("dt_score: the argument is not an embedding"))?;
+        if dim != heads.scorer.dim() {
             return exec_err!(
-                "dt_score: embeddings have dimension {} but model '{}' makes {}",
-                list.value_length(),
+                "dt_score: embeddings have dimension {dim} but model '{}' makes {}",
                 heads.model,
                 heads.scorer.dim()
             );
         }
-        let mut out = vec![0f32; list.len()];
-        if !list.is_empty() {
-            let x = embedding_values(list)?;
+        let mut out = vec![0f32; array.len()];
+        if !array.is_empty() {
             // The background term of a model is the same for every tag: when the rows come
             // from the resident cache it is computed once per batch and kept.
             let key = format!("background:{}:{}", heads.model, heads.modality);
-            let dim = heads.scorer.dim();
-            let kept = self.ctx.catalog.table_cache().derived(x, dim, &key, |all| {
-                let mut bg = vec![0f32; all.len() / dim];
-                heads.scorer.background(all, &mut bg);
-                bg
-            });
+            let kept = self
+                .ctx
+                .catalog
+                .table_cache()
+                .derived(&x, dim, &key, |all| {
+                    let mut bg = vec![0f32; all.rows(dim)];
+                    heads.scorer.background_vectors(all, &mut bg);
+                    bg
+                });
             match kept {
-                Some(bg) => heads.scorer.score_with_background(x, &bg, &mut out),
-                None => heads.scorer.score(x, &mut out),
+                Some(bg) => heads
+                    .scorer
+                    .score_vectors_with_background(&x, &bg, &mut out),
+                None => heads.scorer.score_vectors(&x, &mut out),
             }
         }
         let scores = Float64Array::new(
             out.into_iter().map(f64::from).collect(),
-            list.nulls().cloned(),
+            array.logical_nulls(),
         );
         if is_scalar {
             Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(

@@ -140,6 +140,26 @@ pub(crate) fn scalar_args(
         .collect()
 }
 
+/// Whether `t` is an embedding in one of its in-memory encodings (see
+/// `dyntag_core::model::dataset::encoding`).
+pub(crate) fn is_embedding(t: &DataType) -> bool {
+    use dyntag_core::model::dataset::encoding::Encoding;
+    match t {
+        DataType::FixedSizeList(item, dim) => {
+            matches!(item.data_type(), DataType::Float32 | DataType::Float16) && *dim > 0
+        }
+        DataType::Struct(fields) => fields
+            .iter()
+            .find(|f| f.name() == "codes")
+            .and_then(|f| match f.data_type() {
+                DataType::FixedSizeList(_, d) => Some(*d as usize),
+                _ => None,
+            })
+            .is_some_and(|d| t == &Encoding::Int8.memory_type(d)),
+        _ => false,
+    }
+}
+
 /// Whether a type is a string type.
 pub(crate) fn is_string(t: &DataType) -> bool {
     matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)

@@ -66,11 +66,12 @@ impl DatasetSchema {
     }
 
     fn file_table(&self, kind: TableKind) -> FileTable {
-        let embedding = match kind {
-            TableKind::Images => self.embedding(Modality::Visual),
-            TableKind::Transcripts => self.embedding(Modality::Transcript),
+        let modality = match kind {
+            TableKind::Images => Some(Modality::Visual),
+            TableKind::Transcripts => Some(Modality::Transcript),
             _ => None,
         };
+        let embedding = modality.and_then(|m| self.embedding(m));
         let schema = match kind {
             TableKind::VideoMetadata | TableKind::ImageMetadata => {
                 super::metadata_schema(kind, self.manifest.metadata_columns.get(&kind))
@@ -93,7 +94,7 @@ impl DatasetSchema {
         self.manifest
             .models
             .get(&modality)
-            .map(|m| embedding_field(&m.id, modality.as_str(), m.dimension))
+            .map(|m| embedding_field(&m.id, modality.as_str(), m.dimension, m.numeric()))
     }
 
     fn has_metadata(&self, kind: TableKind) -> bool {

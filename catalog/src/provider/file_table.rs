@@ -3,7 +3,10 @@
 //! The file list comes from a manifest in the snapshot, so planning never lists the store.
 //! Scans read Parquet with projection, filter (row-group and page pruning) and limit
 //! pushdown. A table with an embedding column can be *resident*: when a query reads the
-//! embeddings, the decoded batches come from the [`TableCache`] (see `cache.rs`).
+//! embeddings, the decoded batches come from the [`TableCache`] (see `cache.rs`), or, for a
+//! file the cache's budget cannot hold, are read and decoded a file at a time (embeddings
+//! are stored encoded, see `encoding.rs`: the Parquet reader alone would hand them to SQL
+//! as bytes).
 
 use std::sync::Arc;
 
@@ -156,7 +159,7 @@ impl TableProvider for FileTable {
             Some(p) => p.iter().any(|i| r.columns.contains(i)),
         });
         match &self.resident {
-            Some(r) if reads_resident && self.files.iter().all(|f| r.cache.fits(f)) => {
+            Some(r) if reads_resident => {
                 let n = state
                     .config()
                     .target_partitions()

@@ -15,13 +15,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 
-use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
 use futures::TryStreamExt;
 use tokio::sync::OnceCell;
 
 use crate::model::dataset::DataFile;
-use crate::model::dataset::schema::{col, embedding_values};
+use crate::model::dataset::encoding::decode_batch;
+use crate::model::dataset::schema::col;
+use crate::model::dataset::vectors::{Vectors, vectors};
 use crate::store::Store;
 use crate::{CatalogError, Result};
 
@@ -51,6 +53,8 @@ struct Entry {
 struct Region {
     end: usize,
     dim: usize,
+    /// Bytes per value.
+    width: usize,
     batch: usize,
     file: String,
     loaded: Weak<Loaded>,
@@ -167,24 +171,23 @@ impl TableCache {
     fn register(&self, path: &str, loaded: &Arc<Loaded>) {
         let mut st = self.lock();
         for (i, b) in loaded.batches.iter().enumerate() {
-            let Some(list) = b
+            let Some((values, dim)) = b
                 .column_by_name(col::EMBEDDING)
-                .and_then(|c| c.as_fixed_size_list_opt())
+                .and_then(|c| vectors(c.as_ref()))
             else {
                 continue;
             };
-            let Some(values) = embedding_values(list) else {
-                continue;
-            };
-            if values.is_empty() {
+            let rows = values.rows(dim);
+            if rows == 0 {
                 continue;
             }
-            let start = values.as_ptr() as usize;
+            let (start, width) = values.address();
             st.regions.insert(
                 start,
                 Region {
-                    end: start + size_of_val(values),
-                    dim: list.value_length() as usize,
+                    end: start + rows * dim * width,
+                    dim,
+                    width,
                     batch: i,
                     file: path.to_string(),
                     loaded: Arc::downgrade(loaded),
@@ -198,22 +201,24 @@ impl TableCache {
     /// returns one value per row). `None` if `values` is not in a cached batch.
     pub fn derived(
         &self,
-        values: &[f32],
+        values: &Vectors<'_>,
         dim: usize,
         key: &str,
-        compute: impl FnOnce(&[f32]) -> Vec<f32>,
+        compute: impl FnOnce(&Vectors<'_>) -> Vec<f32>,
     ) -> Option<Vec<f32>> {
-        if values.is_empty() || dim == 0 {
+        let rows = values.rows(dim);
+        if rows == 0 || dim == 0 {
             return None;
         }
-        let start = values.as_ptr() as usize;
-        let end = start + size_of_val(values);
+        let (start, width) = values.address();
+        let end = start + rows * dim * width;
         let region = {
             let st = self.lock();
             let (&region_start, region) = st.regions.range(..=start).next_back()?;
             if end > region.end
                 || region.dim != dim
-                || !(start - region_start).is_multiple_of(4 * dim)
+                || region.width != width
+                || !(start - region_start).is_multiple_of(width * dim)
             {
                 return None;
             }
@@ -221,8 +226,7 @@ impl TableCache {
         };
         let (region_start, region) = region;
         let loaded = region.loaded.upgrade()?;
-        let first_row = (start - region_start) / (4 * dim);
-        let rows = values.len() / dim;
+        let first_row = (start - region_start) / (width * dim);
         let cached = {
             let derived = loaded.derived.lock().unwrap_or_else(|p| p.into_inner());
             derived
@@ -233,10 +237,8 @@ impl TableCache {
             Some(v) => v,
             None => {
                 let batch = loaded.batches.get(region.batch)?;
-                let list = batch
-                    .column_by_name(col::EMBEDDING)?
-                    .as_fixed_size_list_opt()?;
-                let computed: Arc<[f32]> = compute(embedding_values(list)?).into();
+                let (all, _) = vectors(batch.column_by_name(col::EMBEDDING)?.as_ref())?;
+                let computed: Arc<[f32]> = compute(&all).into();
                 let mut derived = loaded.derived.lock().unwrap_or_else(|p| p.into_inner());
                 let slot = derived
                     .entry(key.to_string())
@@ -258,7 +260,8 @@ impl State {
     }
 }
 
-/// Reads a whole Parquet file of the store into batches of [`BATCH_ROWS`] rows.
+/// Reads a whole Parquet file of the store into batches of [`BATCH_ROWS`] rows, embeddings
+/// in their in-memory form.
 #[tracing::instrument(level = "debug", skip(store), fields(path = %file.path))]
 pub async fn read_file(store: &Store, file: &DataFile) -> Result<Vec<RecordBatch>> {
     let path = &file.path;
@@ -269,8 +272,9 @@ pub async fn read_file(store: &Store, file: &DataFile) -> Result<Vec<RecordBatch
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| CatalogError::engine(format!("reading {path}"), e))?;
-    stream
+    let stored: Vec<RecordBatch> = stream
         .try_collect()
         .await
-        .map_err(|e| CatalogError::engine(format!("reading {path}"), e))
+        .map_err(|e| CatalogError::engine(format!("reading {path}"), e))?;
+    stored.into_iter().map(decode_batch).collect()
 }

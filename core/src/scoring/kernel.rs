@@ -16,6 +16,8 @@
 
 use rayon::prelude::*;
 
+use crate::model::dataset::vectors::Vectors;
+
 /// Rows per matrix-product block: the block's logits stay in the L1/L2 cache for the map.
 const BLOCK_ROWS: usize = 512;
 
@@ -145,63 +147,97 @@ impl Scorer {
     /// Scores `x` (row-major `n × dim`) into `out` (row-major `n × num_tags`), on the
     /// calling thread.
     pub fn score(&self, x: &[f32], out: &mut [f32]) {
-        let n = x.len() / self.dim;
-        assert_eq!(out.len(), n * self.num_tags(), "output size");
-        // Block by block, so that the block is still in the cache for the second product;
-        // the blocks are those of `background` and `score_with_background`, whose results
-        // are therefore the same to the bit.
-        let t = self.num_tags();
-        let rows = BLOCK_ROWS.min(n);
-        let (mut bg, mut bg_logits) = (vec![0f32; rows], vec![0f32; rows * self.backgrounds]);
-        let mut logits = vec![0f32; rows * self.cols];
-        for (xb, ob) in x
-            .chunks(BLOCK_ROWS * self.dim)
-            .zip(out.chunks_mut(BLOCK_ROWS * t.max(1)))
-        {
-            let bg = &mut bg[..xb.len() / self.dim];
-            self.background_block(xb, &mut bg_logits, bg);
-            self.tags_block(xb, bg, &mut logits, ob);
-        }
+        self.score_vectors(&Vectors::F32(x), out)
     }
 
     /// Like [`Scorer::score`], spread over rayon's threads.
     pub fn score_parallel(&self, x: &[f32], out: &mut [f32]) {
-        let n = x.len() / self.dim;
-        assert_eq!(out.len(), n * self.num_tags(), "output size");
-        let t = self.num_tags().max(1);
-        x.par_chunks(BLOCK_ROWS * 8 * self.dim)
-            .zip(out.par_chunks_mut(BLOCK_ROWS * 8 * t))
-            .for_each(|(xb, ob)| self.score(xb, ob));
+        self.score_vectors_parallel(&Vectors::F32(x), out)
     }
 
     /// The per-row log-sum-exp of the background logits of `x` into `out` (one per row):
     /// what [`Scorer::score_with_background`] needs, and what a caller may keep.
     pub fn background(&self, x: &[f32], out: &mut [f32]) {
-        let n = x.len() / self.dim;
-        assert_eq!(out.len(), n, "one background value per row");
-        let mut logits = vec![0f32; BLOCK_ROWS.min(n) * self.backgrounds];
-        for (xb, ob) in x
-            .chunks(BLOCK_ROWS * self.dim)
-            .zip(out.chunks_mut(BLOCK_ROWS))
-        {
-            self.background_block(xb, &mut logits, ob);
-        }
+        self.background_vectors(&Vectors::F32(x), out)
     }
 
     /// Scores `x` given the per-row background log-sum-exp `bg` (from
     /// [`Scorer::background`]): only the tags' own columns enter the matrix product.
     pub fn score_with_background(&self, x: &[f32], bg: &[f32], out: &mut [f32]) {
-        let n = x.len() / self.dim;
-        assert_eq!(out.len(), n * self.num_tags(), "output size");
+        self.score_vectors_with_background(&Vectors::F32(x), bg, out)
+    }
+
+    /// [`Scorer::score`] of embeddings in any encoding: a compact block is converted to
+    /// float32 in a block-sized buffer just before its matrix product.
+    pub fn score_vectors(&self, x: &Vectors<'_>, out: &mut [f32]) {
+        let n = x.rows(self.dim);
+        let t = self.num_tags();
+        assert_eq!(out.len(), n * t, "output size");
+        // Block by block, so that the block is still in the cache for the second product;
+        // the blocks are those of `background` and `score_with_background`, whose results
+        // are therefore the same to the bit.
+        let rows = BLOCK_ROWS.min(n);
+        let (mut bg, mut bg_logits) = (vec![0f32; rows], vec![0f32; rows * self.backgrounds]);
+        let mut logits = vec![0f32; rows * self.cols];
+        let mut scratch = Vec::new();
+        for start in (0..n).step_by(BLOCK_ROWS) {
+            let r = BLOCK_ROWS.min(n - start);
+            let block = x.slice(start, r, self.dim);
+            let xb = block.as_f32(self.dim, &mut scratch);
+            let bg = &mut bg[..r];
+            self.background_block(xb, &mut bg_logits, bg);
+            self.tags_block(xb, bg, &mut logits, &mut out[start * t..(start + r) * t]);
+        }
+    }
+
+    /// [`Scorer::score_vectors`] spread over rayon's threads.
+    pub fn score_vectors_parallel(&self, x: &Vectors<'_>, out: &mut [f32]) {
+        let n = x.rows(self.dim);
+        let t = self.num_tags();
+        assert_eq!(out.len(), n * t, "output size");
+        if t == 0 {
+            return;
+        }
+        let chunk = BLOCK_ROWS * 8;
+        out.par_chunks_mut(chunk * t)
+            .enumerate()
+            .for_each(|(i, ob)| {
+                self.score_vectors(&x.slice(i * chunk, ob.len() / t, self.dim), ob)
+            });
+    }
+
+    /// [`Scorer::background`] of embeddings in any encoding.
+    pub fn background_vectors(&self, x: &Vectors<'_>, out: &mut [f32]) {
+        let n = x.rows(self.dim);
+        assert_eq!(out.len(), n, "one background value per row");
+        let mut logits = vec![0f32; BLOCK_ROWS.min(n) * self.backgrounds];
+        let mut scratch = Vec::new();
+        for start in (0..n).step_by(BLOCK_ROWS) {
+            let r = BLOCK_ROWS.min(n - start);
+            let block = x.slice(start, r, self.dim);
+            let xb = block.as_f32(self.dim, &mut scratch);
+            self.background_block(xb, &mut logits, &mut out[start..start + r]);
+        }
+    }
+
+    /// [`Scorer::score_with_background`] of embeddings in any encoding.
+    pub fn score_vectors_with_background(&self, x: &Vectors<'_>, bg: &[f32], out: &mut [f32]) {
+        let n = x.rows(self.dim);
+        let t = self.num_tags();
+        assert_eq!(out.len(), n * t, "output size");
         assert_eq!(bg.len(), n, "one background value per row");
-        let t = self.num_tags().max(1);
         let mut logits = vec![0f32; BLOCK_ROWS.min(n) * self.cols];
-        for ((xb, ob), bb) in x
-            .chunks(BLOCK_ROWS * self.dim)
-            .zip(out.chunks_mut(BLOCK_ROWS * t))
-            .zip(bg.chunks(BLOCK_ROWS))
-        {
-            self.tags_block(xb, bb, &mut logits, ob);
+        let mut scratch = Vec::new();
+        for start in (0..n).step_by(BLOCK_ROWS) {
+            let r = BLOCK_ROWS.min(n - start);
+            let block = x.slice(start, r, self.dim);
+            let xb = block.as_f32(self.dim, &mut scratch);
+            self.tags_block(
+                xb,
+                &bg[start..start + r],
+                &mut logits,
+                &mut out[start * t..(start + r) * t],
+            );
         }
     }
 
@@ -330,6 +366,22 @@ fn matmul(x: &[f32], rows: usize, dim: usize, w: &[f32], cols: usize, out: &mut 
             gemm::Parallelism::None,
         );
     }
+}
+
+/// The dot product of every row of `x` with `q` (of dimension `q.len()`), through the same
+/// matrix kernel, a block at a time: what a search ranks by.
+pub fn dot_rows(x: &Vectors<'_>, q: &[f32]) -> Vec<f32> {
+    let dim = q.len();
+    let n = x.rows(dim);
+    let mut out = vec![0f32; n];
+    let mut scratch = Vec::new();
+    for start in (0..n).step_by(BLOCK_ROWS) {
+        let r = BLOCK_ROWS.min(n - start);
+        let block = x.slice(start, r, dim);
+        let xb = block.as_f32(dim, &mut scratch);
+        matmul(xb, r, dim, q, 1, &mut out[start..start + r]);
+    }
+    out
 }
 
 fn log_sum_exp(v: &[f32]) -> f32 {

@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
+use std::borrow::Cow;
+
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, FixedSizeListArray, Float64Array, Int64Array,
-    RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::Int64Type;
 
@@ -17,6 +18,7 @@ use super::Resources;
 use super::head::CompiledHeads;
 use crate::model::Modality;
 use crate::model::dataset::schema::col;
+use crate::model::dataset::vectors::{Vectors, vectors};
 use crate::model::dataset::{DataFile, TableKind};
 use crate::model::snapshot::{Definition, Snapshot};
 use crate::{CatalogError, Result};
@@ -103,29 +105,28 @@ pub async fn batches(catalog: &Resources, file: &DataFile) -> Result<Arc<Vec<Rec
     }
 }
 
-/// The embedding values of a batch as one row-major slice.
-pub fn embedding_values(list: &FixedSizeListArray) -> Result<&[f32]> {
-    crate::model::dataset::schema::embedding_values(list)
-        .ok_or_else(|| CatalogError::Internal("embedding values are not float32".into()))
+/// The values of an embedding array in any encoding, and their dimension.
+pub fn embedding_vectors(array: &dyn Array) -> Result<(Vectors<'_>, usize)> {
+    vectors(array).ok_or_else(|| {
+        CatalogError::Internal(format!(
+            "an embedding column holds {}, not embeddings",
+            array.data_type()
+        ))
+    })
 }
 
 /// Scores of every row against every head: row-major `rows × tags`.
 pub fn score_batch(heads: &CompiledHeads, batch: &RecordBatch) -> Result<Vec<f32>> {
-    let emb = batch
-        .column_by_name(col::EMBEDDING)
-        .and_then(|c| c.as_fixed_size_list_opt())
-        .ok_or_else(|| CatalogError::Internal("a scored table has no embedding column".into()))?;
-    if emb.value_length() as usize != heads.scorer.dim() {
+    let (x, dim) = embeddings(batch)?;
+    if dim != heads.scorer.dim() {
         return Err(CatalogError::State(format!(
-            "embeddings have dimension {} but model '{}' makes {}",
-            emb.value_length(),
+            "embeddings have dimension {dim} but model '{}' makes {}",
             heads.model,
             heads.scorer.dim()
         )));
     }
-    let x = embedding_values(emb)?;
     let mut out = vec![0f32; batch.num_rows() * heads.tags.len()];
-    heads.scorer.score_parallel(x, &mut out);
+    heads.scorer.score_vectors_parallel(&x, &mut out);
     Ok(out)
 }
 
@@ -232,7 +233,7 @@ pub async fn sampled_items(
             hint: format!(" in tag group '{}'", definition.group),
         });
     }
-    let mut rows = scored_rows(catalog, snapshot, dataset, modality, |batch, _| {
+    let mut rows = scored_rows(catalog, snapshot, dataset, modality, |batch, _, _| {
         Ok(score_batch(&heads, batch)?
             .iter()
             .map(|s| f64::from(*s))
@@ -271,31 +272,33 @@ impl ScoredRows {
         Ok(string_col(&self.batches[r.batch as usize], col)?.value(r.row as usize))
     }
 
-    /// The embedding of a row.
-    pub fn embedding(&self, r: &RowRef) -> Result<&[f32]> {
+    /// The embedding of a row, as float32 (borrowed when stored so).
+    pub fn embedding(&self, r: &RowRef) -> Result<Cow<'_, [f32]>> {
         let (values, dim) = embeddings(&self.batches[r.batch as usize])?;
         let i = r.row as usize;
-        Ok(&values[i * dim..(i + 1) * dim])
+        Ok(match values {
+            Vectors::F32(v) => Cow::Borrowed(&v[i * dim..(i + 1) * dim]),
+            other => Cow::Owned(other.row(i, dim)),
+        })
     }
 }
 
-/// The embedding values of a batch (row-major) and their dimension.
-fn embeddings(batch: &RecordBatch) -> Result<(&[f32], usize)> {
+/// The embedding values of a batch (row-major, in their encoding) and their dimension.
+pub fn embeddings(batch: &RecordBatch) -> Result<(Vectors<'_>, usize)> {
     let emb = batch
         .column_by_name(col::EMBEDDING)
-        .and_then(|c| c.as_fixed_size_list_opt())
         .ok_or_else(|| CatalogError::Internal("a scored table has no embedding column".into()))?;
-    Ok((embedding_values(emb)?, emb.value_length() as usize))
+    embedding_vectors(emb.as_ref())
 }
 
 /// Scores every row of `modality`'s table in `dataset`: `score` gives one score per row of
-/// each batch (it also sees the batch's embeddings, row-major).
+/// each batch (it also sees the batch's embeddings and their dimension).
 pub async fn scored_rows(
     catalog: &Resources,
     snapshot: &Snapshot,
     dataset: &str,
     modality: Modality,
-    mut score: impl FnMut(&RecordBatch, &[f32]) -> Result<Vec<f64>>,
+    mut score: impl FnMut(&RecordBatch, &Vectors<'_>, usize) -> Result<Vec<f64>>,
 ) -> Result<ScoredRows> {
     let manifest = Arc::clone(snapshot.dataset(dataset)?);
     let kind = match modality {
@@ -309,7 +312,8 @@ pub async fn scored_rows(
     };
     for file in manifest.files(kind) {
         for batch in batches(catalog, file).await?.iter() {
-            let scores = score(batch, embeddings(batch)?.0)?;
+            let (values, dim) = embeddings(batch)?;
+            let scores = score(batch, &values, dim)?;
             let b = out.batches.len() as u32;
             out.refs
                 .extend(scores.iter().enumerate().map(|(r, s)| RowRef {

@@ -2,6 +2,7 @@
 //! embeddings) and uncertain assets (the items the current classifier of a tag is least
 //! sure about, spread out so that no two are near-duplicates).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::model::Modality;
 use crate::model::snapshot::Definition;
+use crate::scoring::kernel::dot_rows;
 use crate::scoring::scan::{Item, scored_rows, to_batch};
 use crate::service::Catalog;
 use crate::{CatalogError, Result};
@@ -138,17 +140,14 @@ pub async fn semantic_search(
         return Ok(Vec::new());
     };
     let q = catalog.model(&model.id)?.text()?.embed_cached(query)?;
-    let mut rows = scored_rows(catalog, &snapshot, dataset, modality, |_, values| {
-        if values.len() % q.len() != 0 {
+    let mut rows = scored_rows(catalog, &snapshot, dataset, modality, |_, values, dim| {
+        if dim != q.len() {
             return Err(CatalogError::State(format!(
-                "embeddings of dataset '{dataset}' do not have the query's dimension {}",
+                "embeddings of dataset '{dataset}' have dimension {dim}, not the query's {}",
                 q.len()
             )));
         }
-        Ok(values
-            .chunks_exact(q.len())
-            .map(|v| f64::from(v.iter().zip(q.iter()).map(|(a, b)| a * b).sum::<f32>()))
-            .collect())
+        Ok(dot_rows(values, &q).into_iter().map(f64::from).collect())
     })
     .await?;
     let mut refs = std::mem::take(&mut rows.refs);
@@ -175,12 +174,18 @@ pub async fn uncertain(
         return Ok(Vec::new());
     };
     let heads = catalog.heads(definition, Modality::Visual, &model.id, Some(tag))?;
-    let mut rows = scored_rows(catalog, &snapshot, dataset, Modality::Visual, |batch, _| {
-        Ok(crate::scoring::scan::score_batch(&heads, batch)?
-            .iter()
-            .map(|s| f64::from(*s))
-            .collect())
-    })
+    let mut rows = scored_rows(
+        catalog,
+        &snapshot,
+        dataset,
+        Modality::Visual,
+        |batch, _, _| {
+            Ok(crate::scoring::scan::score_batch(&heads, batch)?
+                .iter()
+                .map(|s| f64::from(*s))
+                .collect())
+        },
+    )
     .await?;
     let mut refs = std::mem::take(&mut rows.refs);
     refs.retain(|r| rows.id(r).is_ok_and(|id| !exclude.contains(id)));
@@ -200,14 +205,14 @@ pub fn pick_uncertain<'a, T>(
     threshold: f64,
     k: usize,
     score: impl Fn(&T) -> f64,
-    embedding: impl Fn(&T) -> Option<&'a [f32]>,
+    embedding: impl Fn(&T) -> Option<Cow<'a, [f32]>>,
 ) -> Vec<T> {
     candidates.sort_by(|a, b| {
         (score(a) - threshold)
             .abs()
             .total_cmp(&(score(b) - threshold).abs())
     });
-    let mut taken: Vec<(T, &'a [f32])> = Vec::new();
+    let mut taken: Vec<(T, Cow<'a, [f32]>)> = Vec::new();
     for c in candidates {
         if taken.len() == k {
             break;
@@ -215,7 +220,7 @@ pub fn pick_uncertain<'a, T>(
         let Some(emb) = embedding(&c) else {
             continue;
         };
-        if !near_duplicate(emb, taken.iter().map(|(_, e)| *e)) {
+        if !near_duplicate(&emb, taken.iter().map(|(_, e)| e.as_ref())) {
             taken.push((c, emb));
         }
     }
@@ -240,7 +245,7 @@ mod tests {
             0.5,
             2,
             |&i| c[i].1,
-            |&i| Some(c[i].2.as_slice()).filter(|e| !e.is_empty()),
+            |&i| Some(Cow::Borrowed(c[i].2.as_slice())).filter(|e| !e.is_empty()),
         )
         .into_iter()
         .map(|i| c[i].0)

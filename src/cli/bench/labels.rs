@@ -54,7 +54,7 @@ pub(super) async fn run(global: &Global, model: Option<String>) -> Result<()> {
                     0.5,
                     5.min(budget - chosen.len()),
                     |&i| scores[i],
-                    |&i| Some(rows[i].as_slice()),
+                    |&i| Some(std::borrow::Cow::Borrowed(rows[i].as_slice())),
                 );
                 if pick.is_empty() {
                     break;

@@ -20,7 +20,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::file::properties::WriterProperties;
 use dyntag_core::Modality;
 use dyntag_core::model::dataset::TableKind;
-use dyntag_core::scoring::scan::embedding_values;
+use dyntag_core::scoring::scan::embeddings;
 use dyntag_core::service::import::{self, NoProgress, Source};
 use dyntag_core::store::random::Random;
 
@@ -209,13 +209,9 @@ pub(super) async fn scoring(
     for _ in 0..3 {
         let t = Instant::now();
         for b in &batches {
-            let list = b
-                .column_by_name("embedding")
-                .and_then(|c| datafusion::arrow::array::AsArray::as_fixed_size_list_opt(c.as_ref()))
-                .ok_or_else(|| AppError::Internal("no embedding column".into()))?;
-            let x = embedding_values(list)?;
+            let (x, _) = embeddings(b)?;
             let out = &mut out_buf[..b.num_rows() * tags];
-            heads.scorer.score_parallel(x, out);
+            heads.scorer.score_vectors_parallel(&x, out);
         }
         group_best = group_best.min(t.elapsed().as_secs_f64());
     }

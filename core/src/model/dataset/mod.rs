@@ -9,7 +9,9 @@
 //! Files are written before the manifest revision that references them, so a failed or
 //! killed import leaves at most unreferenced files behind and never a half-visible table.
 
+pub mod encoding;
 pub mod schema;
+pub mod vectors;
 
 use std::collections::BTreeMap;
 
@@ -65,6 +67,17 @@ pub struct EmbeddingModel {
     pub id: String,
     /// Embedding dimension.
     pub dimension: usize,
+    /// How the embeddings are stored; absent for datasets written before encodings, whose
+    /// files hold a Parquet list of float32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<encoding::Encoding>,
+}
+
+impl EmbeddingModel {
+    /// The numeric form of the embeddings (float32 for the legacy list layout).
+    pub fn numeric(&self) -> encoding::Encoding {
+        self.encoding.unwrap_or_default()
+    }
 }
 
 /// One imported source file, so that importing it again changes nothing.
@@ -235,6 +248,7 @@ mod tests {
             EmbeddingModel {
                 id: "clip".into(),
                 dimension: 512,
+                encoding: Some(encoding::Encoding::Float16),
             },
         );
         m.tables.insert(

@@ -31,9 +31,15 @@ pub mod col {
     pub const EMBEDDING: &str = "embedding";
 }
 
-/// The embedding column: a fixed-size list of float32 carrying its model and modality.
-pub fn embedding_field(model: &str, modality: &str, dim: usize) -> Field {
-    Field::new(col::EMBEDDING, embedding_type(dim), false).with_metadata(HashMap::from([
+/// The embedding column in memory, carrying its model and modality: a fixed-size list of
+/// float32 or float16, or int8 codes with a scale (see `encoding.rs`).
+pub fn embedding_field(
+    model: &str,
+    modality: &str,
+    dim: usize,
+    encoding: super::encoding::Encoding,
+) -> Field {
+    Field::new(col::EMBEDDING, encoding.memory_type(dim), false).with_metadata(HashMap::from([
         (META_MODEL.to_string(), model.to_string()),
         (META_MODALITY.to_string(), modality.to_string()),
     ]))
@@ -47,18 +53,6 @@ pub fn embedding_type(dim: usize) -> DataType {
 /// The item field of embedding lists.
 pub fn embedding_item() -> FieldRef {
     Arc::new(Field::new("item", DataType::Float32, false))
-}
-
-/// The values of an embedding array as one row-major slice (`len × dim`), if it is a
-/// fixed-size list of float32.
-pub fn embedding_values(list: &datafusion::arrow::array::FixedSizeListArray) -> Option<&[f32]> {
-    use datafusion::arrow::array::{Array, AsArray};
-    let dim = list.value_length() as usize;
-    let values = list
-        .values()
-        .as_primitive_opt::<datafusion::arrow::datatypes::Float32Type>()?;
-    let start = list.value_offset(0) as usize;
-    values.values().get(start..start + list.len() * dim)
 }
 
 /// The model and modality recorded on an embedding field, if any.

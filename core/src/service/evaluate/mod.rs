@@ -438,7 +438,7 @@ impl Evaluator {
             &self.catalog.snapshot(),
             &eval.dataset,
             Modality::Visual,
-            |b, _| Ok(vec![0.0; b.num_rows()]),
+            |b, _, _| Ok(vec![0.0; b.num_rows()]),
         )
         .await?;
         let mut paths: Vec<(String, Option<String>)> = Vec::new();

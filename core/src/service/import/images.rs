@@ -10,6 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Int64Type};
 use super::{Progress, Staging, check_new_key, embedding, first_empty};
 use crate::Result;
 use crate::model::Modality;
+use crate::model::dataset::encoding::Encoding;
 use crate::model::dataset::schema::{col, embedding_field, table_schema};
 use crate::model::dataset::{EmbeddingModel, TableKind};
 use crate::store::input::{InputFile, column, import_err, strings_or_null};
@@ -135,7 +136,12 @@ pub(crate) async fn import(
         }
         let schema = table_schema(
             TableKind::Images,
-            Some(embedding_field(model, Modality::Visual.as_str(), d)),
+            Some(embedding_field(
+                model,
+                Modality::Visual.as_str(),
+                d,
+                Encoding::Float32,
+            )),
         );
         let out = RecordBatch::try_new(
             Arc::clone(&schema),
@@ -152,7 +158,10 @@ pub(crate) async fn import(
             ],
         )
         .map_err(|e| import_err(&file, e.to_string()))?;
-        let w = writer.get_or_insert_with(|| st.writer(TableKind::Images, schema));
+        if writer.is_none() {
+            writer = Some(st.writer(TableKind::Images, schema)?);
+        }
+        let w = writer.as_mut().expect("opened above");
         st.write(w, &out).await?;
         rows += n as u64;
         progress.advance(n as u64);
@@ -169,6 +178,7 @@ pub(crate) async fn import(
         EmbeddingModel {
             id: model.to_string(),
             dimension: dim.expect("rows were read"),
+            encoding: st.encoding(Modality::Visual)?,
         },
     );
     Ok(rows)

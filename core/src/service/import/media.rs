@@ -12,6 +12,7 @@ use object_store::path::Path;
 
 use super::{Outcome, Progress, Staging, commit, open_staging, segments};
 use crate::model::Modality;
+use crate::model::dataset::encoding::Encoding;
 use crate::model::dataset::schema::{embedding_field, table_schema};
 use crate::model::dataset::{EmbeddingModel, ImportRecord, TableKind, dataset_dir, now};
 use crate::service::Catalog;
@@ -95,9 +96,10 @@ pub async fn import_media(
     dataset: &str,
     model: &str,
     assets: &[MediaAsset],
+    encoding: Option<Encoding>,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
-    let (revision, mut st) = open_staging(catalog, dataset).await?;
+    let (revision, mut st) = open_staging(catalog, dataset, encoding).await?;
     let staged = stage(&mut st, model, assets, progress).await;
     commit(revision, st, staged).await
 }
@@ -201,6 +203,7 @@ async fn stage(
             EmbeddingModel {
                 id: model.to_string(),
                 dimension: d,
+                encoding: st.encoding(Modality::Visual)?,
             },
         );
     }
@@ -219,7 +222,12 @@ async fn write_images(
 ) -> Result<()> {
     let schema = table_schema(
         TableKind::Images,
-        Some(embedding_field(model, Modality::Visual.as_str(), dim)),
+        Some(embedding_field(
+            model,
+            Modality::Visual.as_str(),
+            dim,
+            Encoding::Float32,
+        )),
     );
     let mut values = Vec::with_capacity(images.len() * dim);
     for i in images {
@@ -253,7 +261,7 @@ async fn write_images(
         ],
     )
     .map_err(|e| CatalogError::engine("images", e))?;
-    let mut w = st.writer(TableKind::Images, schema);
+    let mut w = st.writer(TableKind::Images, schema)?;
     st.write(&mut w, &batch).await?;
     st.finish(w).await?;
     Ok(())
@@ -283,7 +291,7 @@ async fn write_shots(st: &mut Staging<'_>, shots: &[(&str, &MediaShot)]) -> Resu
     for (v, s) in shots {
         st.note_video(v, Some(s.end_ms));
     }
-    let mut w = st.writer(TableKind::Shots, schema);
+    let mut w = st.writer(TableKind::Shots, schema)?;
     st.write(&mut w, &batch).await?;
     st.finish(w).await?;
     Ok(())

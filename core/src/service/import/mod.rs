@@ -17,6 +17,7 @@
 //! ```
 
 mod embedding;
+mod encode;
 mod images;
 mod media;
 mod metadata;
@@ -31,6 +32,8 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use object_store::path::Path;
 
+use crate::model::Modality;
+use crate::model::dataset::encoding::{Encoding, encode_batch, memory_dim, stored_schema};
 use crate::model::dataset::{
     DataFile, DatasetManifest, ImportRecord, TableKind, manifest_log, new_file_path, now,
     validate_name,
@@ -39,6 +42,7 @@ use crate::service::Catalog;
 use crate::store::parquet::{RollingWriter, read_columns};
 use crate::{CatalogError, Result};
 
+pub use encode::encode_dataset;
 pub use media::{
     IMAGE_EXTENSIONS, MediaAsset, MediaImage, MediaShot, MediaVideo, VIDEO_EXTENSIONS,
     import_media, thumbnail_path,
@@ -126,11 +130,28 @@ pub(crate) struct Staging<'a> {
     /// Videos given by a listing: path and duration.
     listed: BTreeMap<String, (Option<String>, Option<i64>)>,
     ids: HashMap<TableKind, HashSet<String>>,
+    /// The encoding asked for embeddings of a modality this import creates.
+    encoding: Option<Encoding>,
 }
 
 impl<'a> Staging<'a> {
     fn dataset(&self) -> &str {
         &self.manifest.name
+    }
+
+    /// How `modality`'s embeddings are stored: as the dataset stores them already, or as
+    /// asked (float32 by default) when this import brings the first ones.
+    fn encoding(&self, modality: Modality) -> Result<Option<Encoding>> {
+        match (self.manifest.models.get(&modality), self.encoding) {
+            (Some(m), Some(asked)) if m.numeric() != asked => Err(CatalogError::State(format!(
+                "dataset '{}' stores its {modality} embeddings as {}, not {asked}; convert it first with `dyntag dataset encode {} --to {asked}`",
+                self.dataset(),
+                m.numeric(),
+                self.dataset()
+            ))),
+            (Some(m), _) => Ok(m.encoding),
+            (None, asked) => Ok(Some(asked.unwrap_or_default())),
+        }
     }
 
     /// The keys already stored in a table (loaded once per import).
@@ -166,21 +187,49 @@ impl<'a> Staging<'a> {
     }
 
     /// A writer of new files of `kind`, `FILE_ROWS` rows each.
-    fn writer(&self, kind: TableKind, schema: SchemaRef) -> TableWriter {
+    /// A writer of new files of `kind`; `schema` is the in-memory schema of its batches,
+    /// whose embeddings (if any) are written in the modality's encoding.
+    fn writer(&self, kind: TableKind, schema: SchemaRef) -> Result<TableWriter> {
+        let encoding = match kind {
+            TableKind::Images => self.encoding(Modality::Visual)?,
+            TableKind::Transcripts => self.encoding(Modality::Transcript)?,
+            _ => None,
+        };
+        Ok(self.writer_encoded(kind, schema, encoding))
+    }
+
+    /// A writer of new files of `kind` whose embeddings are stored in `encoding`.
+    fn writer_encoded(
+        &self,
+        kind: TableKind,
+        schema: SchemaRef,
+        encoding: Option<Encoding>,
+    ) -> TableWriter {
         let dataset = self.dataset().to_string();
+        let dim = schema
+            .field_with_name(crate::model::dataset::schema::col::EMBEDDING)
+            .ok()
+            .and_then(|f| memory_dim(f.data_type()))
+            .unwrap_or(0);
         let files = RollingWriter::new(
             self.catalog.store(),
-            schema,
+            stored_schema(&schema, dim, encoding),
             FILE_ROWS,
             FILE_ROWS,
             move |_| new_file_path(&dataset, kind),
         );
-        TableWriter { kind, files }
+        TableWriter {
+            kind,
+            files,
+            encoding,
+        }
     }
 
-    /// Appends `batch` to `w`, noting the files it opens (removed if the import fails).
+    /// Appends `batch` (in memory) to `w`, noting the files it opens (removed if the import
+    /// fails).
     async fn write(&mut self, w: &mut TableWriter, batch: &RecordBatch) -> Result<()> {
-        let written = w.files.write(batch).await;
+        let stored = encode_batch(batch, w.encoding)?;
+        let written = w.files.write(&stored).await;
         self.written.extend(w.files.take_opened());
         written
     }
@@ -201,6 +250,7 @@ impl<'a> Staging<'a> {
 pub(crate) struct TableWriter {
     kind: TableKind,
     files: RollingWriter,
+    encoding: Option<Encoding>,
 }
 
 /// Joins key parts with a separator that cannot appear in ids read from text files.
@@ -215,7 +265,20 @@ pub async fn import(
     sources: &[Source],
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
-    let (revision, mut st) = open_staging(catalog, dataset).await?;
+    import_encoded(catalog, dataset, sources, None, progress).await
+}
+
+/// [`import`], storing the embeddings of a modality the import creates in `encoding`
+/// (float32 when `None`; a modality the dataset has keeps its encoding, and asking for
+/// another is an error).
+pub async fn import_encoded(
+    catalog: &Catalog,
+    dataset: &str,
+    sources: &[Source],
+    encoding: Option<Encoding>,
+    progress: &dyn Progress,
+) -> Result<Vec<Outcome>> {
+    let (revision, mut st) = open_staging(catalog, dataset, encoding).await?;
     let staged = stage_all(&mut st, sources, progress).await;
     commit(revision, st, staged).await
 }
@@ -224,6 +287,7 @@ pub async fn import(
 pub(crate) async fn open_staging<'a>(
     catalog: &'a Catalog,
     dataset: &str,
+    encoding: Option<Encoding>,
 ) -> Result<(u64, Staging<'a>)> {
     validate_name(dataset)?;
     if dataset == crate::model::dataset::SYSTEM_SCHEMA {
@@ -247,6 +311,7 @@ pub(crate) async fn open_staging<'a>(
             video_refs: BTreeMap::new(),
             listed: BTreeMap::new(),
             ids: HashMap::new(),
+            encoding,
         },
     ))
 }

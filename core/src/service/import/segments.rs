@@ -13,6 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use super::subtitles;
 use super::{Progress, Staging, check_new_key, embedding, first_empty, key};
 use crate::model::Modality;
+use crate::model::dataset::encoding::Encoding;
 use crate::model::dataset::schema::{col, embedding_field, embedding_item, table_schema};
 use crate::model::dataset::{EmbeddingModel, TableKind};
 use crate::store::input::{Format, InputFile, column, display, import_err, io_err};
@@ -152,7 +153,7 @@ pub(crate) async fn import_shots(st: &mut Staging<'_>, path: &Path) -> Result<u6
         return Err(import_err(&file, "no rows"));
     }
     let all = number_shots(&schema, all).map_err(|e| import_err(&file, e.to_string()))?;
-    let mut w = st.writer(TableKind::Shots, schema);
+    let mut w = st.writer(TableKind::Shots, schema)?;
     st.write(&mut w, &all).await?;
     st.finish(w).await?;
     Ok(rows as u64)
@@ -365,7 +366,12 @@ async fn write_transcripts(
         note_videos(st, &seg);
         let schema = table_schema(
             TableKind::Transcripts,
-            Some(embedding_field(&model_id, Modality::Transcript.as_str(), d)),
+            Some(embedding_field(
+                &model_id,
+                Modality::Transcript.as_str(),
+                d,
+                Encoding::Float32,
+            )),
         );
         let out = RecordBatch::try_new(
             Arc::clone(&schema),
@@ -379,7 +385,10 @@ async fn write_transcripts(
             ],
         )
         .map_err(|e| import_err(file, e.to_string()))?;
-        let w = writer.get_or_insert_with(|| st.writer(TableKind::Transcripts, schema));
+        if writer.is_none() {
+            writer = Some(st.writer(TableKind::Transcripts, schema)?);
+        }
+        let w = writer.as_mut().expect("opened above");
         st.write(w, &out).await?;
     }
     progress.end();
@@ -391,6 +400,7 @@ async fn write_transcripts(
         EmbeddingModel {
             id: model_id,
             dimension: dim.expect("rows were read"),
+            encoding: st.encoding(Modality::Transcript)?,
         },
     );
     Ok(total as u64)

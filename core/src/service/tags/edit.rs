@@ -188,21 +188,14 @@ impl TagService {
                 };
                 let emb = b
                     .column_by_name(col::EMBEDDING)
-                    .and_then(|e| e.as_fixed_size_list_opt());
+                    .and_then(|e| crate::scoring::scan::embedding_vectors(e.as_ref()).ok());
                 for (r, id) in c.iter().enumerate() {
                     let Some(id) = id.filter(|id| wanted.contains(id)) else {
                         continue;
                     };
                     let values = emb
-                        .and_then(|e| {
-                            crate::scoring::scan::embedding_values(e)
-                                .ok()
-                                .map(|v| (e, v))
-                        })
-                        .map(|(e, v)| {
-                            let d = e.value_length() as usize;
-                            crate::scoring::classifier::encode(&v[r * d..(r + 1) * d])
-                        });
+                        .as_ref()
+                        .map(|(v, d)| crate::scoring::classifier::encode(&v.row(r, *d)));
                     if let (Some(values), Some(model)) = (values, &model) {
                         found.insert(
                             id.to_string(),
