@@ -6,6 +6,7 @@ mod common;
 
 mod cli;
 mod clients;
+mod compact;
 mod concurrency;
 mod console;
 mod crash;
