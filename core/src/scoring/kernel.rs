@@ -21,6 +21,12 @@ use crate::model::dataset::vectors::Vectors;
 /// Rows per matrix-product block: the block's logits stay in the L1/L2 cache for the map.
 const BLOCK_ROWS: usize = 512;
 
+/// Rows per block of compact (float16, int8) embeddings, converted to float32 just before
+/// the product: few enough that the converted block stays in the L1 cache when the heads
+/// are few (one tag in SQL), more when a group's many columns make each product larger.
+const COMPACT_ROWS_FEW: usize = 16;
+const COMPACT_ROWS_MANY: usize = 128;
+
 /// A compiled set of tag heads over one embedding space.
 #[derive(Debug, Clone)]
 pub struct Scorer {
@@ -176,17 +182,27 @@ impl Scorer {
         // Block by block, so that the block is still in the cache for the second product;
         // the blocks are those of `background` and `score_with_background`, whose results
         // are therefore the same to the bit.
-        let rows = BLOCK_ROWS.min(n);
+        let block_rows = self.block_rows(x);
+        let rows = block_rows.min(n);
         let (mut bg, mut bg_logits) = (vec![0f32; rows], vec![0f32; rows * self.backgrounds]);
         let mut logits = vec![0f32; rows * self.cols];
         let mut scratch = Vec::new();
-        for start in (0..n).step_by(BLOCK_ROWS) {
-            let r = BLOCK_ROWS.min(n - start);
+        for start in (0..n).step_by(block_rows) {
+            let r = block_rows.min(n - start);
             let block = x.slice(start, r, self.dim);
             let xb = block.as_f32(self.dim, &mut scratch);
             let bg = &mut bg[..r];
             self.background_block(xb, &mut bg_logits, bg);
             self.tags_block(xb, bg, &mut logits, &mut out[start * t..(start + r) * t]);
+        }
+    }
+
+    /// Rows per block of `x`: see [`BLOCK_ROWS`] and [`COMPACT_ROWS_FEW`].
+    fn block_rows(&self, x: &Vectors<'_>) -> usize {
+        match x {
+            Vectors::F32(_) => BLOCK_ROWS,
+            _ if self.cols + self.backgrounds <= 8 => COMPACT_ROWS_FEW,
+            _ => COMPACT_ROWS_MANY,
         }
     }
 
@@ -210,10 +226,11 @@ impl Scorer {
     pub fn background_vectors(&self, x: &Vectors<'_>, out: &mut [f32]) {
         let n = x.rows(self.dim);
         assert_eq!(out.len(), n, "one background value per row");
-        let mut logits = vec![0f32; BLOCK_ROWS.min(n) * self.backgrounds];
+        let block_rows = self.block_rows(x);
+        let mut logits = vec![0f32; block_rows.min(n) * self.backgrounds];
         let mut scratch = Vec::new();
-        for start in (0..n).step_by(BLOCK_ROWS) {
-            let r = BLOCK_ROWS.min(n - start);
+        for start in (0..n).step_by(block_rows) {
+            let r = block_rows.min(n - start);
             let block = x.slice(start, r, self.dim);
             let xb = block.as_f32(self.dim, &mut scratch);
             self.background_block(xb, &mut logits, &mut out[start..start + r]);
@@ -226,10 +243,11 @@ impl Scorer {
         let t = self.num_tags();
         assert_eq!(out.len(), n * t, "output size");
         assert_eq!(bg.len(), n, "one background value per row");
-        let mut logits = vec![0f32; BLOCK_ROWS.min(n) * self.cols];
+        let block_rows = self.block_rows(x);
+        let mut logits = vec![0f32; block_rows.min(n) * self.cols];
         let mut scratch = Vec::new();
-        for start in (0..n).step_by(BLOCK_ROWS) {
-            let r = BLOCK_ROWS.min(n - start);
+        for start in (0..n).step_by(block_rows) {
+            let r = block_rows.min(n - start);
             let block = x.slice(start, r, self.dim);
             let xb = block.as_f32(self.dim, &mut scratch);
             self.tags_block(

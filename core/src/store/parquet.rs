@@ -72,6 +72,14 @@ impl FileWriter {
                         .set_column_statistics_enabled(c, EnabledStatistics::None);
                 }
             }
+            // Encoded embeddings (see `encoding.rs`): incompressible, and never filtered on.
+            if matches!(f.data_type(), DataType::FixedSizeBinary(_)) {
+                let c = ColumnPath::new(vec![f.name().clone()]);
+                props = props
+                    .set_column_dictionary_enabled(c.clone(), false)
+                    .set_column_compression(c.clone(), Compression::UNCOMPRESSED)
+                    .set_column_statistics_enabled(c, EnabledStatistics::None);
+            }
         }
         let object = BufWriter::new(store.object_store(), path.clone());
         let writer = AsyncArrowWriter::try_new(object, schema, Some(props.build()))

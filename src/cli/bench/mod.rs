@@ -2,6 +2,7 @@
 //! same run (numpy/BLAS and DuckDB via `benches/anchor_scoring.py`; Python's ONNX Runtime via
 //! `benches/anchor_vision.py`), and the zero-shot accuracy of the image tower.
 
+mod compact;
 mod control_plane;
 mod flight;
 mod labels;
@@ -171,6 +172,40 @@ pub enum Which {
         #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
         python: String,
     },
+    /// Compact embeddings: the accuracy of float16 and int8 against float32, and their
+    /// dt_score rows/s, 50-tag scores/s, cold first query and peak memory within a cache
+    /// budget, against numpy float32 gemv/sgemm and DuckDB on the same Parquet data.
+    Compact {
+        /// Synthetic embeddings of the speed measurement.
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: usize,
+        /// Tags of the group.
+        #[arg(long, default_value_t = 50)]
+        tags: usize,
+        /// Synthetic embeddings of the accuracy measurement.
+        #[arg(long, default_value_t = 100_000)]
+        accuracy_rows: usize,
+        /// The cache budget of the query process, in MiB.
+        #[arg(long, default_value_t = 12_288)]
+        budget_mb: usize,
+        /// Working folder (default: a new temporary folder, removed afterwards).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// The anchor script.
+        #[arg(long, default_value = "benches/anchor_compact.py")]
+        anchor: PathBuf,
+        /// The Python that runs the anchor (needs numpy, pyarrow, duckdb).
+        #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
+        python: String,
+    },
+    /// (Used by `compact`.) Scores a dataset against a whole group, compute timed alone.
+    #[command(hide = true)]
+    GroupScan {
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        group: String,
+    },
     /// (Used by `scoring`.) Runs one query `repeat` times and prints its timings as JSON.
     Query {
         #[arg(long)]
@@ -270,6 +305,30 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             sql,
             repeat,
         } => scoring::query(global, &dataset, &sql, repeat).await,
+        Which::Compact {
+            rows,
+            tags,
+            accuracy_rows,
+            budget_mb,
+            work,
+            anchor,
+            python,
+        } => {
+            compact::run(
+                global,
+                compact::Args {
+                    rows,
+                    tags,
+                    accuracy_rows,
+                    budget_mb,
+                    work,
+                    anchor: &anchor,
+                    python: &python,
+                },
+            )
+            .await
+        }
+        Which::GroupScan { dataset, group } => compact::group_scan(global, &dataset, &group).await,
     }
 }
 

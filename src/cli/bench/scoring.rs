@@ -60,14 +60,27 @@ pub(super) async fn query(global: &Global, dataset: &str, sql: &str, repeat: usi
         });
     println!(
         "{}",
-        serde_json::json!({"first_seconds": times[0], "best_seconds": best, "runs": times, "answer": answer.trim()})
+        serde_json::json!({"first_seconds": times[0], "best_seconds": best, "runs": times, "answer": answer.trim(), "peak_rss": peak_rss_of_self()})
     );
     Ok(())
 }
 
+/// This process's peak resident memory (Linux `VmHWM`), 0 when unknown.
+pub(super) fn peak_rss_of_self() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
 /// Roughly normal (the sum of four uniforms, centred), from the project's one seeded
 /// generator, for reproducible synthetic data.
-fn normal(rng: &mut Random) -> f32 {
+pub(super) fn normal(rng: &mut Random) -> f32 {
     (0..4)
         .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32)
         .sum::<f32>()
@@ -125,7 +138,7 @@ fn max_rss_of_children() -> u64 {
     }
 }
 
-fn parse_anchor(output: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
+pub(super) fn parse_anchor(output: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     for line in output.lines() {
         let mut parts = line.split_whitespace();

@@ -103,10 +103,14 @@ impl<'a> Vectors<'a> {
         match self {
             Self::F32(v) => v,
             _ => {
-                scratch.clear();
-                scratch.resize(self.rows(dim) * dim, 0.0);
-                self.convert(dim, scratch);
-                scratch
+                // Every value is overwritten: only grow, never clear (a memset per block
+                // cost as much as the conversion).
+                let n = self.rows(dim) * dim;
+                if scratch.len() < n {
+                    scratch.resize(n, 0.0);
+                }
+                self.convert(dim, &mut scratch[..n]);
+                &scratch[..n]
             }
         }
     }
@@ -179,7 +183,7 @@ fn i8_to_f32(codes: &[i8], scales: &[f32], dim: usize, dst: &mut [f32]) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 unsafe fn i8_to_f32_avx2(codes: &[i8], scales: &[f32], dim: usize, dst: &mut [f32]) {
     i8_to_f32_lanes(codes, scales, dim, dst)
 }
