@@ -30,8 +30,9 @@ fn embeddings(a: &Answer) -> Vec<Vec<f32>> {
 }
 
 /// Asserts that each row's scores moved by at most what its vector's error allows: a score
-/// is σ(τ x·c − LSE(τ x·n)), so |Δscore| ≤ ¼ (τ‖Δx‖ + τ‖Δx‖) = τ‖Δx‖/2. Returns the
-/// largest difference.
+/// is σ(τ x·c − LSE(τ x·n)), so |Δscore| ≤ ¼ (τ‖Δx‖ + τ‖Δx‖) = τ‖Δx‖/2 (float16 rows are
+/// converted to float32 and meet the tags' float32 vectors). Returns the largest
+/// difference.
 fn assert_within_bound(
     tau: f64,
     base: &[f64],
@@ -156,13 +157,17 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
         );
         let mut worst = 0f64;
         for col in ["s", "f"] {
-            worst = worst.max(assert_within_bound(
-                tau,
-                &floats(&base, col),
-                &floats(&got, col),
-                &base_x,
-                &got_x,
-            ));
+            let (a, b) = (floats(&base, col), floats(&got, col));
+            worst = worst.max(if to == Encoding::Float16 {
+                assert_within_bound(tau, &a, &b, &base_x, &got_x)
+            } else {
+                // int8 rows meet int8-rounded tag vectors (integer dot products): the
+                // tags' rounding adds to the rows', so only the measured bound holds.
+                a.iter()
+                    .zip(&b)
+                    .map(|(p, q)| (p - q).abs())
+                    .fold(0.0, f64::max)
+            });
         }
         assert!(worst > 0.0, "{to} changes the scores a little");
         assert!(worst < 0.05, "{to}: scores moved by {worst}");

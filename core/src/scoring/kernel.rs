@@ -25,7 +25,7 @@ const BLOCK_ROWS: usize = 512;
 /// the product: few enough that the converted block stays in the L1 cache when the heads
 /// are few (one tag in SQL), more when a group's many columns make each product larger.
 const COMPACT_ROWS_FEW: usize = 16;
-const COMPACT_ROWS_MANY: usize = 128;
+const COMPACT_ROWS_MANY: usize = BLOCK_ROWS;
 
 /// A compiled set of tag heads over one embedding space.
 #[derive(Debug, Clone)]
@@ -39,8 +39,76 @@ pub struct Scorer {
     bg: Vec<f32>,
     backgrounds: usize,
     heads: Heads,
+    /// The columns and background columns quantized to int8, for int8 embeddings.
+    int8: Int8Columns,
     /// Whether the element-wise map may use AVX-512 (checked once, when compiled into a scorer).
     avx512: bool,
+}
+
+/// Columns quantized to int8 with a scale each (`value ≈ code × scale`): an int8 embedding
+/// is then scored with integer dot products (VNNI where the CPU has it), which sum exactly;
+/// what is lost is the columns' rounding, of the order of the embeddings' own.
+#[derive(Debug, Clone, Default)]
+struct Int8Columns {
+    w: Vec<i8>,
+    w_scale: Vec<f32>,
+    bg: Vec<i8>,
+    bg_scale: Vec<f32>,
+}
+
+/// `m` (rows of `dim`) quantized per row, symmetric: the largest |value| becomes ±127.
+fn quantize_rows(m: &[f32], dim: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut codes = Vec::with_capacity(m.len());
+    let mut scales = Vec::with_capacity(m.len() / dim.max(1));
+    for row in m.chunks_exact(dim.max(1)) {
+        let max = row.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+        codes.extend(
+            row.iter()
+                .map(|v| (v / s).round().clamp(-127.0, 127.0) as i8),
+        );
+        scales.push(s);
+    }
+    (codes, scales)
+}
+
+/// A block of embeddings as the products read it.
+enum Block<'a> {
+    F32(&'a [f32]),
+    I8 { codes: &'a [i8], scales: &'a [f32] },
+}
+
+impl Block<'_> {
+    fn rows(&self, dim: usize) -> usize {
+        match self {
+            Self::F32(x) => x.len() / dim,
+            Self::I8 { scales, .. } => scales.len(),
+        }
+    }
+}
+
+/// `out (rows × cols) = block · wᵀ` for int8 rows and int8 columns, through simsimd's
+/// integer dot product, rescaled.
+fn int8_products(
+    codes: &[i8],
+    scales: &[f32],
+    dim: usize,
+    w: &[i8],
+    w_scale: &[f32],
+    out: &mut [f32],
+) {
+    use simsimd::SpatialSimilarity;
+    let cols = w_scale.len();
+    for ((row, s), o) in codes
+        .chunks_exact(dim)
+        .zip(scales)
+        .zip(out.chunks_exact_mut(cols))
+    {
+        for ((col, ws), o) in w.chunks_exact(dim).zip(w_scale).zip(o.iter_mut()) {
+            let dot = <i8 as SpatialSimilarity>::dot(row, col).unwrap_or(0.0);
+            *o = dot as f32 * s * ws;
+        }
+    }
 }
 
 /// How each head turns its row of logits into a score: `σ(l[pos] + bias − soft·LSE)`, where
@@ -129,6 +197,8 @@ impl Scorer {
         }
         debug_assert_eq!(w.len(), cols * dim);
         compiled.contiguous = compiled.pos.iter().enumerate().all(|(i, p)| i == *p);
+        let (wq, w_scale) = quantize_rows(&w, dim);
+        let (bq, bg_scale) = quantize_rows(&bg, dim);
         Self {
             dim,
             w,
@@ -136,6 +206,12 @@ impl Scorer {
             bg,
             backgrounds: backgrounds.len(),
             heads: compiled,
+            int8: Int8Columns {
+                w: wq,
+                w_scale,
+                bg: bq,
+                bg_scale,
+            },
             avx512: avx512(),
         }
     }
@@ -189,19 +265,33 @@ impl Scorer {
         let mut scratch = Vec::new();
         for start in (0..n).step_by(block_rows) {
             let r = block_rows.min(n - start);
-            let block = x.slice(start, r, self.dim);
-            let xb = block.as_f32(self.dim, &mut scratch);
+            let rows = x.slice(start, r, self.dim);
+            let xb = self.block(&rows, &mut scratch);
             let bg = &mut bg[..r];
-            self.background_block(xb, &mut bg_logits, bg);
-            self.tags_block(xb, bg, &mut logits, &mut out[start * t..(start + r) * t]);
+            self.background_block(&xb, &mut bg_logits, bg);
+            self.tags_block(&xb, bg, &mut logits, &mut out[start * t..(start + r) * t]);
         }
+    }
+
+    /// A block of `x` as the products read it: int8 rows as they are when the columns are
+    /// few (integer dot products), anything else as float32 (converted into `scratch`).
+    fn block<'s>(&self, x: &'s Vectors<'_>, scratch: &'s mut Vec<f32>) -> Block<'s> {
+        match *x {
+            Vectors::I8 { codes, scales } if self.few_columns() => Block::I8 { codes, scales },
+            _ => Block::F32(x.as_f32(self.dim, scratch)),
+        }
+    }
+
+    fn few_columns(&self) -> bool {
+        self.cols + self.backgrounds <= 8
     }
 
     /// Rows per block of `x`: see [`BLOCK_ROWS`] and [`COMPACT_ROWS_FEW`].
     fn block_rows(&self, x: &Vectors<'_>) -> usize {
         match x {
             Vectors::F32(_) => BLOCK_ROWS,
-            _ if self.cols + self.backgrounds <= 8 => COMPACT_ROWS_FEW,
+            Vectors::I8 { .. } if self.few_columns() => BLOCK_ROWS,
+            _ if self.few_columns() => COMPACT_ROWS_FEW,
             _ => COMPACT_ROWS_MANY,
         }
     }
@@ -231,9 +321,9 @@ impl Scorer {
         let mut scratch = Vec::new();
         for start in (0..n).step_by(block_rows) {
             let r = block_rows.min(n - start);
-            let block = x.slice(start, r, self.dim);
-            let xb = block.as_f32(self.dim, &mut scratch);
-            self.background_block(xb, &mut logits, &mut out[start..start + r]);
+            let rows = x.slice(start, r, self.dim);
+            let xb = self.block(&rows, &mut scratch);
+            self.background_block(&xb, &mut logits, &mut out[start..start + r]);
         }
     }
 
@@ -248,10 +338,10 @@ impl Scorer {
         let mut scratch = Vec::new();
         for start in (0..n).step_by(block_rows) {
             let r = block_rows.min(n - start);
-            let block = x.slice(start, r, self.dim);
-            let xb = block.as_f32(self.dim, &mut scratch);
+            let rows = x.slice(start, r, self.dim);
+            let xb = self.block(&rows, &mut scratch);
             self.tags_block(
-                xb,
+                &xb,
                 &bg[start..start + r],
                 &mut logits,
                 &mut out[start * t..(start + r) * t],
@@ -261,14 +351,24 @@ impl Scorer {
 
     /// One block (at most `BLOCK_ROWS` rows) of [`Scorer::background`]; `logits` is scratch
     /// of at least `rows × backgrounds`.
-    fn background_block(&self, xb: &[f32], logits: &mut [f32], out: &mut [f32]) {
+    fn background_block(&self, xb: &Block<'_>, logits: &mut [f32], out: &mut [f32]) {
         if self.backgrounds == 0 {
             out.fill(f32::NEG_INFINITY);
             return;
         }
-        let rows = xb.len() / self.dim;
+        let rows = xb.rows(self.dim);
         let l = &mut logits[..rows * self.backgrounds];
-        matmul(xb, rows, self.dim, &self.bg, self.backgrounds, l);
+        match xb {
+            Block::F32(x) => matmul(x, rows, self.dim, &self.bg, self.backgrounds, l),
+            Block::I8 { codes, scales } => int8_products(
+                codes,
+                scales,
+                self.dim,
+                &self.int8.bg,
+                &self.int8.bg_scale,
+                l,
+            ),
+        }
         for (row, o) in l.chunks_exact(self.backgrounds).zip(out.iter_mut()) {
             *o = log_sum_exp(row);
         }
@@ -276,13 +376,18 @@ impl Scorer {
 
     /// One block of [`Scorer::score_with_background`]; `logits` is scratch of at least
     /// `rows × cols`.
-    fn tags_block(&self, xb: &[f32], bg: &[f32], logits: &mut [f32], out: &mut [f32]) {
-        let rows = xb.len() / self.dim;
+    fn tags_block(&self, xb: &Block<'_>, bg: &[f32], logits: &mut [f32], out: &mut [f32]) {
+        let rows = xb.rows(self.dim);
         if rows == 0 || self.num_tags() == 0 {
             return;
         }
         let l = &mut logits[..rows * self.cols];
-        matmul(xb, rows, self.dim, &self.w, self.cols, l);
+        match xb {
+            Block::F32(x) => matmul(x, rows, self.dim, &self.w, self.cols, l),
+            Block::I8 { codes, scales } => {
+                int8_products(codes, scales, self.dim, &self.int8.w, &self.int8.w_scale, l)
+            }
+        }
         self.heads.finish(self.avx512, l, self.cols, bg, out);
     }
 }
@@ -587,6 +692,58 @@ mod tests {
                 out.iter().skip(1).step_by(2).all(|&v| v == 0.5),
                 "logistic: {out:?}"
             );
+        }
+    }
+
+    #[test]
+    fn compact_embeddings_score_close_to_float32_whichever_path() {
+        use crate::model::dataset::encoding::{Encoding, decode_array, encode_values};
+        use crate::model::dataset::vectors::vectors;
+        let dim = 64;
+        let mk = |seed: u32| {
+            unit(
+                (0..dim)
+                    .map(|i| {
+                        (((i as u32 * 7 + seed * 13) % 23) as f32 - 11.0)
+                            * (1.0 + seed as f32 % 3.0)
+                    })
+                    .collect(),
+            )
+        };
+        let xs: Vec<f32> = (0..700).flat_map(|s| mk(s + 50)).collect();
+        let bgs: Vec<Vec<f32>> = (0..3).map(|i| mk(900 + i)).collect();
+        let head = |s: u32| HeadSpec::Softmax {
+            centroid: mk(s),
+            negatives: vec![],
+            scale: 20.0,
+            correction: None,
+        };
+        // One tag (integer products for int8, small blocks for float16) and twelve.
+        for heads in [vec![head(1)], (1..13).map(head).collect::<Vec<_>>()] {
+            let scorer = Scorer::new(dim, &bgs, 20.0, &heads);
+            let t = heads.len();
+            let mut base = vec![0f32; 700 * t];
+            scorer.score(&xs, &mut base);
+            for (e, bound) in [(Encoding::Float16, 2e-3), (Encoding::Int8, 0.05)] {
+                let arr = decode_array(&encode_values(&xs, dim, e), dim, e);
+                let (v, _) = vectors(arr.as_ref()).unwrap();
+                let mut got = vec![0f32; 700 * t];
+                scorer.score_vectors(&v, &mut got);
+                let worst = base
+                    .iter()
+                    .zip(&got)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(worst < bound && worst > 0.0, "{e}, {t} tags: {worst}");
+                let mut par = vec![0f32; 700 * t];
+                scorer.score_vectors_parallel(&v, &mut par);
+                assert_eq!(got, par);
+                let mut bg = vec![0f32; 700];
+                scorer.background_vectors(&v, &mut bg);
+                let mut kept = vec![0f32; 700 * t];
+                scorer.score_vectors_with_background(&v, &bg, &mut kept);
+                assert_eq!(got, kept, "{e}, {t} tags");
+            }
         }
     }
 }

@@ -84,17 +84,62 @@ fn compare(base: &[f32], got: &[f32], tags: usize) -> (f32, f64, f64) {
     (worst, mean, least)
 }
 
-async fn accuracy(global: &Global, rows: usize, tags: usize) -> Result<()> {
-    let catalog = global.open().await?;
-    let print = |set: &str, base: &[f32], heads: &CompiledHeads, values: &[f32], dim: usize| {
-        for e in [Encoding::Float16, Encoding::Int8] {
-            let got = scores_as(heads, values, dim, e);
-            let (worst, mean, least) = compare(base, &got, heads.tags.len());
+/// The scores of every tag, each scored alone as `dt_score` scores it (row-major `rows ×
+/// tags`).
+fn scores_one_by_one(
+    model: &Arc<dyntag_models::Model>,
+    tags: &[VersionTag],
+    values: &[f32],
+    dim: usize,
+    encoding: Encoding,
+) -> Result<Vec<f32>> {
+    let rows = values.len() / dim;
+    let mut out = vec![0f32; rows * tags.len()];
+    for (t, tag) in tags.iter().enumerate() {
+        let heads = compile(model, Modality::Visual, std::slice::from_ref(tag))?;
+        for (r, s) in scores_as(&heads, values, dim, encoding)
+            .into_iter()
+            .enumerate()
+        {
+            out[r * tags.len() + t] = s;
+        }
+    }
+    Ok(out)
+}
+
+/// Prints the accuracy of float16 and int8 on one set: the group scored at once (float32
+/// products of converted blocks) and each tag alone (as `dt_score`; int8 rows then meet
+/// int8-rounded tags in integer products).
+fn print_accuracy(
+    set: &str,
+    model: &Arc<dyntag_models::Model>,
+    tags: &[VersionTag],
+    values: &[f32],
+    dim: usize,
+) -> Result<()> {
+    let heads = compile(model, Modality::Visual, tags)?;
+    let base = scores_as(&heads, values, dim, Encoding::Float32);
+    let alone = scores_one_by_one(model, tags, values, dim, Encoding::Float32)?;
+    for e in [Encoding::Float16, Encoding::Int8] {
+        for (path, base, got) in [
+            ("group", &base, scores_as(&heads, values, dim, e)),
+            (
+                "dt_score",
+                &alone,
+                scores_one_by_one(model, tags, values, dim, e)?,
+            ),
+        ] {
+            let (worst, mean, least) = compare(base, &got, tags.len());
             println!(
-                "accuracy {set:<28} {e:<8} max_abs_score_diff={worst:.2e} top100_overlap_mean={mean:.4} top100_overlap_min={least:.4}"
+                "accuracy {set:<24} {e:<8} {path:<8} max_abs_score_diff={worst:.2e} top100_overlap_mean={mean:.4} top100_overlap_min={least:.4}"
             );
         }
-    };
+    }
+    Ok(())
+}
+
+async fn accuracy(global: &Global, rows: usize, tags: usize) -> Result<()> {
+    let catalog = global.open().await?;
 
     // The sample library's drawings and its 20 categories as tags.
     let model = catalog
@@ -103,31 +148,27 @@ async fn accuracy(global: &Global, rows: usize, tags: usize) -> Result<()> {
         .map_err(CatalogError::from)?;
     let (_, images, names) = embedded_categories(&model)?;
     let dim = images.first().map_or(0, Vec::len);
-    let heads = compile(&model, Modality::Visual, &text_tags(&names))?;
-    let values: Vec<f32> = images.concat();
-    let base = scores_as(&heads, &values, dim, Encoding::Float32);
-    print(
+    print_accuracy(
         &format!("sample_library({}x{})", images.len(), names.len()),
-        &base,
-        &heads,
-        &values,
+        &model,
+        &text_tags(&names),
+        &images.concat(),
         dim,
-    );
+    )?;
 
     // Synthetic unit vectors and a group of `tags` tags of the benchmark model.
-    let bench = catalog.models().get(BENCH_MODEL).map_err(CatalogError::from)?;
+    let bench = catalog
+        .models()
+        .get(BENCH_MODEL)
+        .map_err(CatalogError::from)?;
     let names: Vec<String> = (0..tags).map(|i| format!("synthetic tag {i}")).collect();
-    let heads = compile(&bench, Modality::Visual, &text_tags(&names))?;
-    let values = synthetic(rows, DIM, 0xC0FFEE);
-    let base = scores_as(&heads, &values, DIM, Encoding::Float32);
-    print(
+    print_accuracy(
         &format!("synthetic({rows}x{tags})"),
-        &base,
-        &heads,
-        &values,
+        &bench,
+        &text_tags(&names),
+        &synthetic(rows, DIM, 0xC0FFEE),
         DIM,
-    );
-    Ok(())
+    )
 }
 
 fn text_tags(names: &[String]) -> Vec<VersionTag> {
@@ -167,7 +208,11 @@ async fn speed(global: &Global, args: &Args<'_>) -> Result<()> {
     );
     write_embeddings(&parquet, args.rows, DIM)?;
 
-    eprintln!("running the anchors ({} {})", args.python, args.anchor.display());
+    eprintln!(
+        "running the anchors ({} {})",
+        args.python,
+        args.anchor.display()
+    );
     let anchor_out = Process::new(args.python)
         .arg(args.anchor)
         .arg(&parquet)
@@ -237,7 +282,16 @@ async fn speed(global: &Global, args: &Args<'_>) -> Result<()> {
         let q = child(
             &g,
             args.budget_mb,
-            &["bench", "query", "--dataset", "bench", "--repeat", "4", "--sql", QUERY],
+            &[
+                "bench",
+                "query",
+                "--dataset",
+                "bench",
+                "--repeat",
+                "4",
+                "--sql",
+                QUERY,
+            ],
         )?;
         let group = child(
             &g,
