@@ -143,19 +143,12 @@ pub(crate) fn scalar_args(
 /// Whether `t` is an embedding in one of its in-memory encodings (see
 /// `dyntag_core::model::dataset::encoding`).
 pub(crate) fn is_embedding(t: &DataType) -> bool {
-    use dyntag_core::model::dataset::encoding::Encoding;
+    use dyntag_core::model::dataset::encoding::{Encoding, memory_dim};
     match t {
         DataType::FixedSizeList(item, dim) => {
             matches!(item.data_type(), DataType::Float32 | DataType::Float16) && *dim > 0
         }
-        DataType::Struct(fields) => fields
-            .iter()
-            .find(|f| f.name() == "codes")
-            .and_then(|f| match f.data_type() {
-                DataType::FixedSizeList(_, d) => Some(*d as usize),
-                _ => None,
-            })
-            .is_some_and(|d| t == &Encoding::Int8.memory_type(d)),
+        DataType::Struct(_) => memory_dim(t).is_some_and(|d| t == &Encoding::Int8.memory_type(d)),
         _ => false,
     }
 }

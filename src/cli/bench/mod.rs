@@ -1,5 +1,6 @@
 //! `dyntag bench`: benchmarks that print their figures next to anchors measured in the
-//! same run (numpy/BLAS and DuckDB via `benches/anchor_scoring.py`; Python's ONNX Runtime via
+//! same run (numpy/BLAS and DuckDB via `benches/anchor_scoring.py`, and a chunk at a time for
+//! ten million rows via `benches/anchor_compact.py`; Python's ONNX Runtime via
 //! `benches/anchor_vision.py`), and the zero-shot accuracy of the image tower.
 
 mod compact;
