@@ -5,6 +5,15 @@ use dyntag::cli;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // Large buffers (a decoded batch of embeddings is 4–16 MiB) come from mmap and go back
+    // to the system when freed. glibc's default threshold rises after the first such free,
+    // and from then on they come from per-thread arenas that keep what is freed: a scan of a
+    // table larger than the cache's budget then grew the process well past the budget.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
     let cli = cli::Cli::parse();
     // The server logs what it does (requests, queries, shutdown); other commands only warn.
     let default_filter = match cli.command {

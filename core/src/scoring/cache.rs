@@ -278,3 +278,74 @@ pub async fn read_file(store: &Store, file: &DataFile) -> Result<Vec<RecordBatch
         .map_err(|e| CatalogError::engine(format!("reading {path}"), e))?;
     stored.into_iter().map(decode_batch).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use object_store::memory::InMemory;
+    use object_store::path::Path;
+
+    use super::*;
+    use crate::model::dataset::encoding::{Encoding, encode_batch};
+    use crate::store::parquet::{FileWriter, with_sizes};
+
+    #[tokio::test]
+    async fn decoded_files_hold_about_their_stored_bytes() {
+        let store = Store::from_object_store(Arc::new(InMemory::new()), "memory");
+        let dim = 512;
+        let rows = 65_536;
+        for e in Encoding::ALL {
+            let values: Vec<f32> = (0..rows * dim).map(|i| (i % 97) as f32 / 97.0).collect();
+            let list = datafusion::arrow::array::FixedSizeListArray::new(
+                Arc::new(Field::new("item", DataType::Float32, false)),
+                dim as i32,
+                Arc::new(datafusion::arrow::array::Float32Array::from(values)),
+                None,
+            );
+            let memory = Arc::new(Schema::new(vec![
+                Field::new("coactive_image_id", DataType::Utf8, false),
+                Field::new(col::EMBEDDING, list.data_type().clone(), false),
+            ]));
+            let batch = RecordBatch::try_new(
+                memory,
+                vec![
+                    Arc::new(StringArray::from_iter_values(
+                        (0..rows).map(|i| format!("img{i:08}")),
+                    )) as ArrayRef,
+                    Arc::new(list),
+                ],
+            )
+            .unwrap();
+            let stored = encode_batch(&batch, Some(e)).unwrap();
+            let mut w = FileWriter::create(
+                &store,
+                Path::from(format!("t/{e}.parquet")),
+                stored.schema(),
+                rows,
+            )
+            .unwrap();
+            w.write(&stored).await.unwrap();
+            let file = with_sizes(&store, vec![w.finish().await.unwrap()])
+                .await
+                .unwrap()
+                .remove(0);
+            let held: usize = read_file(&store, &file)
+                .await
+                .unwrap()
+                .iter()
+                .map(RecordBatch::get_array_memory_size)
+                .sum();
+            // The cache counts a file's stored bytes against its budget: what its decoded
+            // batches hold must be about that.
+            let ratio = held as f64 / file.bytes as f64;
+            assert!(
+                (0.95..1.1).contains(&ratio),
+                "{e}: stored {} bytes, decoded batches hold {held} ({ratio:.2}x)",
+                file.bytes
+            );
+        }
+    }
+}

@@ -42,6 +42,7 @@ pub(super) struct Args<'a> {
     pub tags: usize,
     pub accuracy_rows: usize,
     pub budget_mb: usize,
+    pub encodings: Vec<Encoding>,
     pub work: Option<PathBuf>,
     pub anchor: &'a Path,
     pub python: &'a str,
@@ -247,7 +248,7 @@ async fn speed(global: &Global, args: &Args<'_>) -> Result<()> {
     let budget = (args.budget_mb as u64) << 20;
     let mut names = vec!["t".to_string()];
     names.extend((1..args.tags).map(|i| format!("tag {i}")));
-    for e in Encoding::ALL {
+    for &e in &args.encodings {
         let mut g = global.clone();
         g.data = work
             .path()

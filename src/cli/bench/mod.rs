@@ -189,6 +189,9 @@ pub enum Which {
         /// The cache budget of the query process, in MiB.
         #[arg(long, default_value_t = 12_288)]
         budget_mb: usize,
+        /// The encodings measured for speed.
+        #[arg(long, value_delimiter = ',', default_value = "float32,float16,int8")]
+        encodings: Vec<String>,
         /// Working folder (default: a new temporary folder, removed afterwards).
         #[arg(long)]
         work: Option<PathBuf>,
@@ -311,6 +314,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             tags,
             accuracy_rows,
             budget_mb,
+            encodings,
             work,
             anchor,
             python,
@@ -322,6 +326,10 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
                     tags,
                     accuracy_rows,
                     budget_mb,
+                    encodings: encodings
+                        .iter()
+                        .map(|e| dyntag_core::model::dataset::encoding::Encoding::parse(e))
+                        .collect::<std::result::Result<_, _>>()?,
                     work,
                     anchor: &anchor,
                     python: &python,
