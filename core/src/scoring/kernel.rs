@@ -258,18 +258,27 @@ impl Scorer {
         // Block by block, so that the block is still in the cache for the second product;
         // the blocks are those of `background` and `score_with_background`, whose results
         // are therefore the same to the bit.
-        let block_rows = self.block_rows(x);
-        let rows = block_rows.min(n);
+        let rows = self.block_rows(x).min(n);
         let (mut bg, mut bg_logits) = (vec![0f32; rows], vec![0f32; rows * self.backgrounds]);
         let mut logits = vec![0f32; rows * self.cols];
-        let mut scratch = Vec::new();
-        for start in (0..n).step_by(block_rows) {
-            let r = block_rows.min(n - start);
-            let rows = x.slice(start, r, self.dim);
-            let xb = self.block(&rows, &mut scratch);
+        self.each_block(x, |start, r, xb| {
             let bg = &mut bg[..r];
-            self.background_block(&xb, &mut bg_logits, bg);
-            self.tags_block(&xb, bg, &mut logits, &mut out[start * t..(start + r) * t]);
+            self.background_block(xb, &mut bg_logits, bg);
+            self.tags_block(xb, bg, &mut logits, &mut out[start * t..(start + r) * t]);
+        });
+    }
+
+    /// Calls `f(first row, rows, block)` for each block of `x` in order (see
+    /// [`Scorer::block_rows`]); the blocks of every method are the same, so that their
+    /// results agree to the bit.
+    fn each_block(&self, x: &Vectors<'_>, mut f: impl FnMut(usize, usize, &Block<'_>)) {
+        let n = x.rows(self.dim);
+        let step = self.block_rows(x);
+        let mut scratch = Vec::new();
+        for start in (0..n).step_by(step) {
+            let r = step.min(n - start);
+            let rows = x.slice(start, r, self.dim);
+            f(start, r, &self.block(&rows, &mut scratch));
         }
     }
 
@@ -316,15 +325,10 @@ impl Scorer {
     pub fn background_vectors(&self, x: &Vectors<'_>, out: &mut [f32]) {
         let n = x.rows(self.dim);
         assert_eq!(out.len(), n, "one background value per row");
-        let block_rows = self.block_rows(x);
-        let mut logits = vec![0f32; block_rows.min(n) * self.backgrounds];
-        let mut scratch = Vec::new();
-        for start in (0..n).step_by(block_rows) {
-            let r = block_rows.min(n - start);
-            let rows = x.slice(start, r, self.dim);
-            let xb = self.block(&rows, &mut scratch);
-            self.background_block(&xb, &mut logits, &mut out[start..start + r]);
-        }
+        let mut logits = vec![0f32; self.block_rows(x).min(n) * self.backgrounds];
+        self.each_block(x, |start, r, xb| {
+            self.background_block(xb, &mut logits, &mut out[start..start + r]);
+        });
     }
 
     /// [`Scorer::score_with_background`] of embeddings in any encoding.
@@ -333,20 +337,15 @@ impl Scorer {
         let t = self.num_tags();
         assert_eq!(out.len(), n * t, "output size");
         assert_eq!(bg.len(), n, "one background value per row");
-        let block_rows = self.block_rows(x);
-        let mut logits = vec![0f32; block_rows.min(n) * self.cols];
-        let mut scratch = Vec::new();
-        for start in (0..n).step_by(block_rows) {
-            let r = block_rows.min(n - start);
-            let rows = x.slice(start, r, self.dim);
-            let xb = self.block(&rows, &mut scratch);
+        let mut logits = vec![0f32; self.block_rows(x).min(n) * self.cols];
+        self.each_block(x, |start, r, xb| {
             self.tags_block(
-                &xb,
+                xb,
                 &bg[start..start + r],
                 &mut logits,
                 &mut out[start * t..(start + r) * t],
             );
-        }
+        });
     }
 
     /// One block (at most `BLOCK_ROWS` rows) of [`Scorer::background`]; `logits` is scratch

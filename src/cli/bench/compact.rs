@@ -25,16 +25,15 @@ use dyntag_core::service::import::{NoProgress, Source, import_encoded};
 use dyntag_core::store::random::Random;
 use dyntag_core::{Catalog, CatalogError};
 
+use super::peak_rss_of_self;
 use super::scoring::{
-    BENCH_MODEL, normal, parse_anchor, peak_rss_of_self, tempdir_for, write_embeddings,
+    BENCH_MODEL, QUERY, child, normal, parse_anchor, tempdir_for, write_embeddings,
 };
 use super::zero_shot::embedded_categories;
 use crate::cli::Global;
 use crate::error::{AppError, Result};
 
 const DIM: usize = 512;
-const QUERY: &str =
-    "SELECT count(*) FROM coactive_table_adv WHERE dt_score(embedding, 'g', 't') > 0.5";
 
 /// The benchmark's settings.
 pub(super) struct Args<'a> {
@@ -282,7 +281,7 @@ async fn speed(global: &Global, args: &Args<'_>) -> Result<()> {
 
         let q = child(
             &g,
-            args.budget_mb,
+            Some(args.budget_mb),
             &[
                 "bench",
                 "query",
@@ -296,7 +295,7 @@ async fn speed(global: &Global, args: &Args<'_>) -> Result<()> {
         )?;
         let group = child(
             &g,
-            args.budget_mb,
+            Some(args.budget_mb),
             &["bench", "group-scan", "--dataset", "bench", "--group", "g"],
         )?;
         let (first, best) = (
@@ -326,25 +325,6 @@ async fn speed(global: &Global, args: &Args<'_>) -> Result<()> {
         "targets: float16 dt_score >= 1.5x numpy gemv, int8 >= 2.5x; 50 tags >= 1.0x numpy sgemm with float16; peak RSS <= 1.25x budget; cold first query <= 1.0x DuckDB's cold"
     );
     Ok(())
-}
-
-/// Runs `dyntag --data … --cache-mb … ARGS` and reads the JSON line it prints.
-fn child(g: &Global, budget_mb: usize, args: &[&str]) -> Result<serde_json::Value> {
-    let exe = std::env::current_exe().map_err(|e| AppError::io("locating dyntag", e))?;
-    let out = Process::new(exe)
-        .args(["--data", &g.data, "--cache-mb", &budget_mb.to_string()])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .map_err(|e| AppError::io("running a benchmark child", e))?;
-    if !out.status.success() {
-        return Err(AppError::Environment(format!(
-            "benchmark child {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    serde_json::from_slice(&out.stdout)
-        .map_err(|e| AppError::Environment(format!("benchmark child printed no figures: {e}")))
 }
 
 /// (Used by `compact`.) Scores every row of `dataset` against every tag of `group`, file by

@@ -343,11 +343,21 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
 
 /// Resident memory of a process (Linux `/proc`), 0 when unknown.
 pub fn rss_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+    status_bytes(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// This process's peak resident memory (Linux `VmHWM`), 0 when unknown.
+pub fn peak_rss_of_self() -> u64 {
+    status_bytes("/proc/self/status", "VmHWM:")
+}
+
+/// A `kB` line of a `/proc/…/status` file, in bytes (0 when unknown).
+fn status_bytes(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<u64>().ok())
         })

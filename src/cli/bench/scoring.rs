@@ -30,7 +30,7 @@ use crate::error::{AppError, Result};
 
 /// The model of the benchmark's synthetic embeddings (shipped in sample-data/models).
 pub const BENCH_MODEL: &str = "bench-hashbow-512";
-const QUERY: &str =
+pub(super) const QUERY: &str =
     "SELECT count(*) FROM coactive_table_adv WHERE dt_score(embedding, 'g', 't') > 0.5";
 
 pub(super) async fn query(global: &Global, dataset: &str, sql: &str, repeat: usize) -> Result<()> {
@@ -60,22 +60,9 @@ pub(super) async fn query(global: &Global, dataset: &str, sql: &str, repeat: usi
         });
     println!(
         "{}",
-        serde_json::json!({"first_seconds": times[0], "best_seconds": best, "runs": times, "answer": answer.trim(), "peak_rss": peak_rss_of_self()})
+        serde_json::json!({"first_seconds": times[0], "best_seconds": best, "runs": times, "answer": answer.trim(), "peak_rss": super::peak_rss_of_self()})
     );
     Ok(())
-}
-
-/// This process's peak resident memory (Linux `VmHWM`), 0 when unknown.
-pub(super) fn peak_rss_of_self() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// Roughly normal (the sum of four uniforms, centred), from the project's one seeded
@@ -129,15 +116,6 @@ pub(super) fn write_embeddings(path: &Path, rows: usize, dim: usize) -> Result<(
     Ok(())
 }
 
-fn max_rss_of_children() -> u64 {
-    // SAFETY: getrusage writes into the zeroed struct we pass.
-    unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage.ru_maxrss as u64 * 1024
-    }
-}
-
 pub(super) fn parse_anchor(output: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     for line in output.lines() {
@@ -173,11 +151,10 @@ pub(super) async fn scoring(
     super::create_reviewed_group(&catalog, "g", "bench", &names).await?;
 
     // 1. The SQL query, in a child process so that its peak memory is its own.
-    let exe = std::env::current_exe().map_err(|e| AppError::io("locating dyntag", e))?;
-    let out = Process::new(exe)
-        .args([
-            "--data",
-            &g.data,
+    let q = child(
+        &g,
+        None,
+        &[
             "bench",
             "query",
             "--dataset",
@@ -186,19 +163,9 @@ pub(super) async fn scoring(
             "4",
             "--sql",
             QUERY,
-        ])
-        .env("RUST_LOG", "warn")
-        .output()
-        .map_err(|e| AppError::io("running the query", e))?;
-    let peak_rss = max_rss_of_children();
-    if !out.status.success() {
-        return Err(AppError::Environment(format!(
-            "benchmark query failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    let q: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| AppError::Environment(format!("benchmark query printed no timings: {e}")))?;
+        ],
+    )?;
+    let peak_rss = q["peak_rss"].as_u64().unwrap_or(0);
     let best = q["best_seconds"].as_f64().unwrap_or(f64::NAN);
     let first = q["first_seconds"].as_f64().unwrap_or(f64::NAN);
     let emb_bytes = (rows * dim * 4) as f64;
@@ -289,6 +256,34 @@ pub(super) async fn scoring(
         peak_rss as f64 / emb_bytes
     );
     Ok(())
+}
+
+/// Runs `dyntag --data … [--cache-mb …] ARGS` (a benchmark's child, so that its peak
+/// memory is its own) and reads the JSON line it prints.
+pub(super) fn child(
+    g: &Global,
+    budget_mb: Option<usize>,
+    args: &[&str],
+) -> Result<serde_json::Value> {
+    let exe = std::env::current_exe().map_err(|e| AppError::io("locating dyntag", e))?;
+    let mut cmd = Process::new(exe);
+    cmd.args(["--data", &g.data]);
+    if let Some(mb) = budget_mb {
+        cmd.args(["--cache-mb", &mb.to_string()]);
+    }
+    let out = cmd
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .map_err(|e| AppError::io("running a benchmark child", e))?;
+    if !out.status.success() {
+        return Err(AppError::Environment(format!(
+            "benchmark child {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| AppError::Environment(format!("benchmark child printed no figures: {e}")))
 }
 
 /// Dimension of the synthetic embeddings.

@@ -305,15 +305,7 @@ pub fn decode_batch(batch: RecordBatch) -> Result<RecordBatch> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let memory = Field::new(col::EMBEDDING, encoding.memory_type(dim), false).with_metadata(md);
-    let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
-    fields[i] = Arc::new(memory);
-    let mut columns = batch.columns().to_vec();
-    columns[i] = array;
-    RecordBatch::try_new(
-        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
-        columns,
-    )
-    .map_err(|e| CatalogError::engine("decoding embeddings", e))
+    with_column(&batch, i, memory, array, "decoding embeddings")
 }
 
 /// `batch` (in memory) with its embedding column in the stored form of `encoding` (`None`:
@@ -332,55 +324,59 @@ pub fn encode_batch(batch: &RecordBatch, encoding: Option<Encoding>) -> Result<R
             schema.field(i).data_type()
         ))
     })?;
+    // float32 values (what an import holds) are read in place; others are converted once.
+    let converted;
     let values = match v {
-        Vectors::F32(x) if encoding == Encoding::Float32 => {
-            return replace(batch, i, dim, encoding, encode_values(x, dim, encoding));
+        Vectors::F32(x) => x,
+        other => {
+            converted = other.to_f32(dim);
+            &converted
         }
-        other => other.to_f32(dim),
     };
-    replace(
+    let memory = Field::new(col::EMBEDDING, encoding.memory_type(dim), false)
+        .with_metadata(schema.field(i).metadata().clone());
+    with_column(
         batch,
         i,
-        dim,
-        encoding,
-        encode_values(&values, dim, encoding),
+        stored_field(&memory, dim, Some(encoding)),
+        Arc::new(encode_values(values, dim, encoding)),
+        "encoding embeddings",
     )
 }
 
-fn replace(
+/// `batch` with column `i` replaced by `array` of `field`.
+fn with_column(
     batch: &RecordBatch,
     i: usize,
-    dim: usize,
-    encoding: Encoding,
-    stored: FixedSizeBinaryArray,
+    field: Field,
+    array: ArrayRef,
+    what: &str,
 ) -> Result<RecordBatch> {
     let schema = batch.schema();
-    let memory = Field::new(col::EMBEDDING, encoding.memory_type(dim), false)
-        .with_metadata(schema.field(i).metadata().clone());
     let mut fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
-    fields[i] = Arc::new(stored_field(&memory, dim, Some(encoding)));
+    fields[i] = Arc::new(field);
     let mut columns = batch.columns().to_vec();
-    columns[i] = Arc::new(stored);
+    columns[i] = array;
     RecordBatch::try_new(
         Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
         columns,
     )
-    .map_err(|e| CatalogError::engine("encoding embeddings", e))
-}
-
-/// The largest error of one component of a unit vector under `encoding`: float16 rounds to
-/// 11 significant bits (|v| ≤ 1: at most 2⁻¹¹·|v|), int8 to half a step of max|v|/127.
-pub fn component_error_bound(encoding: Encoding) -> f32 {
-    match encoding {
-        Encoding::Float32 => 0.0,
-        Encoding::Float16 => 1.0 / 2048.0,
-        Encoding::Int8 => 0.5 / 127.0,
-    }
+    .map_err(|e| CatalogError::engine(what, e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The largest error of one component of a unit vector under `encoding`: float16 rounds to
+    /// 11 significant bits (|v| ≤ 1: at most 2⁻¹¹·|v|), int8 to half a step of max|v|/127.
+    fn component_error_bound(encoding: Encoding) -> f32 {
+        match encoding {
+            Encoding::Float32 => 0.0,
+            Encoding::Float16 => 1.0 / 2048.0,
+            Encoding::Int8 => 0.5 / 127.0,
+        }
+    }
 
     fn unit_rows(rows: usize, dim: usize) -> Vec<f32> {
         let mut rng = crate::store::random::Random::seeded(7);
