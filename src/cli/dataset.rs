@@ -1,10 +1,13 @@
-//! `dyntag dataset`: what a dataset stores — `show` (its tables, models and encodings) and
-//! `encode` (store its embeddings as float32, float16 or int8, in place, as one commit).
+//! `dyntag dataset`: what a dataset stores — `show` (its tables, models, encodings and search
+//! index), `encode` (store its embeddings as float32, float16 or int8, in place, as one
+//! commit) and `index` (index for search the rows ingested with `--no-index`).
 
 use clap::{Args, Subcommand};
 use dyntag_core::Modality;
+use dyntag_core::model::dataset::TableKind;
 use dyntag_core::model::dataset::encoding::Encoding;
 use dyntag_core::service::import::encode_dataset;
+use dyntag_core::service::index::index_dataset;
 
 use super::Global;
 use super::progress::LineProgress;
@@ -18,8 +21,16 @@ pub struct DatasetArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetAction {
-    /// Print a dataset's rows, stored bytes, models and embedding encodings.
+    /// Print a dataset's rows, stored bytes, models, embedding encodings and search index.
     Show { name: String },
+    /// Index for search the rows no index segment covers yet (those ingested with
+    /// `--no-index`), as one commit; searches scan them exactly until then.
+    Index {
+        name: String,
+        /// No progress lines.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Rewrite a dataset's embeddings in another encoding (one commit: queries running
     /// meanwhile see the old files or the new ones, whole).
     Encode {
@@ -61,6 +72,28 @@ pub async fn run(global: &Global, args: DatasetArgs) -> Result<()> {
                 println!(
                     "  {modality} embeddings: model '{}', dimension {}, stored as {stored}",
                     model.id, model.dimension
+                );
+                let segments = m.index(*modality);
+                println!(
+                    "  {modality} search index: {} of {} rows in {} segments, {} bytes",
+                    m.indexed_rows(*modality),
+                    m.rows(TableKind::of(*modality)),
+                    segments.len(),
+                    segments.iter().map(|s| s.bytes).sum::<u64>()
+                );
+            }
+            Ok(())
+        }
+        DatasetAction::Index { name, quiet } => {
+            let progress = LineProgress::new(quiet);
+            let outcomes = index_dataset(&catalog, &name, &progress).await?;
+            if outcomes.is_empty() {
+                println!("dataset '{name}': every row is indexed; nothing to do");
+            }
+            for o in outcomes {
+                println!(
+                    "dataset '{name}': {} rows added to the {}",
+                    o.rows, o.source
                 );
             }
             Ok(())

@@ -53,6 +53,11 @@ pub struct IngestArgs {
     /// with `dyntag dataset encode`.
     #[arg(long, value_parser = parse_encoding)]
     pub embedding_encoding: Option<Encoding>,
+    /// Leave the new rows out of the search index (an index of millions of rows takes
+    /// minutes to build): searches scan them exactly until the next ingest that indexes,
+    /// or `dyntag dataset index`.
+    #[arg(long)]
+    pub no_index: bool,
     /// No progress lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -95,20 +100,18 @@ pub async fn run(global: &Global, args: IngestArgs) -> Result<()> {
     }
     let catalog = global.open().await?;
     let progress = LineProgress::new(args.quiet);
+    let options = import::ImportOptions {
+        encoding: args.embedding_encoding,
+        defer_index: args.no_index,
+    };
     let mut outcomes = Vec::new();
     if !sources.is_empty() {
-        outcomes = import::import_encoded(
-            &catalog,
-            &args.dataset,
-            &sources,
-            args.embedding_encoding,
-            &progress,
-        )
-        .await?;
+        outcomes =
+            import::import_encoded(&catalog, &args.dataset, &sources, &options, &progress).await?;
     }
     let mut opts = MediaOptions::new(&args.dataset);
     opts.model = args.model.clone();
-    opts.encoding = args.embedding_encoding;
+    opts.import = options;
     opts.video.keyframe_interval_ms = (args.keyframe_interval * 1000.0).round().max(1.0) as i64;
     opts.video.detector.threshold = args.shot_threshold;
     let report = ingest(&catalog, &opts, found, &progress).await?;

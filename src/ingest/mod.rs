@@ -13,7 +13,7 @@ mod videos;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dyntag_core::model::dataset::encoding::Encoding;
+use dyntag_core::service::import::ImportOptions;
 use dyntag_core::service::import::{self, MediaAsset, Outcome, Progress, Source};
 use dyntag_core::{Catalog, CatalogError};
 use dyntag_models::VisionEncoder;
@@ -34,8 +34,9 @@ pub struct MediaOptions {
     pub thumbnail_side: u32,
     /// Images per commit.
     pub images_per_commit: usize,
-    /// How the embeddings of a modality this ingest creates are stored (float32 if unset).
-    pub encoding: Option<Encoding>,
+    /// How the embeddings of a modality this ingest creates are stored, and whether the
+    /// new rows are indexed for search now.
+    pub import: ImportOptions,
 }
 
 impl MediaOptions {
@@ -47,7 +48,7 @@ impl MediaOptions {
             video: VideoOptions::default(),
             thumbnail_side: 320,
             images_per_commit: 256,
-            encoding: None,
+            import: ImportOptions::default(),
         }
     }
 }
@@ -266,7 +267,7 @@ async fn commit(
         &opts.dataset,
         model_id,
         &assets,
-        opts.encoding,
+        &opts.import,
         &quiet,
     )
     .await
@@ -283,7 +284,7 @@ async fn commit(
                     &opts.dataset,
                     model_id,
                     &[a],
-                    opts.encoding,
+                    &opts.import,
                     &quiet,
                 )
                 .await
@@ -312,7 +313,7 @@ async fn one_file(
     progress: &dyn Progress,
     report: &mut Report,
 ) -> Result<()> {
-    match import::import_encoded(catalog, &opts.dataset, &[source], opts.encoding, progress).await {
+    match import::import_encoded(catalog, &opts.dataset, &[source], &opts.import, progress).await {
         Ok(o) => report.outcomes.extend(o),
         Err(e @ (CatalogError::Import { .. } | CatalogError::Invalid(_))) => {
             report.failed.push((path.to_path_buf(), e.to_string()))

@@ -10,7 +10,7 @@ use datafusion::arrow::array::Array;
 use dyntag::engine::{Answer, Engine};
 use dyntag_core::model::dataset::encoding::Encoding;
 use dyntag_core::model::dataset::vectors::vectors;
-use dyntag_core::service::import::{NoProgress, Source, import_encoded};
+use dyntag_core::service::import::{ImportOptions, NoProgress, Source, import_encoded};
 
 use crate::common;
 use crate::util::{dyntag, floats, run, strings};
@@ -200,7 +200,10 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
             path: kf,
             model: dyntag_models::DEFAULT_MODEL_ID.into(),
         }],
-        Some(Encoding::Float32),
+        &ImportOptions {
+            encoding: Some(Encoding::Float32),
+            defer_index: false,
+        },
         &NoProgress,
     )
     .await

@@ -17,6 +17,7 @@ mod import_errors;
 mod lifecycle;
 mod media;
 mod object_store;
+mod search_index;
 mod security;
 mod serve;
 mod suggest;

@@ -13,6 +13,14 @@ pub async fn run(engine: &Engine, sql: &str) -> Answer {
     }
 }
 
+/// Runs `sql`, which must fail; the error text.
+pub async fn run_err(engine: &Engine, sql: &str) -> String {
+    match engine.execute(sql).await {
+        Ok(_) => panic!("{sql}\n  succeeded, but should have failed"),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// The values of a column as text.
 pub fn strings(a: &Answer, column: &str) -> Vec<String> {
     let mut out = Vec::new();

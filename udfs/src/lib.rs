@@ -8,7 +8,7 @@
 //! | `embed_text('text' [, 'model'])` | [`embed_text`] |
 //! | `cosine_similarity(a, b)` | [`cosine_similarity`] |
 //! | `dt_version('group', 'visual', n)` (table function) | [`dt_version`] |
-//! | `semantic_search('query', k [, 'visual'])`, `dt_uncertain('group', 'tag', k)` (table functions) | [`search`] |
+//! | `semantic_search('query', k [, 'visual' [, 'exact']])`, `similar_items('item_id', k [, 'visual' [, 'exact']])`, `dt_uncertain('group', 'tag', k)` (table functions) | [`search`] |
 //!
 //! The functions that look up tags resolve them for the session's current dataset, held
 //! in a [`SessionDataset`] shared with the session that registers them.
@@ -101,6 +101,10 @@ pub fn table_functions(
         (
             "semantic_search",
             Arc::new(search::SemanticSearch::new(ctx.clone())),
+        ),
+        (
+            "similar_items",
+            Arc::new(search::SimilarItems::new(ctx.clone())),
         ),
         (
             "dt_uncertain",

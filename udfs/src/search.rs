@@ -1,7 +1,9 @@
-//! `semantic_search('query', k [, 'visual' | 'transcript'])`, `dt_uncertain('group', 'tag',
-//! k)` (items to label) and `dt_metrics('group', 'tag')` (the Tag Evaluator's table): table
-//! functions computed when the query runs (their scan is asynchronous), on the session's
-//! dataset.
+//! `semantic_search('query', k [, 'visual' | 'transcript' [, 'exact']])`,
+//! `similar_items('item_id', k [, 'visual' | 'transcript' [, 'exact']])` ("find similar"),
+//! `dt_uncertain('group', 'tag', k)` (items to label) and `dt_metrics('group', 'tag')` (the
+//! Tag Evaluator's table): table functions computed when the query runs (their scan is
+//! asynchronous), on the session's dataset. Searches go through the dataset's search index;
+//! `'exact'` scans every row instead.
 
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use dyntag_core::Modality;
 use dyntag_core::service::evaluate::{metrics, metrics_table};
 use dyntag_core::service::search::{
-    MAX_ITEMS, found_batch, found_schema, search, uncertain_assets,
+    MAX_ITEMS, found_batch, found_schema, search, similar, uncertain_assets,
 };
 
 use crate::FunctionContext;
@@ -53,6 +55,13 @@ enum Request {
         query: String,
         k: usize,
         modality: Modality,
+        exact: bool,
+    },
+    Similar {
+        item: String,
+        k: usize,
+        modality: Modality,
+        exact: bool,
     },
     Uncertain {
         group: String,
@@ -125,9 +134,18 @@ impl LazyTable {
         let dataset = self.ctx.dataset.get();
         Ok(match &self.request {
             Request::Metrics { slug, tag } => metrics(catalog, slug, tag).await?,
-            Request::Search { query, k, modality } => {
-                found_batch(&search(catalog, &dataset, *modality, query, *k).await?)?
-            }
+            Request::Search {
+                query,
+                k,
+                modality,
+                exact,
+            } => found_batch(&search(catalog, &dataset, *modality, query, *k, *exact).await?)?,
+            Request::Similar {
+                item,
+                k,
+                modality,
+                exact,
+            } => found_batch(&similar(catalog, &dataset, *modality, item, *k, *exact).await?)?,
             Request::Uncertain { group, tag, k } => {
                 found_batch(&uncertain_assets(catalog, &dataset, group, tag, *k).await?)?
             }
@@ -174,25 +192,79 @@ impl SemanticSearch {
 
 impl TableFunctionImpl for SemanticSearch {
     fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
-        const USAGE: &str = "semantic_search('query', k [, 'visual' | 'transcript'])";
+        const USAGE: &str = "semantic_search('query', k [, 'visual' | 'transcript' [, 'exact']])";
         let exprs = args.exprs();
         let query = string_arg(exprs, 0, USAGE)?;
         let k = count_arg(exprs, 1, USAGE)?;
-        let modality = match exprs.get(2) {
-            None => Modality::Visual,
-            Some(_) => match string_arg(exprs, 2, USAGE)?.to_ascii_lowercase().as_str() {
-                "visual" => Modality::Visual,
-                "transcript" => Modality::Transcript,
-                other => return plan_err!("unknown modality '{other}': {USAGE}"),
-            },
-        };
+        let (modality, exact) = search_options(exprs, USAGE)?;
         if query.trim().chars().count() < 2 {
             return plan_err!("a search query needs at least 2 characters: {USAGE}");
         }
         Ok(Arc::new(LazyTable {
             ctx: self.ctx.clone(),
             schema: found_schema(),
-            request: Request::Search { query, k, modality },
+            request: Request::Search {
+                query,
+                k,
+                modality,
+                exact,
+            },
+        }))
+    }
+}
+
+/// The optional modality (third argument) and `'exact'` (fourth) of a search.
+fn search_options(exprs: &[Expr], usage: &str) -> Result<(Modality, bool)> {
+    let modality = match exprs.get(2) {
+        None => Modality::Visual,
+        Some(_) => match string_arg(exprs, 2, usage)?.to_ascii_lowercase().as_str() {
+            "visual" => Modality::Visual,
+            "transcript" => Modality::Transcript,
+            other => return plan_err!("unknown modality '{other}': {usage}"),
+        },
+    };
+    let exact = match exprs.get(3) {
+        None => false,
+        Some(_) => match string_arg(exprs, 3, usage)?.to_ascii_lowercase().as_str() {
+            "exact" => true,
+            "index" => false,
+            other => return plan_err!("unknown search method '{other}' (exact or index): {usage}"),
+        },
+    };
+    if exprs.len() > 4 {
+        return plan_err!("too many arguments: {usage}");
+    }
+    Ok((modality, exact))
+}
+
+/// The `similar_items` table function: "find similar to this item".
+#[derive(Debug)]
+pub struct SimilarItems {
+    ctx: FunctionContext,
+}
+
+impl SimilarItems {
+    pub fn new(ctx: FunctionContext) -> Self {
+        Self { ctx }
+    }
+}
+
+impl TableFunctionImpl for SimilarItems {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        const USAGE: &str = "similar_items('item_id', k [, 'visual' | 'transcript' [, 'exact']])";
+        let exprs = args.exprs();
+        let item = string_arg(exprs, 0, USAGE)?;
+        let k = count_arg(exprs, 1, USAGE)?;
+        let (modality, exact) = search_options(exprs, USAGE)?;
+        Ok(Arc::new(LazyTable {
+            ctx: self.ctx.clone(),
+            schema: found_schema(),
+            request: Request::Similar {
+                item,
+                k,
+                modality,
+                exact,
+            },
         }))
     }
 }

@@ -3,11 +3,13 @@
 //! resident [`cache`] and samples them, and publishing materialises the `dt_` tables
 //! ([`materialize`]). [`Resources`] is what all of it keeps resident.
 
+pub mod ann;
 pub mod cache;
 pub mod classifier;
 pub mod head;
 pub mod kernel;
 pub mod materialize;
+pub mod nearest;
 mod resources;
 pub mod scan;
 pub mod schema;

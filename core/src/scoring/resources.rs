@@ -6,9 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use dyntag_models::{Model, ModelRegistry};
 
+use super::ann::AnnIndex;
 use super::cache::TableCache;
 use super::head::{CompiledHeads, compile};
 use crate::model::Modality;
+use crate::model::dataset::IndexSegment;
 use crate::model::snapshot::{Definition, list_or_none};
 use crate::model::tags::VersionTag;
 use crate::store::Store;
@@ -32,6 +34,8 @@ pub struct Resources {
     models: Arc<ModelRegistry>,
     heads: Mutex<HashMap<HeadKey, Arc<CompiledHeads>>>,
     cache: Arc<TableCache>,
+    /// Search index segments read so far, by path.
+    segments: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<AnnIndex>>>>>,
 }
 
 impl Resources {
@@ -42,6 +46,7 @@ impl Resources {
             models,
             heads: Mutex::new(HashMap::new()),
             cache: Arc::new(cache),
+            segments: Mutex::new(HashMap::new()),
         }
     }
 
@@ -58,6 +63,39 @@ impl Resources {
     /// The resident table cache.
     pub fn table_cache(&self) -> &Arc<TableCache> {
         &self.cache
+    }
+
+    /// The search index segment `segment`, read from the store the first time it is asked
+    /// for and kept.
+    pub async fn index_segment(&self, segment: &IndexSegment) -> Result<Arc<AnnIndex>> {
+        let cell = Arc::clone(
+            self.segments
+                .lock()
+                .expect("segments lock")
+                .entry(segment.path.clone())
+                .or_default(),
+        );
+        let loaded = cell
+            .get_or_try_init(|| async {
+                let path = object_store::path::Path::from(segment.path.as_str());
+                let bytes = self.store.get(&path).await?.ok_or_else(|| {
+                    CatalogError::State(format!("search index segment {path} is missing"))
+                })?;
+                tokio::task::spawn_blocking(move || AnnIndex::from_bytes(&bytes).map(Arc::new))
+                    .await
+                    .map_err(|e| CatalogError::Internal(format!("loading {path}: {e}")))?
+            })
+            .await?;
+        Ok(Arc::clone(loaded))
+    }
+
+    /// Lets go of segments whose path starts with `prefix` other than `current` (those of
+    /// an index that merges replaced).
+    pub fn forget_segments(&self, prefix: &str, current: &[IndexSegment]) {
+        self.segments
+            .lock()
+            .expect("segments lock")
+            .retain(|path, _| !path.starts_with(prefix) || current.iter().any(|s| &s.path == path));
     }
 
     /// The model with this id, with a hint on how to add one.

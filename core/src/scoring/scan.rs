@@ -328,7 +328,12 @@ pub async fn scored_rows(
 }
 
 /// The item at row `i` of a batch of `modality`'s table.
-fn item_at(batch: &RecordBatch, i: usize, modality: Modality, score: f64) -> Result<Item> {
+pub(crate) fn item_at(
+    batch: &RecordBatch,
+    i: usize,
+    modality: Modality,
+    score: f64,
+) -> Result<Item> {
     let (id, time, detail) = match modality {
         Modality::Visual => (col::IMAGE_ID, col::KEYFRAME_TIME, col::PATH),
         Modality::Transcript => (col::SEGMENT_ID, col::START, col::TEXT),

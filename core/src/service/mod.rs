@@ -8,6 +8,7 @@ pub mod access;
 mod catalog;
 pub mod evaluate;
 pub mod import;
+pub mod index;
 pub mod jobs;
 pub mod search;
 pub mod suggest;

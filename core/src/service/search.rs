@@ -9,10 +9,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{RecordBatch, new_null_array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use datafusion::arrow::array::AsArray;
+
 use crate::model::Modality;
+use crate::model::dataset::schema::col;
+use crate::model::dataset::{DatasetManifest, TableKind};
 use crate::model::snapshot::Definition;
-use crate::scoring::kernel::dot_rows;
-use crate::scoring::scan::{Item, scored_rows, to_batch};
+use crate::scoring::nearest::nearest;
+use crate::scoring::scan::{Item, batches, embeddings, scored_rows, to_batch};
 use crate::service::Catalog;
 use crate::{CatalogError, Result};
 
@@ -61,19 +65,77 @@ fn check_count(k: usize) -> Result<()> {
     }
 }
 
-/// The search the `semantic_search` function and the search route answer.
+/// The search the `semantic_search` function and the search route answer: through the
+/// search index, or scanning every row when `exact`.
 pub async fn search(
     catalog: &Catalog,
     dataset: &str,
     modality: Modality,
     query: &str,
     k: usize,
+    exact: bool,
 ) -> Result<Found> {
     check_count(k)?;
     Ok(Found {
-        items: semantic_search(catalog, dataset, modality, query, k).await?,
+        items: semantic_search(catalog, dataset, modality, query, k, exact).await?,
         threshold: None,
     })
+}
+
+/// "Find similar": the `k` items of `modality` in `dataset` nearest the item `item_id`
+/// (itself left out), through the search index or scanning every row when `exact` (what
+/// the `similar_items` function and the similar route answer).
+pub async fn similar(
+    catalog: &Catalog,
+    dataset: &str,
+    modality: Modality,
+    item_id: &str,
+    k: usize,
+    exact: bool,
+) -> Result<Found> {
+    check_count(k)?;
+    let snapshot = catalog.snapshot();
+    let manifest = snapshot.dataset(dataset)?;
+    let Some(q) = embedding_of(catalog, manifest, modality, item_id).await? else {
+        return Err(CatalogError::NotFound {
+            kind: "item",
+            name: item_id.to_string(),
+            hint: format!(" among the {modality} items of dataset '{dataset}'"),
+        });
+    };
+    let found = nearest(catalog, manifest, modality, &q, k, exact, Some(item_id)).await?;
+    Ok(Found {
+        items: found.items,
+        threshold: None,
+    })
+}
+
+/// The embedding of the item `item_id` of `modality`, as float32.
+async fn embedding_of(
+    catalog: &Catalog,
+    manifest: &DatasetManifest,
+    modality: Modality,
+    item_id: &str,
+) -> Result<Option<Vec<f32>>> {
+    let column = match modality {
+        Modality::Visual => col::IMAGE_ID,
+        Modality::Transcript => col::SEGMENT_ID,
+    };
+    for file in manifest.files(TableKind::of(modality)) {
+        for batch in batches(catalog, file).await?.iter() {
+            let Some(ids) = batch
+                .column_by_name(column)
+                .and_then(|c| c.as_string_opt::<i32>())
+            else {
+                continue;
+            };
+            if let Some(r) = ids.iter().position(|id| id == Some(item_id)) {
+                let (values, dim) = embeddings(batch)?;
+                return Ok(Some(values.row(r, dim)));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The uncertain assets of `tag` in published `group` on `dataset`, which must be the
@@ -121,13 +183,14 @@ pub async fn uncertain_assets(
 pub const NEAR_DUPLICATE: f32 = 0.92;
 
 /// The `k` items of `modality` in `dataset` nearest to `query` (score = cosine similarity),
-/// best first.
+/// best first: through the search index, or scanning every row when `exact`.
 pub async fn semantic_search(
     catalog: &Catalog,
     dataset: &str,
     modality: Modality,
     query: &str,
     k: usize,
+    exact: bool,
 ) -> Result<Vec<Item>> {
     if query.trim().chars().count() < 2 {
         return Err(CatalogError::Invalid(
@@ -140,20 +203,9 @@ pub async fn semantic_search(
         return Ok(Vec::new());
     };
     let q = catalog.model(&model.id)?.text()?.embed_cached(query)?;
-    let mut rows = scored_rows(catalog, &snapshot, dataset, modality, |_, values, dim| {
-        if dim != q.len() {
-            return Err(CatalogError::State(format!(
-                "embeddings of dataset '{dataset}' have dimension {dim}, not the query's {}",
-                q.len()
-            )));
-        }
-        Ok(dot_rows(values, &q).into_iter().map(f64::from).collect())
-    })
-    .await?;
-    let mut refs = std::mem::take(&mut rows.refs);
-    refs.sort_by(|a, b| b.score.total_cmp(&a.score));
-    refs.truncate(k);
-    refs.iter().map(|r| rows.item(r)).collect()
+    Ok(nearest(catalog, manifest, modality, &q, k, exact, None)
+        .await?
+        .items)
 }
 
 /// The `k` visual items of `dataset` whose score for `tag` under `definition` is nearest

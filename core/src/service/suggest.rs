@@ -204,6 +204,7 @@ pub async fn offline(
                 Modality::Transcript,
                 tag,
                 30,
+                false,
             )
             .await?;
             let mut sentences: Vec<String> = Vec::new();

@@ -221,6 +221,47 @@ impl Store {
             .map_err(|e| CatalogError::storage(path, e))
     }
 
+    /// Writes the local file `local` as an object, streamed in parts (objects larger than
+    /// one request allows go up in a multipart upload); readers see it once it is whole.
+    pub async fn put_file(&self, path: &Path, local: &std::path::Path) -> Result<u64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let local_error = |e: std::io::Error| {
+            CatalogError::storage(
+                local.display(),
+                object_store::Error::Generic {
+                    store: "local file",
+                    source: Box::new(e),
+                },
+            )
+        };
+        let upload_error = |e: std::io::Error| {
+            CatalogError::storage(
+                path,
+                object_store::Error::Generic {
+                    store: "object store",
+                    source: Box::new(e),
+                },
+            )
+        };
+        let mut file = tokio::fs::File::open(local).await.map_err(local_error)?;
+        let mut object = object_store::buffered::BufWriter::new(self.object_store(), path.clone());
+        let mut chunk = vec![0u8; 8 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = file.read(&mut chunk).await.map_err(local_error)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            if let Err(e) = object.write_all(&chunk[..n]).await {
+                let _ = object.abort().await;
+                return Err(upload_error(e));
+            }
+        }
+        object.shutdown().await.map_err(upload_error)?;
+        Ok(total)
+    }
+
     /// Writes an object only if none exists at `path`. Returns `false` if one did.
     #[tracing::instrument(level = "debug", skip(self, bytes), fields(len = bytes.len()))]
     pub async fn put_if_absent(&self, path: &Path, bytes: Bytes) -> Result<bool> {

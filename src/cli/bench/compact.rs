@@ -21,7 +21,7 @@ use dyntag_core::model::dataset::vectors::vectors;
 use dyntag_core::model::tags::{Polarity, Prompt, PromptModality, VersionTag};
 use dyntag_core::scoring::head::{CompiledHeads, compile};
 use dyntag_core::scoring::scan::{batches, embeddings};
-use dyntag_core::service::import::{NoProgress, Source, import_encoded};
+use dyntag_core::service::import::{ImportOptions, NoProgress, Source, import_encoded};
 use dyntag_core::store::random::Random;
 use dyntag_core::{Catalog, CatalogError};
 
@@ -264,7 +264,10 @@ async fn speed(global: &Global, args: &Args<'_>) -> Result<()> {
                 path: parquet.clone(),
                 model: BENCH_MODEL.into(),
             }],
-            Some(e),
+            &ImportOptions {
+                encoding: Some(e),
+                defer_index: true,
+            },
             &NoProgress,
         )
         .await?;

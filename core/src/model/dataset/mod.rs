@@ -4,6 +4,7 @@
 //! ```text
 //! datasets/<name>/_log/0000000003.json      manifest revisions (the highest is current)
 //! datasets/<name>/data/<table>/<uuid>.parquet
+//! datasets/<name>/index/<modality>/<uuid>.usearch   search index segments
 //! ```
 //!
 //! Files are written before the manifest revision that references them, so a failed or
@@ -47,6 +48,14 @@ pub enum TableKind {
 }
 
 impl TableKind {
+    /// The table holding `modality`'s embeddings.
+    pub fn of(modality: Modality) -> Self {
+        match modality {
+            Modality::Visual => Self::Images,
+            Modality::Transcript => Self::Transcripts,
+        }
+    }
+
     /// The folder name of the table's files.
     pub fn dir_name(self) -> &'static str {
         match self {
@@ -159,6 +168,32 @@ pub struct DatasetManifest {
     /// Every source file imported.
     #[serde(default)]
     pub imports: Vec<ImportRecord>,
+    /// The search index of each modality: segments covering its rows from the first on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub indexes: BTreeMap<Modality, Vec<IndexSegment>>,
+}
+
+/// One segment of a modality's search index: an HNSW graph over rows `start..start +
+/// rows` of the modality's table (rows numbered across its files in order), keyed by that
+/// row number. Tables only grow at the end and a conversion keeps the rows' order, so a
+/// segment stays valid as long as the table has its rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexSegment {
+    /// Path relative to the data root.
+    pub path: String,
+    /// The first row covered.
+    pub start: u64,
+    /// Rows covered.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl IndexSegment {
+    /// One past the last row covered.
+    pub fn end(&self) -> u64 {
+        self.start + self.rows
+    }
 }
 
 impl DatasetManifest {
@@ -171,6 +206,7 @@ impl DatasetManifest {
             tables: BTreeMap::new(),
             metadata_columns: BTreeMap::new(),
             imports: Vec::new(),
+            indexes: BTreeMap::new(),
         }
     }
 
@@ -182,6 +218,16 @@ impl DatasetManifest {
     /// Number of rows of a table.
     pub fn rows(&self, kind: TableKind) -> u64 {
         self.files(kind).iter().map(|f| f.rows).sum()
+    }
+
+    /// The segments of `modality`'s search index (empty if it has none).
+    pub fn index(&self, modality: Modality) -> &[IndexSegment] {
+        self.indexes.get(&modality).map_or(&[], Vec::as_slice)
+    }
+
+    /// Rows of `modality`'s table that its index segments cover (from the first row on).
+    pub fn indexed_rows(&self, modality: Modality) -> u64 {
+        self.index(modality).last().map_or(0, IndexSegment::end)
     }
 
     /// Whether this exact file was imported before as `kind`.
@@ -200,6 +246,14 @@ pub fn manifest_log(name: &str) -> RevisionLog {
 /// `datasets/<name>`.
 pub fn dataset_dir(name: &str) -> Path {
     Path::from("datasets").join(name)
+}
+
+/// A fresh path for a new search index segment of `modality`.
+pub fn new_index_path(dataset: &str, modality: Modality) -> Path {
+    dataset_dir(dataset)
+        .join("index")
+        .join(modality.to_string())
+        .join(format!("{}.usearch", uuid::Uuid::new_v4()))
 }
 
 /// A fresh path for a new file of `kind`.

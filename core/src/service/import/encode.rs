@@ -21,7 +21,7 @@ pub async fn encode_dataset(
     to: Encoding,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
-    let (revision, mut st) = open_staging(catalog, dataset, None).await?;
+    let (revision, mut st) = open_staging(catalog, dataset, &Default::default()).await?;
     if revision == 0 {
         return Err(CatalogError::NotFound {
             kind: "dataset",
@@ -85,5 +85,5 @@ pub async fn encode_dataset(
         Ok(outcomes)
     }
     .await;
-    commit(revision, st, staged).await
+    commit(revision, st, staged, progress).await
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use datafusion::arrow::array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use object_store::path::Path;
 
-use super::{Outcome, Progress, Staging, commit, open_staging, segments};
+use super::{ImportOptions, Outcome, Progress, Staging, commit, open_staging, segments};
 use crate::model::Modality;
 use crate::model::dataset::encoding::Encoding;
 use crate::model::dataset::schema::{embedding_field, table_schema};
@@ -96,12 +96,12 @@ pub async fn import_media(
     dataset: &str,
     model: &str,
     assets: &[MediaAsset],
-    encoding: Option<Encoding>,
+    options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
-    let (revision, mut st) = open_staging(catalog, dataset, encoding).await?;
+    let (revision, mut st) = open_staging(catalog, dataset, options).await?;
     let staged = stage(&mut st, model, assets, progress).await;
-    commit(revision, st, staged).await
+    commit(revision, st, staged, progress).await
 }
 
 async fn stage(

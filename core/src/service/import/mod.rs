@@ -130,8 +130,20 @@ pub(crate) struct Staging<'a> {
     /// Videos given by a listing: path and duration.
     listed: BTreeMap<String, (Option<String>, Option<i64>)>,
     ids: HashMap<TableKind, HashSet<String>>,
-    /// The encoding asked for embeddings of a modality this import creates.
-    encoding: Option<Encoding>,
+    /// What the caller asked for.
+    options: ImportOptions,
+}
+
+/// How an import stores what it brings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The encoding of the embeddings of a modality the import creates (float32 when
+    /// `None`); a modality the dataset has keeps its encoding, and asking for another is
+    /// refused.
+    pub encoding: Option<Encoding>,
+    /// Leave the new rows out of the search index: searches scan them exactly until the
+    /// next import that indexes, or `dyntag dataset index`.
+    pub defer_index: bool,
 }
 
 impl<'a> Staging<'a> {
@@ -139,10 +151,26 @@ impl<'a> Staging<'a> {
         &self.manifest.name
     }
 
+    /// The manifest as staged so far.
+    pub(crate) fn manifest(&self) -> &DatasetManifest {
+        &self.manifest
+    }
+
+    /// Brings the search index of every modality up to date with the staged rows.
+    pub(crate) async fn index(&mut self, progress: &dyn Progress) -> Result<u64> {
+        crate::service::index::update_indexes(
+            self.catalog,
+            &mut self.manifest,
+            &mut self.written,
+            progress,
+        )
+        .await
+    }
+
     /// How `modality`'s embeddings are stored: as the dataset stores them already, or as
     /// asked (float32 by default) when this import brings the first ones.
     fn encoding(&self, modality: Modality) -> Result<Option<Encoding>> {
-        match (self.manifest.models.get(&modality), self.encoding) {
+        match (self.manifest.models.get(&modality), self.options.encoding) {
             (Some(m), Some(asked)) if m.numeric() != asked => Err(CatalogError::State(format!(
                 "dataset '{}' stores its {modality} embeddings as {}, not {asked}; convert it first with `dyntag dataset encode {} --to {asked}`",
                 self.dataset(),
@@ -265,7 +293,14 @@ pub async fn import(
     sources: &[Source],
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
-    import_encoded(catalog, dataset, sources, None, progress).await
+    import_encoded(
+        catalog,
+        dataset,
+        sources,
+        &ImportOptions::default(),
+        progress,
+    )
+    .await
 }
 
 /// [`import`], storing the embeddings of a modality the import creates in `encoding`
@@ -275,19 +310,19 @@ pub async fn import_encoded(
     catalog: &Catalog,
     dataset: &str,
     sources: &[Source],
-    encoding: Option<Encoding>,
+    options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
-    let (revision, mut st) = open_staging(catalog, dataset, encoding).await?;
+    let (revision, mut st) = open_staging(catalog, dataset, options).await?;
     let staged = stage_all(&mut st, sources, progress).await;
-    commit(revision, st, staged).await
+    commit(revision, st, staged, progress).await
 }
 
 /// The dataset's latest manifest revision and a staging over it.
 pub(crate) async fn open_staging<'a>(
     catalog: &'a Catalog,
     dataset: &str,
-    encoding: Option<Encoding>,
+    options: &ImportOptions,
 ) -> Result<(u64, Staging<'a>)> {
     validate_name(dataset)?;
     if dataset == crate::model::dataset::SYSTEM_SCHEMA {
@@ -311,19 +346,30 @@ pub(crate) async fn open_staging<'a>(
             video_refs: BTreeMap::new(),
             listed: BTreeMap::new(),
             ids: HashMap::new(),
-            encoding,
+            options: *options,
         },
     ))
 }
 
-/// Commits what was staged as the next manifest revision, or removes its files when staging
-/// or the commit failed.
+/// Commits what was staged as the next manifest revision, with the search index brought up
+/// to date (unless deferred), or removes its files when staging, indexing or the commit
+/// failed.
 pub(crate) async fn commit(
     revision: u64,
-    st: Staging<'_>,
+    mut st: Staging<'_>,
     staged: Result<Vec<Outcome>>,
+    progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
     let catalog = st.catalog;
+    let staged = match staged {
+        Ok(outcomes)
+            if !st.options.defer_index
+                && (revision == 0 || outcomes.iter().any(|o| o.skipped.is_none())) =>
+        {
+            st.index(progress).await.map(|_| outcomes)
+        }
+        other => other,
+    };
     match staged {
         Ok(outcomes) => {
             if outcomes.iter().all(|o| o.skipped.is_some()) && revision > 0 {

@@ -42,6 +42,14 @@ pub(super) struct SearchQuery {
     q: String,
     k: Option<usize>,
     modality: Option<String>,
+    /// Scan every row instead of going through the search index.
+    #[serde(default)]
+    exact: bool,
+}
+
+/// The fourth argument of the SQL search functions.
+fn method(exact: bool) -> &'static str {
+    if exact { "exact" } else { "index" }
 }
 
 pub(super) async fn search(
@@ -54,15 +62,49 @@ pub(super) async fn search(
     let modality = modality(q.modality.as_deref())?;
     let k = q.k.unwrap_or(20);
     let what = format!(
-        "SELECT * FROM semantic_search({}, {k}, '{}')",
+        "SELECT * FROM semantic_search({}, {k}, '{}', '{}')",
         quote(&q.q),
-        modality.as_str()
+        modality.as_str(),
+        method(q.exact)
     );
     let catalog = state.server.catalog();
     let work = async {
         let snapshot = catalog.refresh().await?;
         View::new(&snapshot, &who.principal).require(&dataset, DatasetRole::Viewer, "searching")?;
-        Ok(search::search(catalog, &dataset, modality, &q.q, k).await?)
+        Ok(search::search(catalog, &dataset, modality, &q.q, k, q.exact).await?)
+    };
+    found(&state.server.limited(&who, &what, work).await?)
+}
+
+#[derive(Deserialize)]
+pub(super) struct SimilarQuery {
+    item: String,
+    k: Option<usize>,
+    modality: Option<String>,
+    #[serde(default)]
+    exact: bool,
+}
+
+pub(super) async fn similar(
+    State(state): State<AppState>,
+    Path(dataset): Path<String>,
+    Query(q): Query<SimilarQuery>,
+    headers: HeaderMap,
+) -> Answer {
+    let who = caller(&state, &headers)?;
+    let modality = modality(q.modality.as_deref())?;
+    let k = q.k.unwrap_or(20);
+    let what = format!(
+        "SELECT * FROM similar_items({}, {k}, '{}', '{}')",
+        quote(&q.item),
+        modality.as_str(),
+        method(q.exact)
+    );
+    let catalog = state.server.catalog();
+    let work = async {
+        let snapshot = catalog.refresh().await?;
+        View::new(&snapshot, &who.principal).require(&dataset, DatasetRole::Viewer, "searching")?;
+        Ok(search::similar(catalog, &dataset, modality, &q.item, k, q.exact).await?)
     };
     found(&state.server.limited(&who, &what, work).await?)
 }
