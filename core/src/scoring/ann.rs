@@ -21,7 +21,7 @@ pub const CONNECTIVITY: usize = 16;
 pub const EXPANSION_ADD: usize = 64;
 /// Candidates kept while searching (ef); a search for more neighbours than this keeps as
 /// many candidates as it asks for.
-pub const EXPANSION_SEARCH: usize = 64;
+pub const EXPANSION_SEARCH: usize = 128;
 /// Searches one loaded graph may run at once.
 pub const SEARCH_SLOTS: usize = 64;
 

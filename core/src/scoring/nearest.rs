@@ -10,7 +10,7 @@ use std::collections::BinaryHeap;
 use datafusion::arrow::array::RecordBatch;
 
 use super::Resources;
-use super::kernel::dot_rows;
+use super::kernel::{dot_row, dot_rows};
 use super::scan::{Item, batches, embeddings, item_at};
 use crate::model::Modality;
 use crate::model::dataset::{DatasetManifest, TableKind, dataset_dir};
@@ -123,8 +123,7 @@ pub async fn nearest(
                 }
                 for c in &candidates[from..to] {
                     let r = (c - b0) as usize;
-                    let s = dot_rows(&values.slice(r, 1, dim), q)[0];
-                    keep(&mut kept, Kept(s, id, r as u32));
+                    keep(&mut kept, Kept(dot_row(&values, r, q), id, r as u32));
                 }
                 held.push(batch.clone());
             }

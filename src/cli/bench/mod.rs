@@ -10,6 +10,7 @@ mod labels;
 mod pixels;
 mod preview;
 pub mod scoring;
+mod search;
 mod soak;
 mod supg;
 mod zero_shot;
@@ -202,6 +203,29 @@ pub enum Which {
         #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
         python: String,
     },
+    /// Semantic search through the search index against the exact scan and FAISS HNSW
+    /// (same graph parameters) on clustered synthetic vectors: build speed, top-10
+    /// latency and recall@10.
+    Search {
+        /// Vectors in the library.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// Queries (each also answered by the exact scan, for the truth).
+        #[arg(long, default_value_t = 100)]
+        queries: usize,
+        /// How the dataset stores its embeddings: float32, float16 or int8.
+        #[arg(long, default_value = "float16")]
+        encoding: String,
+        /// Working folder (default: a new temporary folder, removed afterwards).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// The anchor script.
+        #[arg(long, default_value = "benches/anchor_search.py")]
+        anchor: PathBuf,
+        /// The Python that runs the anchor (needs numpy, pyarrow, faiss-cpu).
+        #[arg(long, env = "DYNTAG_PYTHON", default_value = "python3")]
+        python: String,
+    },
     /// (Used by `compact`.) Scores a dataset against a whole group, compute timed alone.
     #[command(hide = true)]
     GroupScan {
@@ -309,6 +333,28 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             sql,
             repeat,
         } => scoring::query(global, &dataset, &sql, repeat).await,
+        Which::Search {
+            rows,
+            queries,
+            encoding,
+            work,
+            anchor,
+            python,
+        } => {
+            let encoding = dyntag_core::model::dataset::encoding::Encoding::parse(&encoding)?;
+            search::run(
+                global,
+                search::Args {
+                    rows,
+                    queries,
+                    encoding,
+                    work,
+                    anchor: &anchor,
+                    python: &python,
+                },
+            )
+            .await
+        }
         Which::Compact {
             rows,
             tags,

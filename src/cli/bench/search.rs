@@ -1,0 +1,282 @@
+//! `dyntag bench search`: semantic search through the search index against the exact scan
+//! and against FAISS HNSW (`benches/anchor_search.py`) with the same graph parameters, on
+//! the same synthetic library: clustered 512-d unit vectors (keyframes of scenes), queries
+//! drawn from the same clusters. Prints the index's build speed, top-10 latency (median,
+//! p95) and recall@10 against the exact answer, for both.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{
+    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::file::properties::WriterProperties;
+use dyntag_core::Modality;
+use dyntag_core::model::dataset::encoding::Encoding;
+use dyntag_core::scoring::ann::{CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH};
+use dyntag_core::scoring::nearest::nearest;
+use dyntag_core::service::import::{ImportOptions, NoProgress, Source, import_encoded};
+use dyntag_core::service::index::index_dataset;
+use dyntag_core::store::random::Random;
+
+use super::BENCH_MODEL;
+use super::scoring::{normal, parse_anchor, tempdir_for};
+use crate::cli::Global;
+use crate::error::{AppError, Result};
+
+const DIM: usize = 512;
+/// Rows per cluster of the synthetic library.
+const CLUSTER_ROWS: usize = 1000;
+
+pub(super) struct Args<'a> {
+    pub rows: usize,
+    pub queries: usize,
+    pub encoding: Encoding,
+    pub work: Option<PathBuf>,
+    pub anchor: &'a Path,
+    pub python: &'a str,
+}
+
+/// Clustered unit vectors: centres and noise both standard normal, so that neighbours
+/// share a cluster but a cluster is no single point.
+struct Library {
+    centers: Vec<Vec<f32>>,
+    rng: Random,
+}
+
+impl Library {
+    fn new(rows: usize, seed: u64) -> Self {
+        let mut rng = Random::seeded(seed);
+        let centers = (0..(rows / CLUSTER_ROWS).max(10))
+            .map(|_| (0..DIM).map(|_| normal(&mut rng)).collect())
+            .collect();
+        Self { centers, rng }
+    }
+
+    fn next(&mut self) -> Vec<f32> {
+        let c = (self.rng.next_u64() % self.centers.len() as u64) as usize;
+        let v: Vec<f32> = self.centers[c]
+            .iter()
+            .map(|x| x + normal(&mut self.rng))
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect()
+    }
+
+    /// Writes `rows` vectors (ids `img00000000`, …) to a Parquet file; keeps none.
+    fn write(&mut self, path: &Path, rows: usize) -> Result<()> {
+        let item = Arc::new(Field::new("item", DataType::Float32, false));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("coactive_image_id", DataType::Utf8, false),
+            Field::new(
+                "embedding",
+                DataType::FixedSizeList(Arc::clone(&item), DIM as i32),
+                false,
+            ),
+        ]));
+        let file = std::fs::File::create(path)
+            .map_err(|e| AppError::io(format!("creating {}", path.display()), e))?;
+        let props = WriterProperties::builder()
+            .set_dictionary_enabled(false)
+            .build();
+        let mut w = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))?;
+        for start in (0..rows).step_by(65_536) {
+            let n = 65_536.min(rows - start);
+            let values: Vec<f32> = (0..n).flat_map(|_| self.next()).collect();
+            let ids =
+                StringArray::from_iter_values((start..start + n).map(|i| format!("img{i:08}")));
+            let emb = FixedSizeListArray::try_new(
+                Arc::clone(&item),
+                DIM as i32,
+                Arc::new(Float32Array::from(values)),
+                None,
+            )?;
+            w.write(&RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(ids) as ArrayRef, Arc::new(emb)],
+            )?)?;
+        }
+        w.close()?;
+        Ok(())
+    }
+}
+
+/// Median and 95th percentile of `ms`.
+fn percentiles(mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+    (at(0.5), at(0.95))
+}
+
+pub(super) async fn run(global: &Global, args: Args<'_>) -> Result<()> {
+    let work = tempdir_for(args.work.clone())?;
+    let (base, queries) = (
+        work.path().join("base.parquet"),
+        work.path().join("queries.parquet"),
+    );
+    eprintln!(
+        "writing {} clustered {DIM}-d unit vectors and {} queries from the same clusters",
+        args.rows, args.queries
+    );
+    // The queries come from the library's clusters (the same seed) with noise of their own.
+    Library::new(args.rows, 7).write(&base, args.rows)?;
+    let mut lib = Library::new(args.rows, 7);
+    lib.rng = Random::seeded(8);
+    let query_vectors: Vec<Vec<f32>> = (0..args.queries).map(|_| lib.next()).collect();
+    write_queries(&queries, &query_vectors)?;
+
+    let mut g = global.clone();
+    g.data = work.path().join("data").to_string_lossy().into_owned();
+    let catalog = g.open().await?;
+    let t = Instant::now();
+    import_encoded(
+        &catalog,
+        "bench",
+        &[Source::Keyframes {
+            path: base.clone(),
+            model: BENCH_MODEL.into(),
+        }],
+        &ImportOptions {
+            encoding: Some(args.encoding),
+            defer_index: true,
+        },
+        &NoProgress,
+    )
+    .await?;
+    eprintln!(
+        "imported as {} in {:.1} s",
+        args.encoding,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    index_dataset(&catalog, "bench", &NoProgress).await?;
+    let build_s = t.elapsed().as_secs_f64();
+    let snapshot = catalog.snapshot();
+    let manifest = snapshot.dataset("bench")?;
+    let index_bytes: u64 = manifest
+        .index(Modality::Visual)
+        .iter()
+        .map(|s| s.bytes)
+        .sum();
+
+    // The first search reads the segment and the data files (the cache warms); measured
+    // apart from the rest.
+    let search = |q: Vec<f32>, exact: bool| {
+        let catalog = Arc::clone(&catalog);
+        async move {
+            let snapshot = catalog.snapshot();
+            let manifest = snapshot.dataset("bench")?;
+            let t = Instant::now();
+            let found = nearest(&catalog, manifest, Modality::Visual, &q, 10, exact, None).await?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            let rows: Vec<u64> = found
+                .items
+                .iter()
+                .map(|i| i.id[3..].parse::<u64>().unwrap_or(u64::MAX))
+                .collect();
+            Ok::<_, AppError>((ms, rows))
+        }
+    };
+    let (first_index_ms, _) = search(query_vectors[0].clone(), false).await?;
+    let (first_exact_ms, _) = search(query_vectors[0].clone(), true).await?;
+    let (mut exact_ms, mut index_ms, mut truth, mut hits) = (vec![], vec![], vec![], 0usize);
+    for q in &query_vectors {
+        let (ms, rows) = search(q.clone(), true).await?;
+        exact_ms.push(ms);
+        truth.push(rows);
+    }
+    for (q, t) in query_vectors.iter().zip(&truth) {
+        let (ms, rows) = search(q.clone(), false).await?;
+        index_ms.push(ms);
+        hits += rows.iter().filter(|r| t.contains(r)).count();
+    }
+    let recall = hits as f64 / (10 * query_vectors.len()) as f64;
+    let (exact_med, exact_p95) = percentiles(exact_ms);
+    let (index_med, index_p95) = percentiles(index_ms);
+
+    let truth_path = work.path().join("truth.json");
+    std::fs::write(&truth_path, serde_json::to_vec(&truth).unwrap_or_default())
+        .map_err(|e| AppError::io(format!("writing {}", truth_path.display()), e))?;
+    eprintln!(
+        "running the anchor ({} {})",
+        args.python,
+        args.anchor.display()
+    );
+    let out = Process::new(args.python)
+        .arg(args.anchor)
+        .args([&base, &queries, &truth_path])
+        .args(["--m", &CONNECTIVITY.to_string()])
+        .args(["--ef-add", &EXPANSION_ADD.to_string()])
+        .args(["--ef-search", &EXPANSION_SEARCH.to_string()])
+        .args(["--encoding", args.encoding.as_str()])
+        .output()
+        .map_err(|e| AppError::io(format!("running {}", args.anchor.display()), e))?;
+    if !out.status.success() {
+        return Err(AppError::Environment(format!(
+            "anchor failed (it needs numpy, pyarrow, faiss-cpu: scripts/setup installs them): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{text}");
+    let anchors = parse_anchor(&text);
+    let faiss = |k: &str| {
+        anchors
+            .get("faiss_hnsw")
+            .and_then(|m| m.get(k))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+
+    let rows = args.rows as f64;
+    println!(
+        "dyntag_index rows={} build_s={build_s:.2} rows_per_s={:.1} bytes={index_bytes} \
+         median_ms={index_med:.4} p95_ms={index_p95:.4} recall={recall:.4} first_ms={first_index_ms:.2}",
+        args.rows,
+        rows / build_s
+    );
+    println!(
+        "dyntag_exact rows={} median_ms={exact_med:.3} p95_ms={exact_p95:.3} first_ms={first_exact_ms:.1}",
+        args.rows
+    );
+    println!();
+    println!(
+        "search over {} {DIM}-d vectors stored as {} (HNSW M={CONNECTIVITY}, efConstruction={EXPANSION_ADD}, efSearch={EXPANSION_SEARCH}), {} queries, top 10:",
+        args.rows, args.encoding, args.queries
+    );
+    println!(
+        "  index vs exact scan: {:.1}x faster (median {index_med:.3} ms vs {exact_med:.1} ms; target >= 50x), recall@10 {recall:.3} (target >= 0.95)",
+        exact_med / index_med
+    );
+    println!(
+        "  index vs FAISS HNSW: latency {:.2}x FAISS's (median {index_med:.3} vs {:.3} ms; target <= 2x), recall@10 {recall:.3} vs {:.3}, build {:.0} vs {:.0} rows/s ({:.2}x)",
+        index_med / faiss("median_ms"),
+        faiss("median_ms"),
+        faiss("recall"),
+        rows / build_s,
+        faiss("rows_per_s"),
+        rows / build_s / faiss("rows_per_s")
+    );
+    Ok(())
+}
+
+fn write_queries(path: &Path, queries: &[Vec<f32>]) -> Result<()> {
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let emb = FixedSizeListArray::try_new(
+        Arc::clone(&item),
+        DIM as i32,
+        Arc::new(Float32Array::from(queries.concat())),
+        None,
+    )?;
+    let batch = RecordBatch::try_from_iter(vec![("embedding", Arc::new(emb) as ArrayRef)])?;
+    let file = std::fs::File::create(path)
+        .map_err(|e| AppError::io(format!("creating {}", path.display()), e))?;
+    let mut w = ArrowWriter::try_new(file, batch.schema(), None)?;
+    w.write(&batch)?;
+    w.close()?;
+    Ok(())
+}
