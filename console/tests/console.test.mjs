@@ -200,6 +200,19 @@ test("the console, end to end", { timeout: 240_000 }, async (t) => {
       assert.equal(labels.filter((l) => l.label === "positive").length, 2);
     });
 
+    await t.test("find items similar to a search result", async () => {
+      const first = await page.$('.cards[aria-label="search results"] figure.card');
+      const id = await first.getAttribute("data-id");
+      await first.hover();
+      await (await first.$("button.similar")).click();
+      await page.waitForSelector(`section.finders p.muted:text("similar to ${id}")`);
+      const ids = await page.$$eval('.cards[aria-label="search results"] figure.card', (cards) => cards.map((c) => c.dataset.id));
+      assert.equal(ids.length, 20);
+      assert.ok(!ids.includes(id), "the item itself is left out");
+      const scores = await page.$$eval('.cards[aria-label="search results"] figure.card', (cards) => cards.map((c) => Number(c.dataset.score)));
+      assert.deepEqual(scores, [...scores].sort((a, b) => b - a), "nearest first");
+    });
+
     await t.test("publish, and scoring finishes", async () => {
       await page.goto(`${URL_}/#/groups/${GROUP}`);
       await page.click("button:text('Publish (secret)')");

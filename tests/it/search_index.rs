@@ -219,6 +219,12 @@ async fn the_index_finds_the_exact_top_ten_through_ingests_conversion_and_a_lost
         segments(&catalog),
         vec![(0, 3000), (3000, 2000), (5000, 1100)]
     );
+    let on_store = |dir: &std::path::Path| {
+        std::fs::read_dir(dir.join("datasets").join(DATASET).join("index/visual"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(on_store(&data), 3, "the merged-away segment is removed");
     let (r, scanned) = recall(&catalog, &queries).await;
     assert!(r >= 0.95, "recall@10 after merging: {r}");
     assert_eq!(scanned, 0);

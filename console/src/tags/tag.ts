@@ -157,6 +157,19 @@ function finders(dataset: string, base: string, label: Labeler, published: boole
   const q = h("input", { name: "search", placeholder: "search the dataset, e.g. a red bird" });
   const results = h("div.cards", { "aria-label": "search results" });
   const uncertain = h("div.cards", { "aria-label": "uncertain assets" });
+  const heading = h("p.muted", {});
+  const show = (found: Item[], what: string) => {
+    heading.textContent = what;
+    fill(results, ...found.map((i) => card(dataset, i, label, undefined, similar)));
+  };
+  // "Find similar": the items nearest a card's, itself left out, in place of the results.
+  const similar = async (id: string) => {
+    try {
+      show(rows<Item>(await api("GET", `/api/datasets/${enc(dataset)}/similar?item=${enc(id)}&k=20&modality=visual`)), `similar to ${id}`);
+    } catch (err) {
+      fill(results, h("p.error", {}, (err as Error).message));
+    }
+  };
   return h(
     "section.panel.finders",
     {},
@@ -167,8 +180,7 @@ function finders(dataset: string, base: string, label: Labeler, published: boole
         onsubmit: async (e: Event) => {
           e.preventDefault();
           try {
-            const hits = rows<Item>(await api("GET", `/api/datasets/${enc(dataset)}/search?q=${enc(q.value)}&k=20&modality=visual`));
-            fill(results, ...hits.map((i) => card(dataset, i, label)));
+            show(rows<Item>(await api("GET", `/api/datasets/${enc(dataset)}/search?q=${enc(q.value)}&k=20&modality=visual`)), `nearest '${q.value}'`);
           } catch (err) {
             fill(results, h("p.error", {}, (err as Error).message));
           }
@@ -177,13 +189,14 @@ function finders(dataset: string, base: string, label: Labeler, published: boole
       q,
       h("button", { type: "submit" }, "Search"),
     ),
+    heading,
     results,
     published
       ? h("div", {}, h("button", {
           onclick: async () => {
             try {
               const items = rows<Item>(await api("GET", `${base}/uncertain?k=20`));
-              fill(uncertain, ...items.map((i) => card(dataset, i, label)));
+              fill(uncertain, ...items.map((i) => card(dataset, i, label, undefined, similar)));
             } catch (err) {
               fill(uncertain, h("p.error", {}, (err as Error).message));
             }

@@ -5,9 +5,11 @@
 //! scores as the exact scan.
 //!
 //! The graph holds its own copy of the vectors: half floats for float32 and float16
-//! embeddings (inner product, the score of a search), and the int8 codes as they are for
-//! int8 embeddings (cosine, which the per-vector scale does not change; the embeddings are
-//! unit vectors, so it ranks as the inner product does).
+//! embeddings, and the int8 codes as they are for int8 embeddings. Its distance is the
+//! cosine, which ranks unit embeddings as the inner product (a search's score) does, and
+//! which the per-vector scale of int8 codes does not change. (USearch's inner-product metric
+//! ranks the same vectors, but on libraries with near-duplicate keyframes its graphs found
+//! 0.85 of the exact top 10 where cosine found 0.96, at the same M and ef.)
 
 use rayon::prelude::*;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
@@ -18,7 +20,7 @@ use crate::{CatalogError, Result};
 /// Links per node (HNSW's M).
 pub const CONNECTIVITY: usize = 16;
 /// Candidates kept while inserting (efConstruction).
-pub const EXPANSION_ADD: usize = 64;
+pub const EXPANSION_ADD: usize = 128;
 /// Candidates kept while searching (ef); a search for more neighbours than this keeps as
 /// many candidates as it asks for.
 pub const EXPANSION_SEARCH: usize = 128;
@@ -56,10 +58,7 @@ fn ann_error(what: &str, e: impl std::fmt::Display) -> CatalogError {
 fn options(dim: usize, form: Form) -> IndexOptions {
     IndexOptions {
         dimensions: dim,
-        metric: match form {
-            Form::Half => MetricKind::IP,
-            Form::Int8 => MetricKind::Cos,
-        },
+        metric: MetricKind::Cos,
         quantization: match form {
             Form::Half => ScalarKind::F16,
             Form::Int8 => ScalarKind::I8,

@@ -1,5 +1,13 @@
 //! The resident table cache: decoded Arrow batches of the embedding tables, kept in memory
-//! within a byte budget (least recently used files leave first).
+//! within a byte budget.
+//!
+//! Which files stay is decided by how often they are asked for (counts that halve now and
+//! then, so that a library's new hot set takes over): a file read while the cache is full
+//! replaces resident files only if it has been asked for more often than they have, least
+//! recently used first among equals; otherwise it is read and not kept. So a table larger
+//! than the budget, scanned again and again, keeps the same files resident and reads only
+//! the rest at each scan — where least-recently-used eviction would throw out each file just
+//! before the scan comes back to it, and read the whole table every time.
 //!
 //! Embedding columns are fixed-size lists in Parquet, whose decoding costs far more than
 //! the scoring itself; like an in-memory database table, a file is decoded once and then
@@ -60,11 +68,20 @@ struct Region {
     loaded: Weak<Loaded>,
 }
 
+/// Counts of requests halve after this many requests per file counted (at least
+/// [`MIN_AGING`]).
+const AGING_PER_FILE: u64 = 8;
+const MIN_AGING: u64 = 1024;
+
 #[derive(Debug, Default)]
 struct State {
     entries: HashMap<String, Entry>,
     used: usize,
     clock: u64,
+    /// How often each file was asked for, resident or not (halved every so often).
+    asked: HashMap<String, u32>,
+    /// Requests since the counts last halved.
+    since_aging: u64,
     /// Start address of each cached batch's embedding values → the batch.
     regions: BTreeMap<usize, Region>,
 }
@@ -115,25 +132,19 @@ impl TableCache {
             let mut st = self.lock();
             st.clock += 1;
             let clock = st.clock;
+            let asked = st.ask(&file.path);
             if let Some(e) = st.entries.get_mut(&file.path) {
                 e.last_use = clock;
                 Arc::clone(&e.cell)
             } else {
                 let need = file.bytes as usize;
-                while st.used + need > self.budget {
-                    let Some(victim) = st
-                        .entries
-                        .iter()
-                        .filter(|(_, e)| Arc::strong_count(&e.cell) == 1)
-                        .min_by_key(|(_, e)| e.last_use)
-                        .map(|(k, _)| k.clone())
-                    else {
-                        break;
-                    };
-                    st.evict(&victim);
-                }
                 if st.used + need > self.budget {
-                    return Ok(None);
+                    let Some(victims) = st.victims(need, self.budget, asked) else {
+                        return Ok(None);
+                    };
+                    for v in victims {
+                        st.evict(&v);
+                    }
                 }
                 let cell = Arc::new(OnceCell::new());
                 st.used += need;
@@ -252,6 +263,53 @@ impl TableCache {
 }
 
 impl State {
+    /// Counts a request for `path`; its count.
+    fn ask(&mut self, path: &str) -> u32 {
+        self.since_aging += 1;
+        let period = (self.asked.len() as u64 * AGING_PER_FILE).max(MIN_AGING);
+        if self.since_aging >= period {
+            self.since_aging = 0;
+            self.asked.retain(|_, n| {
+                *n /= 2;
+                *n > 0
+            });
+        }
+        let n = self.asked.entry(path.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    /// The resident files to evict so that `need` more bytes fit in `budget` for a file
+    /// asked for `asked` times: idle files asked for less often, the least often and then
+    /// the least recently used first; `None` if those do not free enough.
+    fn victims(&self, need: usize, budget: usize, asked: u32) -> Option<Vec<String>> {
+        let mut idle: Vec<(u32, u64, &String, usize)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| Arc::strong_count(&e.cell) == 1)
+            .map(|(k, e)| {
+                (
+                    self.asked.get(k).copied().unwrap_or(0),
+                    e.last_use,
+                    k,
+                    e.bytes,
+                )
+            })
+            .filter(|(n, ..)| *n < asked)
+            .collect();
+        idle.sort();
+        let mut used = self.used;
+        let mut out = Vec::new();
+        for (_, _, k, bytes) in idle {
+            if used + need <= budget {
+                break;
+            }
+            used -= bytes;
+            out.push(k.clone());
+        }
+        (used + need <= budget).then_some(out)
+    }
+
     fn evict(&mut self, path: &str) {
         if let Some(e) = self.entries.remove(path) {
             self.used -= e.bytes;
@@ -347,5 +405,79 @@ mod tests {
                 file.bytes
             );
         }
+    }
+
+    async fn small_file(store: &Store, name: &str) -> DataFile {
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)])),
+            vec![Arc::new(StringArray::from(vec![name; 100])) as ArrayRef],
+        )
+        .unwrap();
+        let mut w = FileWriter::create(
+            store,
+            Path::from(format!("t/{name}.parquet")),
+            batch.schema(),
+            100,
+        )
+        .unwrap();
+        w.write(&batch).await.unwrap();
+        with_sizes(store, vec![w.finish().await.unwrap()])
+            .await
+            .unwrap()
+            .remove(0)
+    }
+
+    fn resident(cache: &TableCache) -> Vec<String> {
+        let mut v: Vec<String> = cache.lock().entries.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn repeated_scans_of_a_table_over_the_budget_keep_the_same_files() {
+        let store = Store::from_object_store(Arc::new(InMemory::new()), "memory");
+        let mut files = Vec::new();
+        for name in ["a", "b", "c", "d", "e"] {
+            files.push(small_file(&store, name).await);
+        }
+        let size = files[0].bytes as usize;
+        assert!(files.iter().all(|f| f.bytes as usize == size));
+        // Room for three of the five files.
+        let cache = TableCache::new(3 * size + size / 2);
+        let mut kept_per_scan = Vec::new();
+        for _ in 0..4 {
+            let mut hits = 0;
+            for f in &files {
+                if cache.get(&store, f).await.unwrap().is_some() {
+                    hits += 1;
+                }
+            }
+            kept_per_scan.push(hits);
+        }
+        assert_eq!(
+            resident(&cache),
+            vec!["t/a.parquet", "t/b.parquet", "t/c.parquet"],
+            "the first files stay; least recently used eviction would have kept the last"
+        );
+        assert_eq!(
+            kept_per_scan,
+            vec![3, 3, 3, 3],
+            "three files served from memory each scan"
+        );
+
+        // A new hot set takes over once asked for more often than the old one.
+        let mut hot = Vec::new();
+        for name in ["x", "y", "z"] {
+            hot.push(small_file(&store, name).await);
+        }
+        for _ in 0..6 {
+            for f in &hot {
+                cache.get(&store, f).await.unwrap();
+            }
+        }
+        assert_eq!(
+            resident(&cache),
+            vec!["t/x.parquet", "t/y.parquet", "t/z.parquet"]
+        );
     }
 }

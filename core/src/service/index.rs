@@ -20,12 +20,14 @@ use crate::service::Catalog;
 use crate::{CatalogError, Result};
 
 /// Builds the missing index segments of every modality of `manifest` (see the module
-/// documentation), noting the files written in `written` (removed if the commit fails).
-/// Returns the rows indexed.
+/// documentation), noting the files written in `written` (removed if the commit fails)
+/// and the segments a merge replaced in `retired` (removed once it succeeds). Returns the
+/// rows indexed.
 pub(crate) async fn update_indexes(
     catalog: &Resources,
     manifest: &mut DatasetManifest,
     written: &mut Vec<Path>,
+    retired: &mut Vec<Path>,
     progress: &dyn Progress,
 ) -> Result<u64> {
     let mut indexed = 0;
@@ -35,7 +37,7 @@ pub(crate) async fn update_indexes(
         let mut segments = manifest.index(m).to_vec();
         if segments.last().is_some_and(|s| s.end() > total) {
             // The table lost rows (it never does today): the index starts again.
-            segments.clear();
+            retired.extend(segments.drain(..).map(|s| Path::from(s.path)));
         }
         let mut start = segments.last().map_or(0, IndexSegment::end);
         if start == total {
@@ -46,7 +48,7 @@ pub(crate) async fn update_indexes(
                 break;
             }
             start = last.start;
-            segments.pop();
+            retired.extend(segments.pop().map(|s| Path::from(s.path)));
         }
         let segment = build_segment(catalog, manifest, m, start, total, written, progress).await?;
         indexed += segment.rows;

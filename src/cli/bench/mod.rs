@@ -216,6 +216,10 @@ pub enum Which {
         /// How the dataset stores its embeddings: float32, float16 or int8.
         #[arg(long, default_value = "float16")]
         encoding: String,
+        /// A flat library (vectors around centres with noise as large as the centres, the
+        /// hard case) instead of keyframes of shots of scenes of topics.
+        #[arg(long)]
+        flat: bool,
         /// Working folder (default: a new temporary folder, removed afterwards).
         #[arg(long)]
         work: Option<PathBuf>,
@@ -337,6 +341,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             rows,
             queries,
             encoding,
+            flat,
             work,
             anchor,
             python,
@@ -348,6 +353,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
                     rows,
                     queries,
                     encoding,
+                    flat,
                     work,
                     anchor: &anchor,
                     python: &python,

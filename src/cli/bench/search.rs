@@ -1,7 +1,8 @@
 //! `dyntag bench search`: semantic search through the search index against the exact scan
 //! and against FAISS HNSW (`benches/anchor_search.py`) with the same graph parameters, on
-//! the same synthetic library: clustered 512-d unit vectors (keyframes of scenes), queries
-//! drawn from the same clusters. Prints the index's build speed, top-10 latency (median,
+//! the same synthetic library of 512-d unit vectors: keyframes of shots of scenes of topics
+//! (or, with `--flat`, the hard case of vectors around centres with noise as large as the
+//! centres), queries drawn from the same topics. Prints the index's build speed, top-10 latency (median,
 //! p95) and recall@10 against the exact answer, for both.
 
 use std::path::{Path, PathBuf};
@@ -36,35 +37,79 @@ pub(super) struct Args<'a> {
     pub rows: usize,
     pub queries: usize,
     pub encoding: Encoding,
+    pub flat: bool,
     pub work: Option<PathBuf>,
     pub anchor: &'a Path,
     pub python: &'a str,
 }
 
-/// Clustered unit vectors: centres and noise both standard normal, so that neighbours
-/// share a cluster but a cluster is no single point.
+/// A synthetic video library: topics, scenes of a topic, shots of a scene and keyframes of
+/// a shot, each level a normal perturbation of the one above (spreads 1, 0.8, 0.5, 0.3 per
+/// component before the final normalisation), so that a keyframe's nearest neighbours are
+/// the other keyframes of its shot and scene, as in a real library. `flat` instead draws
+/// every vector around one of rows/1000 centres with noise as large as the centre (spread
+/// 1, 1): neighbours then differ little in distance, the hard case for any graph index.
 struct Library {
-    centers: Vec<Vec<f32>>,
+    topics: Vec<Vec<f32>>,
     rng: Random,
+    flat: bool,
 }
 
+/// Keyframes per shot, shots per scene, scenes per topic.
+const SHOT: usize = 8;
+const SCENE: usize = 6;
+const TOPIC: usize = 20;
+
 impl Library {
-    fn new(rows: usize, seed: u64) -> Self {
+    fn new(rows: usize, seed: u64, flat: bool) -> Self {
         let mut rng = Random::seeded(seed);
-        let centers = (0..(rows / CLUSTER_ROWS).max(10))
+        let per = if flat {
+            CLUSTER_ROWS
+        } else {
+            SHOT * SCENE * TOPIC
+        };
+        let topics = (0..(rows / per).max(10))
             .map(|_| (0..DIM).map(|_| normal(&mut rng)).collect())
             .collect();
-        Self { centers, rng }
+        Self { topics, rng, flat }
     }
 
-    fn next(&mut self) -> Vec<f32> {
-        let c = (self.rng.next_u64() % self.centers.len() as u64) as usize;
-        let v: Vec<f32> = self.centers[c]
-            .iter()
-            .map(|x| x + normal(&mut self.rng))
-            .collect();
+    fn around(&mut self, v: &[f32], spread: f32) -> Vec<f32> {
+        v.iter()
+            .map(|x| x + spread * normal(&mut self.rng))
+            .collect()
+    }
+
+    fn unit(v: Vec<f32>) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.into_iter().map(|x| x / n).collect()
+    }
+
+    /// The keyframes of one shot (one vector in the flat library).
+    fn shot(&mut self) -> Vec<Vec<f32>> {
+        let t = (self.rng.next_u64() % self.topics.len() as u64) as usize;
+        let topic = self.topics[t].clone();
+        if self.flat {
+            return vec![Self::unit(self.around(&topic, 1.0))];
+        }
+        let scene = self.around(&topic, 0.8);
+        let shot = self.around(&scene, 0.5);
+        (0..SHOT)
+            .map(|_| Self::unit(self.around(&shot, 0.3)))
+            .collect()
+    }
+
+    /// `n` vectors, shot after shot.
+    fn vectors(&mut self, n: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(n * DIM);
+        while out.len() < n * DIM {
+            for v in self.shot() {
+                if out.len() < n * DIM {
+                    out.extend(v);
+                }
+            }
+        }
+        out
     }
 
     /// Writes `rows` vectors (ids `img00000000`, …) to a Parquet file; keeps none.
@@ -86,7 +131,7 @@ impl Library {
         let mut w = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))?;
         for start in (0..rows).step_by(65_536) {
             let n = 65_536.min(rows - start);
-            let values: Vec<f32> = (0..n).flat_map(|_| self.next()).collect();
+            let values = self.vectors(n);
             let ids =
                 StringArray::from_iter_values((start..start + n).map(|i| format!("img{i:08}")));
             let emb = FixedSizeListArray::try_new(
@@ -119,14 +164,17 @@ pub(super) async fn run(global: &Global, args: Args<'_>) -> Result<()> {
         work.path().join("queries.parquet"),
     );
     eprintln!(
-        "writing {} clustered {DIM}-d unit vectors and {} queries from the same clusters",
-        args.rows, args.queries
+        "writing {} {DIM}-d unit vectors ({} library) and {} queries from the same topics",
+        args.rows,
+        if args.flat { "flat" } else { "video" },
+        args.queries
     );
-    // The queries come from the library's clusters (the same seed) with noise of their own.
-    Library::new(args.rows, 7).write(&base, args.rows)?;
-    let mut lib = Library::new(args.rows, 7);
+    // The queries are keyframes of new shots of the library's topics (the same seed for the
+    // topics, noise of their own).
+    Library::new(args.rows, 7, args.flat).write(&base, args.rows)?;
+    let mut lib = Library::new(args.rows, 7, args.flat);
     lib.rng = Random::seeded(8);
-    let query_vectors: Vec<Vec<f32>> = (0..args.queries).map(|_| lib.next()).collect();
+    let query_vectors: Vec<Vec<f32>> = (0..args.queries).map(|_| lib.shot().remove(0)).collect();
     write_queries(&queries, &query_vectors)?;
 
     let mut g = global.clone();
@@ -245,8 +293,11 @@ pub(super) async fn run(global: &Global, args: Args<'_>) -> Result<()> {
     );
     println!();
     println!(
-        "search over {} {DIM}-d vectors stored as {} (HNSW M={CONNECTIVITY}, efConstruction={EXPANSION_ADD}, efSearch={EXPANSION_SEARCH}), {} queries, top 10:",
-        args.rows, args.encoding, args.queries
+        "search over {} {DIM}-d vectors ({} library) stored as {} (HNSW M={CONNECTIVITY}, efConstruction={EXPANSION_ADD}, efSearch={EXPANSION_SEARCH}), {} queries, top 10:",
+        args.rows,
+        if args.flat { "flat" } else { "video" },
+        args.encoding,
+        args.queries
     );
     println!(
         "  index vs exact scan: {:.1}x faster (median {index_med:.3} ms vs {exact_med:.1} ms; target >= 50x), recall@10 {recall:.3} (target >= 0.95)",

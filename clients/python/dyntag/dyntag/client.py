@@ -202,9 +202,20 @@ class Connection:
             return self.df(f"SELECT * FROM {_ident('dt_' + _slug(group) + '_' + modality)}")
         return self.df(f"SELECT * FROM dt_version({_quote(group)}, {_quote(modality)}, {int(version)})")
 
-    def search(self, text: str, k: int = 20, modality: str = "visual") -> pd.DataFrame:
-        """The `k` items nearest `text` (`visual` items or `transcript` segments)."""
-        return self.df(f"SELECT * FROM semantic_search({_quote(text)}, {int(k)}, {_quote(modality)})")
+    def search(self, text: str, k: int = 20, modality: str = "visual", exact: bool = False) -> pd.DataFrame:
+        """The `k` items nearest `text` (`visual` items or `transcript` segments), through
+        the search index (`exact=True` scans every row)."""
+        method = "exact" if exact else "index"
+        return self.df(
+            f"SELECT * FROM semantic_search({_quote(text)}, {int(k)}, {_quote(modality)}, {_quote(method)})"
+        )
+
+    def similar(self, item_id: str, k: int = 20, modality: str = "visual", exact: bool = False) -> pd.DataFrame:
+        """Find similar: the `k` items nearest the item `item_id`, itself left out."""
+        method = "exact" if exact else "index"
+        return self.df(
+            f"SELECT * FROM similar_items({_quote(item_id)}, {int(k)}, {_quote(modality)}, {_quote(method)})"
+        )
 
     def preview(
         self,

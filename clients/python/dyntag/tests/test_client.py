@@ -47,6 +47,12 @@ def test_scores_by_modality_and_version(db):
 def test_search_preview_and_thumbnails(db):
     found = db.search("a bird on a branch", k=5)
     assert len(found) == 5 and found["score"].is_monotonic_decreasing
+    exact = db.search("a bird on a branch", k=5, exact=True)
+    assert list(exact["item_id"][:3]) == list(found["item_id"][:3]), "the index finds the exact top 3"
+    first = found["item_id"][0]
+    similar = db.similar(first, k=4)
+    assert len(similar) == 4 and first not in set(similar["item_id"])
+    assert similar["score"].is_monotonic_decreasing
     preview = db.preview("subjects", "birds", mode="positives", limit=4)
     assert 0 < len(preview) <= 4 and preview["threshold_decision"].all()
     jpeg = db.thumbnail(preview["item_id"][0], "demo")

@@ -125,6 +125,9 @@ pub(crate) struct Staging<'a> {
     catalog: &'a Catalog,
     manifest: DatasetManifest,
     written: Vec<Path>,
+    /// Files the staged manifest no longer names and no reader needs (search index segments
+    /// a merge replaced: a reader that misses one scans its rows), removed after the commit.
+    retired: Vec<Path>,
     /// Video ids referenced by new rows, with the latest time seen in each.
     video_refs: BTreeMap<String, i64>,
     /// Videos given by a listing: path and duration.
@@ -162,6 +165,7 @@ impl<'a> Staging<'a> {
             self.catalog,
             &mut self.manifest,
             &mut self.written,
+            &mut self.retired,
             progress,
         )
         .await
@@ -343,6 +347,7 @@ pub(crate) async fn open_staging<'a>(
             catalog,
             manifest,
             written: Vec::new(),
+            retired: Vec::new(),
             video_refs: BTreeMap::new(),
             listed: BTreeMap::new(),
             ids: HashMap::new(),
@@ -378,6 +383,11 @@ pub(crate) async fn commit(
             let log = manifest_log(st.dataset());
             match log.commit(catalog.store(), revision, &st.manifest).await {
                 Ok(_) => {
+                    for p in &st.retired {
+                        if let Err(e) = catalog.store().delete(p).await {
+                            tracing::warn!(path = %p, "a replaced file stays behind: {e}");
+                        }
+                    }
                     catalog.refresh().await?;
                     Ok(outcomes)
                 }
