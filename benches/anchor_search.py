@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Anchor of `dyntag bench search`: FAISS HNSW on the vectors dyntag indexed, with the same
-graph parameters (M, efConstruction, efSearch) and, for float16 datasets, the same storage
-(half floats: IndexHNSWSQ with QT_fp16; float32: IndexHNSWFlat), inner product.
+graph parameters (M, efConstruction, efSearch), inner product. Storage: half floats
+(IndexHNSWSQ with QT_fp16) for float16 and int8 datasets, float32 (IndexHNSWFlat) for float32
+ones; dyntag's graph holds half floats for float32 and float16 datasets and the int8 codes
+for int8 ones, so only float16 compares like with like.
 
 Usage: anchor_search.py BASE.parquet QUERIES.parquet TRUTH.json --m 16 --ef-add 64
        --ef-search 64 --encoding float16 [--threads 2]
@@ -9,7 +11,8 @@ Usage: anchor_search.py BASE.parquet QUERIES.parquet TRUTH.json --m 16 --ef-add 
 BASE and QUERIES hold a fixed-size list of float32 `embedding` column; TRUTH is the exact
 top 10 (row numbers) of each query, from dyntag's exact scan. The graph is built on
 `--threads` threads; queries run one at a time on one thread, as dyntag answers one search.
-Prints: faiss_hnsw build_s=… rows_per_s=… median_ms=… p95_ms=… recall=…
+Prints: faiss_build rows=… build_s=… rows_per_s=…, then for each efSearch
+        faiss_ef<N> median_ms=… p95_ms=… recall=…
 Needs: numpy, pyarrow, faiss-cpu.
 """
 import argparse, json, time
@@ -19,7 +22,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("base"); ap.add_argument("queries"); ap.add_argument("truth")
 ap.add_argument("--m", type=int, default=16)
 ap.add_argument("--ef-add", type=int, default=64)
-ap.add_argument("--ef-search", type=int, default=64)
+ap.add_argument("--ef-search", default="64", help="comma-separated efSearch values")
 ap.add_argument("--encoding", default="float16")
 ap.add_argument("--threads", type=int, default=2)
 a = ap.parse_args()
@@ -51,15 +54,16 @@ build = time.perf_counter() - start
 
 Q = np.concatenate([X for X, _ in vectors(a.queries)])
 truth = json.load(open(a.truth))
-index.hnsw.efSearch = a.ef_search
+print(f"faiss_build rows={n} build_s={build:.2f} rows_per_s={n / build:.1f}")
 faiss.omp_set_num_threads(1)
-times, hits = [], 0
-for q, t in zip(Q, truth):
-    s = time.perf_counter()
-    _, ids = index.search(q.reshape(1, -1), 10)
-    times.append(time.perf_counter() - s)
-    hits += len(set(ids[0].tolist()) & set(t))
-times = np.array(times) * 1000
-print(f"faiss_hnsw rows={n} build_s={build:.2f} rows_per_s={n / build:.1f} "
-      f"median_ms={np.median(times):.4f} p95_ms={np.percentile(times, 95):.4f} "
-      f"recall={hits / (10 * len(truth)):.4f}")
+for ef in [int(e) for e in a.ef_search.split(",")]:
+    index.hnsw.efSearch = ef
+    times, hits = [], 0
+    for q, t in zip(Q, truth):
+        s = time.perf_counter()
+        _, ids = index.search(q.reshape(1, -1), 10)
+        times.append(time.perf_counter() - s)
+        hits += len(set(ids[0].tolist()) & set(t))
+    times = np.array(times) * 1000
+    print(f"faiss_ef{ef} median_ms={np.median(times):.4f} p95_ms={np.percentile(times, 95):.4f} "
+          f"recall={hits / (10 * len(truth)):.4f}")

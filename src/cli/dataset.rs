@@ -73,7 +73,7 @@ pub async fn run(global: &Global, args: DatasetArgs) -> Result<()> {
                     "  {modality} embeddings: model '{}', dimension {}, stored as {stored}",
                     model.id, model.dimension
                 );
-                let segments = m.index(*modality);
+                let segments = m.index_segments(*modality);
                 println!(
                     "  {modality} search index: {} of {} rows in {} segments, {} bytes",
                     m.indexed_rows(*modality),

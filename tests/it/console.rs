@@ -64,7 +64,7 @@ fn the_console_works_in_a_real_browser() {
         .expect("node (scripts/setup installs Node.js)");
     let text = server.passed("console/tests (Playwright, Chromium)", out);
     assert!(
-        text.contains("fail 0") && text.contains("pass 20"),
+        text.contains("fail 0") && text.contains("pass 21"),
         "{text}"
     );
     for page in [

@@ -168,7 +168,7 @@ async fn the_index_finds_the_exact_top_ten_through_ingests_conversion_and_a_lost
     let segments = |c: &Catalog| {
         let s = c.snapshot();
         let m = s.dataset(DATASET).unwrap();
-        m.index(Modality::Visual)
+        m.index_segments(Modality::Visual)
             .iter()
             .map(|s| (s.start, s.rows))
             .collect::<Vec<_>>()
@@ -224,7 +224,11 @@ async fn the_index_finds_the_exact_top_ten_through_ingests_conversion_and_a_lost
             .unwrap()
             .count()
     };
-    assert_eq!(on_store(&data), 3, "the merged-away segment is removed");
+    assert_eq!(
+        on_store(&data),
+        4,
+        "the merged-away segment stays for the readers of the revision before"
+    );
     let (r, scanned) = recall(&catalog, &queries).await;
     assert!(r >= 0.95, "recall@10 after merging: {r}");
     assert_eq!(scanned, 0);
@@ -234,6 +238,7 @@ async fn the_index_finds_the_exact_top_ten_through_ingests_conversion_and_a_lost
         .await
         .unwrap();
     assert_eq!(segments(&catalog).len(), 3);
+    assert_eq!(on_store(&data), 3, "the next commit removed it");
     let (r, scanned) = recall(&catalog, &queries).await;
     assert!(r >= 0.95, "recall@10 on float16: {r}");
     assert_eq!(scanned, 0);
@@ -271,7 +276,10 @@ async fn the_index_finds_the_exact_top_ten_through_ingests_conversion_and_a_lost
 
     // A segment gone from the store: a new process scans its rows instead.
     let snapshot = engine.catalog().snapshot();
-    let lost = snapshot.dataset(DATASET).unwrap().index(Modality::Visual)[1]
+    let lost = snapshot
+        .dataset(DATASET)
+        .unwrap()
+        .index_segments(Modality::Visual)[1]
         .path
         .clone();
     std::fs::remove_file(data.join(&lost)).unwrap();

@@ -21,9 +21,9 @@ use crate::{CatalogError, Result};
 pub const CONNECTIVITY: usize = 16;
 /// Candidates kept while inserting (efConstruction).
 pub const EXPANSION_ADD: usize = 128;
-/// Candidates kept while searching (ef); a search for more neighbours than this keeps as
-/// many candidates as it asks for.
-pub const EXPANSION_SEARCH: usize = 128;
+/// Candidates kept while searching (ef) at the least; a search for more neighbours keeps
+/// as many candidates as it asks for (see `nearest::CANDIDATES`).
+pub const EXPANSION_SEARCH: usize = 64;
 /// Searches one loaded graph may run at once.
 pub const SEARCH_SLOTS: usize = 64;
 

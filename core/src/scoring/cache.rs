@@ -107,6 +107,24 @@ impl TableCache {
         (file.bytes as usize) <= self.budget
     }
 
+    /// The batches of `path` if the cache holds them now (without loading or counting a
+    /// request).
+    pub fn peek(&self, path: &str) -> Option<Arc<Vec<RecordBatch>>> {
+        let st = self.lock();
+        let loaded = st.entries.get(path)?.cell.get()?;
+        Some(Arc::clone(&loaded.batches))
+    }
+
+    /// Lets go of files no revision will read again (those a conversion replaced), and of
+    /// how often they were asked for, so that their successors take their place at once.
+    pub fn forget<'a>(&self, paths: impl IntoIterator<Item = &'a str>) {
+        let mut st = self.lock();
+        for p in paths {
+            st.evict(p);
+            st.asked.remove(p);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -462,7 +480,7 @@ mod tests {
         assert_eq!(
             kept_per_scan,
             vec![3, 3, 3, 3],
-            "three files served from memory each scan"
+            "the same three files held by the cache at each scan (loaded at the first)"
         );
 
         // A new hot set takes over once asked for more often than the old one.

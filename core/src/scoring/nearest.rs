@@ -16,8 +16,11 @@ use crate::model::Modality;
 use crate::model::dataset::{DatasetManifest, TableKind, dataset_dir};
 use crate::{CatalogError, Result};
 
-/// Candidates asked of each segment: at least this many, and twice the rows wanted.
-pub const MIN_CANDIDATES: usize = 64;
+/// Candidates asked of each segment by default: at least this many, and twice the rows
+/// wanted. A graph search keeps as many candidates as it is asked for (or its ef, if
+/// larger), so this is the search's effort: `dyntag bench search --candidates` measures
+/// recall and latency for others.
+pub const CANDIDATES: usize = 512;
 
 /// How a [`nearest`] search went.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -62,6 +65,22 @@ pub async fn nearest(
     exact: bool,
     skip: Option<&str>,
 ) -> Result<Nearest> {
+    nearest_with(catalog, manifest, modality, q, k, exact, skip, CANDIDATES).await
+}
+
+/// [`nearest`], asking each segment for at least `candidates` candidates.
+#[allow(clippy::too_many_arguments)]
+pub async fn nearest_with(
+    catalog: &Resources,
+    manifest: &DatasetManifest,
+    modality: Modality,
+    q: &[f32],
+    k: usize,
+    exact: bool,
+    skip: Option<&str>,
+    candidates: usize,
+) -> Result<Nearest> {
+    let least = candidates;
     let Some(model) = manifest.models.get(&modality) else {
         return Ok(Nearest::default());
     };
@@ -77,7 +96,7 @@ pub async fn nearest(
     let (candidates, covered) = if exact {
         (Vec::new(), Vec::new())
     } else {
-        candidates(catalog, manifest, modality, q, want).await
+        self::candidates(catalog, manifest, modality, q, (2 * want).max(least)).await
     };
     let mut out = Nearest {
         candidates: candidates.len() as u64,
@@ -148,20 +167,26 @@ async fn candidates(
     manifest: &DatasetManifest,
     modality: Modality,
     q: &[f32],
-    want: usize,
+    count: usize,
 ) -> (Vec<u64>, Vec<(u64, u64)>) {
-    let segments = manifest.index(modality);
+    let segments = manifest.index_segments(modality);
     let prefix = dataset_dir(&manifest.name)
         .join("index")
         .join(modality.as_str())
         .to_string();
     catalog.forget_segments(&prefix, segments);
-    let count = (2 * want).max(MIN_CANDIDATES);
     let mut found = Vec::new();
     let mut covered = Vec::new();
     for segment in segments {
         let searched = match catalog.index_segment(segment).await {
-            Ok(index) => index.search(q, count),
+            Ok(index) => {
+                let q = q.to_vec();
+                tokio::task::spawn_blocking(move || index.search(&q, count))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(CatalogError::Internal(format!("searching the index: {e}")))
+                    })
+            }
             Err(e) => Err(e),
         };
         match searched {

@@ -301,10 +301,7 @@ pub async fn scored_rows(
     mut score: impl FnMut(&RecordBatch, &Vectors<'_>, usize) -> Result<Vec<f64>>,
 ) -> Result<ScoredRows> {
     let manifest = Arc::clone(snapshot.dataset(dataset)?);
-    let kind = match modality {
-        Modality::Visual => TableKind::Images,
-        Modality::Transcript => TableKind::Transcripts,
-    };
+    let kind = TableKind::of(modality);
     let mut out = ScoredRows {
         batches: Vec::new(),
         modality,

@@ -21,23 +21,24 @@ use crate::{CatalogError, Result};
 
 /// Builds the missing index segments of every modality of `manifest` (see the module
 /// documentation), noting the files written in `written` (removed if the commit fails)
-/// and the segments a merge replaced in `retired` (removed once it succeeds). Returns the
-/// rows indexed.
+/// and the segments a merge replaced in the manifest's `retired_segments` (removed by the
+/// commit after). Returns the rows indexed.
 pub(crate) async fn update_indexes(
     catalog: &Resources,
     manifest: &mut DatasetManifest,
     written: &mut Vec<Path>,
-    retired: &mut Vec<Path>,
     progress: &dyn Progress,
 ) -> Result<u64> {
     let mut indexed = 0;
     let modalities: Vec<Modality> = manifest.models.keys().copied().collect();
     for m in modalities {
         let total = manifest.rows(TableKind::of(m));
-        let mut segments = manifest.index(m).to_vec();
+        let mut segments = manifest.index_segments(m).to_vec();
         if segments.last().is_some_and(|s| s.end() > total) {
             // The table lost rows (it never does today): the index starts again.
-            retired.extend(segments.drain(..).map(|s| Path::from(s.path)));
+            let gone: Vec<String> = segments.drain(..).map(|s| s.path).collect();
+            manifest.retired_segments.extend(gone);
+            manifest.indexes.insert(m, Vec::new());
         }
         let mut start = segments.last().map_or(0, IndexSegment::end);
         if start == total {
@@ -48,7 +49,8 @@ pub(crate) async fn update_indexes(
                 break;
             }
             start = last.start;
-            retired.extend(segments.pop().map(|s| Path::from(s.path)));
+            let gone = segments.pop().map(|s| s.path);
+            manifest.retired_segments.extend(gone);
         }
         let segment = build_segment(catalog, manifest, m, start, total, written, progress).await?;
         indexed += segment.rows;
@@ -72,7 +74,12 @@ async fn build_segment(
         .models
         .get(&modality)
         .map(|m| m.dimension)
-        .ok_or_else(|| CatalogError::Internal(format!("no {modality} model to index")))?;
+        .ok_or_else(|| {
+            CatalogError::Internal(format!(
+                "dataset '{}' has no {modality} model to index",
+                manifest.name
+            ))
+        })?;
     progress.begin(
         &format!("indexing {modality} embeddings for search"),
         Some(end - start),
@@ -108,7 +115,11 @@ async fn build_segment(
                         )));
                     }
                     let slice = values.slice((lo - batch_offset) as usize, (hi - lo) as usize, dim);
-                    idx.add(lo, &slice)
+                    idx.add(lo, &slice).map_err(|e| {
+                        CatalogError::State(format!(
+                            "indexing {modality} rows {lo}..{hi} for search: {e}"
+                        ))
+                    })
                 })
                 .await
                 .map_err(|e| CatalogError::Internal(format!("indexing task: {e}")))??;
@@ -122,7 +133,10 @@ async fn build_segment(
     }
     progress.end();
     let index = index.ok_or_else(|| {
-        CatalogError::Internal(format!("no {modality} rows {start}..{end} to index"))
+        CatalogError::Internal(format!(
+            "dataset '{}' has no {modality} rows {start}..{end} to index",
+            manifest.name
+        ))
     })?;
     let path = new_index_path(&manifest.name, modality);
     let local = tempfile_path();
@@ -130,7 +144,11 @@ async fn build_segment(
         let local = local.clone();
         tokio::task::spawn_blocking(move || index.save(&local))
             .await
-            .map_err(|e| CatalogError::Internal(format!("saving the search index: {e}")))?
+            .unwrap_or_else(|e| {
+                Err(CatalogError::Internal(format!(
+                    "saving the search index: {e}"
+                )))
+            })
     };
     let uploaded = match save {
         Ok(()) => {

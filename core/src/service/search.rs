@@ -18,6 +18,7 @@ use crate::model::snapshot::Definition;
 use crate::scoring::nearest::nearest;
 use crate::scoring::scan::{Item, batches, embeddings, scored_rows, to_batch};
 use crate::service::Catalog;
+use crate::store::parquet::read_columns;
 use crate::{CatalogError, Result};
 
 /// The most items one search or uncertain-assets request may ask for.
@@ -110,7 +111,9 @@ pub async fn similar(
     })
 }
 
-/// The embedding of the item `item_id` of `modality`, as float32.
+/// The embedding of the item `item_id` of `modality`, as float32: its file found from the
+/// ids alone (the resident batches, or only the id column of the others), then that file
+/// read.
 async fn embedding_of(
     catalog: &Catalog,
     manifest: &DatasetManifest,
@@ -121,18 +124,32 @@ async fn embedding_of(
         Modality::Visual => col::IMAGE_ID,
         Modality::Transcript => col::SEGMENT_ID,
     };
-    for file in manifest.files(TableKind::of(modality)) {
-        for batch in batches(catalog, file).await?.iter() {
-            let Some(ids) = batch
+    let row_of = |batches: &[RecordBatch]| {
+        let mut offset = 0;
+        for batch in batches {
+            let found = batch
                 .column_by_name(column)
                 .and_then(|c| c.as_string_opt::<i32>())
-            else {
-                continue;
-            };
-            if let Some(r) = ids.iter().position(|id| id == Some(item_id)) {
-                let (values, dim) = embeddings(batch)?;
-                return Ok(Some(values.row(r, dim)));
+                .and_then(|ids| ids.iter().position(|id| id == Some(item_id)));
+            if let Some(r) = found {
+                return Some(offset + r);
             }
+            offset += batch.num_rows();
+        }
+        None
+    };
+    for file in manifest.files(TableKind::of(modality)) {
+        let row = match catalog.table_cache().peek(&file.path) {
+            Some(held) => row_of(&held),
+            None => row_of(&read_columns(catalog.store(), file, &[column]).await?),
+        };
+        let Some(mut row) = row else { continue };
+        for batch in batches(catalog, file).await?.iter() {
+            if row < batch.num_rows() {
+                let (values, dim) = embeddings(batch)?;
+                return Ok(Some(values.row(row, dim)));
+            }
+            row -= batch.num_rows();
         }
     }
     Ok(None)

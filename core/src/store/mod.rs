@@ -258,7 +258,10 @@ impl Store {
                 return Err(upload_error(e));
             }
         }
-        object.shutdown().await.map_err(upload_error)?;
+        if let Err(e) = object.shutdown().await {
+            let _ = object.abort().await;
+            return Err(upload_error(e));
+        }
         Ok(total)
     }
 

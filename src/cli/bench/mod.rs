@@ -220,6 +220,10 @@ pub enum Which {
         /// hard case) instead of keyframes of shots of scenes of topics.
         #[arg(long)]
         flat: bool,
+        /// Candidates asked of the index per search (its ef), one measurement each; FAISS is
+        /// measured at the same efSearch values.
+        #[arg(long, value_delimiter = ',', default_value = "64,128,256,512")]
+        candidates: Vec<usize>,
         /// Working folder (default: a new temporary folder, removed afterwards).
         #[arg(long)]
         work: Option<PathBuf>,
@@ -342,6 +346,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             queries,
             encoding,
             flat,
+            candidates,
             work,
             anchor,
             python,
@@ -354,6 +359,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
                     queries,
                     encoding,
                     flat,
+                    candidates,
                     work,
                     anchor: &anchor,
                     python: &python,

@@ -171,6 +171,10 @@ pub struct DatasetManifest {
     /// The search index of each modality: segments covering its rows from the first on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub indexes: BTreeMap<Modality, Vec<IndexSegment>>,
+    /// Index segments this revision's merges replaced: a reader of the revision before may
+    /// still load them, so the next commit removes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_segments: Vec<String>,
 }
 
 /// One segment of a modality's search index: an HNSW graph over rows `start..start +
@@ -207,6 +211,7 @@ impl DatasetManifest {
             metadata_columns: BTreeMap::new(),
             imports: Vec::new(),
             indexes: BTreeMap::new(),
+            retired_segments: Vec::new(),
         }
     }
 
@@ -221,13 +226,15 @@ impl DatasetManifest {
     }
 
     /// The segments of `modality`'s search index (empty if it has none).
-    pub fn index(&self, modality: Modality) -> &[IndexSegment] {
+    pub fn index_segments(&self, modality: Modality) -> &[IndexSegment] {
         self.indexes.get(&modality).map_or(&[], Vec::as_slice)
     }
 
     /// Rows of `modality`'s table that its index segments cover (from the first row on).
     pub fn indexed_rows(&self, modality: Modality) -> u64 {
-        self.index(modality).last().map_or(0, IndexSegment::end)
+        self.index_segments(modality)
+            .last()
+            .map_or(0, IndexSegment::end)
     }
 
     /// Whether this exact file was imported before as `kind`.

@@ -46,13 +46,15 @@ pub async fn encode_dataset(
     if todo.is_empty() {
         return Ok(Vec::new());
     }
+    let replaced: Vec<String> = todo
+        .iter()
+        .flat_map(|m| st.manifest.files(TableKind::of(*m)))
+        .map(|f| f.path.clone())
+        .collect();
     let staged = async {
         let mut outcomes = Vec::new();
         for m in todo {
-            let kind = match m {
-                Modality::Visual => TableKind::Images,
-                Modality::Transcript => TableKind::Transcripts,
-            };
+            let kind = TableKind::of(m);
             let files = st.manifest.files(kind).to_vec();
             let rows: u64 = files.iter().map(|f| f.rows).sum();
             progress.begin(&format!("storing {m} embeddings as {to}"), Some(rows));
@@ -85,5 +87,9 @@ pub async fn encode_dataset(
         Ok(outcomes)
     }
     .await;
-    commit(revision, st, staged, progress).await
+    let outcomes = commit(revision, st, staged, progress).await?;
+    catalog
+        .table_cache()
+        .forget(replaced.iter().map(String::as_str));
+    Ok(outcomes)
 }

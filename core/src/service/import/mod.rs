@@ -125,8 +125,9 @@ pub(crate) struct Staging<'a> {
     catalog: &'a Catalog,
     manifest: DatasetManifest,
     written: Vec<Path>,
-    /// Files the staged manifest no longer names and no reader needs (search index segments
-    /// a merge replaced: a reader that misses one scans its rows), removed after the commit.
+    /// Files a revision before the staged one stopped naming (search index segments its
+    /// merges replaced), removed after the commit: readers of the revision the commit
+    /// replaces do not need them, and a reader older still that misses one scans its rows.
     retired: Vec<Path>,
     /// Video ids referenced by new rows, with the latest time seen in each.
     video_refs: BTreeMap<String, i64>,
@@ -165,7 +166,6 @@ impl<'a> Staging<'a> {
             self.catalog,
             &mut self.manifest,
             &mut self.written,
-            &mut self.retired,
             progress,
         )
         .await
@@ -341,13 +341,18 @@ pub(crate) async fn open_staging<'a>(
         Some((rev, m)) => (rev, m),
         None => (0, DatasetManifest::new(dataset)),
     };
+    let mut manifest = manifest;
+    let retired = std::mem::take(&mut manifest.retired_segments)
+        .into_iter()
+        .map(Path::from)
+        .collect();
     Ok((
         revision,
         Staging {
             catalog,
             manifest,
             written: Vec::new(),
-            retired: Vec::new(),
+            retired,
             video_refs: BTreeMap::new(),
             listed: BTreeMap::new(),
             ids: HashMap::new(),
