@@ -509,22 +509,18 @@ pub fn dot_rows(x: &Vectors<'_>, q: &[f32]) -> Vec<f32> {
 /// The inner product of row `i` of `x` with `q` (one row: what re-ranking a search's
 /// candidates needs, without a matrix product's set-up).
 pub fn dot_row(x: &Vectors<'_>, i: usize, q: &[f32]) -> f32 {
-    let mut row = [0f32; 1024];
     let dim = q.len();
+    let converted;
     let values: &[f32] = match x {
         Vectors::F32(v) => &v[i * dim..(i + 1) * dim],
-        other if dim <= row.len() => {
-            let mut scratch = Vec::new();
-            let one = other.slice(i, 1, dim);
-            row[..dim].copy_from_slice(one.as_f32(dim, &mut scratch));
-            &row[..dim]
+        other => {
+            converted = other.row(i, dim);
+            &converted
         }
-        other => return dot_rows(&other.slice(i, 1, dim), q)[0],
     };
     // Eight partial sums, so that the loop vectorises.
     let mut acc = [0f32; 8];
-    let chunks = values.chunks_exact(8).zip(q.chunks_exact(8));
-    for (a, b) in chunks {
+    for (a, b) in values.chunks_exact(8).zip(q.chunks_exact(8)) {
         for l in 0..8 {
             acc[l] += a[l] * b[l];
         }

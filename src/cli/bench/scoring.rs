@@ -75,6 +75,26 @@ pub(super) fn normal(rng: &mut Random) -> f32 {
 }
 
 pub(super) fn write_embeddings(path: &Path, rows: usize, dim: usize) -> Result<()> {
+    let mut rng = Random::seeded(0x9E37_79B9_7F4A_7C15);
+    write_vectors(path, rows, dim, |n| {
+        let mut values = Vec::with_capacity(n * dim);
+        for _ in 0..n {
+            let v: Vec<f32> = (0..dim).map(|_| normal(&mut rng)).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            values.extend(v.into_iter().map(|x| x / norm));
+        }
+        values
+    })
+}
+
+/// Writes `rows` embeddings (ids `img00000000`, …) to a Parquet file, `next(n)` giving the
+/// next `n` rows' values, row-major.
+pub(super) fn write_vectors(
+    path: &Path,
+    rows: usize,
+    dim: usize,
+    mut next: impl FnMut(usize) -> Vec<f32>,
+) -> Result<()> {
     let item = Arc::new(Field::new("item", DataType::Float32, false));
     let schema = Arc::new(Schema::new(vec![
         Field::new("coactive_image_id", DataType::Utf8, false),
@@ -90,16 +110,10 @@ pub(super) fn write_embeddings(path: &Path, rows: usize, dim: usize) -> Result<(
         .set_dictionary_enabled(false)
         .build();
     let mut w = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))?;
-    let mut rng = Random::seeded(0x9E37_79B9_7F4A_7C15);
     let chunk = 65_536;
     for start in (0..rows).step_by(chunk) {
         let n = chunk.min(rows - start);
-        let mut values = Vec::with_capacity(n * dim);
-        for _ in 0..n {
-            let v: Vec<f32> = (0..dim).map(|_| normal(&mut rng)).collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            values.extend(v.into_iter().map(|x| x / norm));
-        }
+        let values = next(n);
         let ids = StringArray::from_iter_values((start..start + n).map(|i| format!("img{i:08}")));
         let emb = FixedSizeListArray::try_new(
             Arc::clone(&item),

@@ -10,12 +10,6 @@ use std::process::Command as Process;
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{
-    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray,
-};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::file::properties::WriterProperties;
 use dyntag_core::Modality;
 use dyntag_core::model::dataset::encoding::Encoding;
 use dyntag_core::scoring::ann::{CONNECTIVITY, EXPANSION_ADD, EXPANSION_SEARCH};
@@ -25,7 +19,7 @@ use dyntag_core::service::index::index_dataset;
 use dyntag_core::store::random::Random;
 
 use super::BENCH_MODEL;
-use super::scoring::{normal, parse_anchor, tempdir_for};
+use super::scoring::{normal, parse_anchor, tempdir_for, write_vectors};
 use crate::cli::Global;
 use crate::error::{AppError, Result};
 
@@ -115,39 +109,7 @@ impl Library {
 
     /// Writes `rows` vectors (ids `img00000000`, …) to a Parquet file; keeps none.
     fn write(&mut self, path: &Path, rows: usize) -> Result<()> {
-        let item = Arc::new(Field::new("item", DataType::Float32, false));
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("coactive_image_id", DataType::Utf8, false),
-            Field::new(
-                "embedding",
-                DataType::FixedSizeList(Arc::clone(&item), DIM as i32),
-                false,
-            ),
-        ]));
-        let file = std::fs::File::create(path)
-            .map_err(|e| AppError::io(format!("creating {}", path.display()), e))?;
-        let props = WriterProperties::builder()
-            .set_dictionary_enabled(false)
-            .build();
-        let mut w = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))?;
-        for start in (0..rows).step_by(65_536) {
-            let n = 65_536.min(rows - start);
-            let values = self.vectors(n);
-            let ids =
-                StringArray::from_iter_values((start..start + n).map(|i| format!("img{i:08}")));
-            let emb = FixedSizeListArray::try_new(
-                Arc::clone(&item),
-                DIM as i32,
-                Arc::new(Float32Array::from(values)),
-                None,
-            )?;
-            w.write(&RecordBatch::try_new(
-                Arc::clone(&schema),
-                vec![Arc::new(ids) as ArrayRef, Arc::new(emb)],
-            )?)?;
-        }
-        w.close()?;
-        Ok(())
+        write_vectors(path, rows, DIM, |n| self.vectors(n))
     }
 }
 
@@ -346,18 +308,8 @@ pub(super) async fn run(global: &Global, args: Args<'_>) -> Result<()> {
 }
 
 fn write_queries(path: &Path, queries: &[Vec<f32>]) -> Result<()> {
-    let item = Arc::new(Field::new("item", DataType::Float32, false));
-    let emb = FixedSizeListArray::try_new(
-        Arc::clone(&item),
-        DIM as i32,
-        Arc::new(Float32Array::from(queries.concat())),
-        None,
-    )?;
-    let batch = RecordBatch::try_from_iter(vec![("embedding", Arc::new(emb) as ArrayRef)])?;
-    let file = std::fs::File::create(path)
-        .map_err(|e| AppError::io(format!("creating {}", path.display()), e))?;
-    let mut w = ArrowWriter::try_new(file, batch.schema(), None)?;
-    w.write(&batch)?;
-    w.close()?;
-    Ok(())
+    let mut rows = queries.iter();
+    write_vectors(path, queries.len(), DIM, |n| {
+        rows.by_ref().take(n).flatten().copied().collect()
+    })
 }
