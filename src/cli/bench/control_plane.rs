@@ -193,13 +193,18 @@ async fn setup(
     let mut g = global.clone();
     g.data = data.to_string();
     let catalog = g.open().await?;
-    import::import(
+    // Deferred: these benchmarks do not search, and a million rows take minutes to index.
+    import::import_encoded(
         &catalog,
         "bench",
         &[Source::Keyframes {
             path: parquet.to_path_buf(),
             model: BENCH_MODEL.into(),
         }],
+        &import::ImportOptions {
+            encoding: None,
+            defer_index: true,
+        },
         &NoProgress,
     )
     .await?;

@@ -332,13 +332,18 @@ pub(super) async fn synthetic_dataset(
     let catalog = g.open().await?;
     eprintln!("importing them into dataset 'bench'");
     let t = Instant::now();
-    import::import(
+    // Deferred: these benchmarks do not search, and a million rows take minutes to index.
+    import::import_encoded(
         &catalog,
         "bench",
         &[Source::Keyframes {
             path: parquet.clone(),
             model: BENCH_MODEL.into(),
         }],
+        &import::ImportOptions {
+            encoding: None,
+            defer_index: true,
+        },
         &NoProgress,
     )
     .await?;
