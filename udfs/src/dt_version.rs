@@ -83,6 +83,12 @@ impl TableFunctionImpl for DtVersion {
                 }
             );
         };
-        score_table::provider(kind, Some(run), &g.doc, self.ctx.catalog.store().clone())
+        score_table::provider(
+            kind,
+            Some(run),
+            &g.doc,
+            self.ctx.catalog.store().clone(),
+            Arc::clone(self.ctx.catalog.table_cache()),
+        )
     }
 }

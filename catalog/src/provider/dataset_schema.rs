@@ -209,6 +209,7 @@ impl SchemaProvider for DatasetSchema {
             run.as_ref(),
             group,
             self.catalog.store().clone(),
+            Arc::clone(self.catalog.table_cache()),
         )?))
     }
 

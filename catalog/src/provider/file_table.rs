@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
-use datafusion::common::{DFSchema, Result as DFResult, Statistics};
+use datafusion::common::{DFSchema, DataFusionError, Result as DFResult, Statistics};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
@@ -51,6 +51,9 @@ struct Resident {
     cache: Arc<TableCache>,
     /// Reading any of these columns makes the scan resident.
     columns: Vec<usize>,
+    /// Every column is (a score table): a scan with a limit reads Parquet row groups rather
+    /// than load whole files it may not need, unless they are resident already.
+    whole: bool,
 }
 
 impl FileTable {
@@ -70,8 +73,19 @@ impl FileTable {
             self.resident = Some(Resident {
                 cache,
                 columns: vec![i],
+                whole: false,
             });
         }
+        self
+    }
+
+    /// Serves every scan from `cache` (files it does not keep stream from the store).
+    pub fn resident_whole(mut self, cache: Arc<TableCache>) -> Self {
+        self.resident = Some(Resident {
+            cache,
+            columns: (0..self.schema.fields().len()).collect(),
+            whole: true,
+        });
         self
     }
 
@@ -154,9 +168,15 @@ impl TableProvider for FileTable {
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
-        let reads_resident = self.resident.as_ref().is_some_and(|r| match projection {
-            None => true,
-            Some(p) => p.iter().any(|i| r.columns.contains(i)),
+        let reads_resident = self.resident.as_ref().is_some_and(|r| {
+            let reads = match projection {
+                None => true,
+                Some(p) => p.iter().any(|i| r.columns.contains(i)),
+            };
+            let loads_for_a_limit = r.whole
+                && limit.is_some()
+                && !self.files.iter().all(|f| r.cache.peek(&f.path).is_some());
+            reads && !loads_for_a_limit
         });
         match &self.resident {
             Some(r) if reads_resident => {
@@ -210,17 +230,22 @@ impl PartitionStream for ResidentPartition {
                 let store = store.clone();
                 let cache = Arc::clone(&cache);
                 async move {
+                    // A file the cache does not keep streams from the store a row group at
+                    // a time, so a table over the budget is read within it.
                     let batches = match cache.get(&store, &file).await? {
-                        Some(b) => b.as_ref().clone(),
-                        None => dyntag_core::scoring::cache::read_file(&store, &file).await?,
+                        Some(b) => {
+                            futures::stream::iter(b.as_ref().clone().into_iter().map(Ok)).boxed()
+                        }
+                        None => dyntag_core::scoring::cache::stream_file(&store, &file)
+                            .await?
+                            .map(|b| b.map_err(DataFusionError::from))
+                            .boxed(),
                     };
-                    Ok::<_, datafusion::error::DataFusionError>(futures::stream::iter(
-                        batches.into_iter().map(Ok),
-                    ))
+                    Ok::<_, DataFusionError>(batches)
                 }
             })
             .map(|r| match r {
-                Ok(s) => s.boxed(),
+                Ok(s) => s,
                 Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
             })
             .flatten();

@@ -13,22 +13,27 @@ use super::file_table::FileTable;
 use super::qualified;
 use dyntag_core::model::applications::{ScoreRun, ScoreTable};
 use dyntag_core::model::tags::{DEFAULT_THRESHOLD, TagGroup};
+use dyntag_core::scoring::cache::TableCache;
 use dyntag_core::scoring::schema::{SCORE, TAG_NAME, THRESHOLD_DECISION, stored_schema};
 use dyntag_core::store::Store;
 
 /// The provider of one score table of `group` for the dataset whose complete run is `run`
-/// (empty until the first run completes).
+/// (empty until the first run completes). Its files are resident in `cache` like the
+/// embedding tables (decoded once, then served from memory within the budget): dashboards
+/// and BI extracts read the same scores again and again, and a Flight SQL client then
+/// receives them at the speed of the network rather than of Parquet decoding.
 pub fn provider(
     kind: ScoreTable,
     run: Option<&ScoreRun>,
     group: &TagGroup,
     store: Store,
+    cache: Arc<TableCache>,
 ) -> DFResult<Arc<dyn TableProvider>> {
     let schema = stored_schema(kind);
     let files = run
         .and_then(|r| r.tables.get(&kind).cloned())
         .unwrap_or_default();
-    let table = Arc::new(FileTable::new(Arc::clone(&schema), files, store));
+    let table = Arc::new(FileTable::new(Arc::clone(&schema), files, store).resident_whole(cache));
     let name = format!("dt_{}_{}", group.slug, kind.suffix());
     let mut columns: Vec<Expr> = Vec::new();
     for f in schema.fields() {

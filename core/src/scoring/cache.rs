@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use tokio::sync::OnceCell;
 
 use crate::model::dataset::DataFile;
@@ -180,11 +181,13 @@ impl TableCache {
         let loaded = cell
             .get_or_try_init(|| async {
                 let batches = read_file(store, file).await?;
+                let held = batches.iter().map(RecordBatch::get_array_memory_size).sum();
                 let loaded = Arc::new(Loaded {
                     derived: Mutex::new(HashMap::new()),
                     batches: Arc::new(batches),
                 });
                 self.register(&file.path, &loaded);
+                self.settle(&file.path, held);
                 Ok::<_, CatalogError>(loaded)
             })
             .await;
@@ -194,6 +197,29 @@ impl TableCache {
                 self.lock().evict(&file.path);
                 Err(e)
             }
+        }
+    }
+
+    /// Counts what the decoded batches of `path` hold against the budget, in place of the
+    /// stored size its admission reserved (the two differ: a score file's strings decode
+    /// to several times their compressed bytes). Idle files asked for less often make
+    /// room; if they cannot, the file is served this once and not kept.
+    fn settle(&self, path: &str, held: usize) {
+        let mut st = self.lock();
+        let Some(reserved) = st.entries.get(path).map(|e| e.bytes) else {
+            return;
+        };
+        st.used = st.used - reserved + held;
+        if let Some(e) = st.entries.get_mut(path) {
+            e.bytes = held;
+        }
+        if st.used <= self.budget {
+            return;
+        }
+        let asked = st.asked.get(path).copied().unwrap_or(0);
+        match st.victims(0, self.budget, asked) {
+            Some(victims) => victims.iter().for_each(|v| st.evict(v)),
+            None => st.evict(path),
         }
     }
 
@@ -340,7 +366,16 @@ impl State {
 /// in their in-memory form.
 #[tracing::instrument(level = "debug", skip(store), fields(path = %file.path))]
 pub async fn read_file(store: &Store, file: &DataFile) -> Result<Vec<RecordBatch>> {
-    let path = &file.path;
+    stream_file(store, file).await?.try_collect().await
+}
+
+/// The batches of a Parquet file of the store as they are decoded, [`BATCH_ROWS`] rows each
+/// (a row group at a time in memory), embeddings in their in-memory form.
+pub async fn stream_file(
+    store: &Store,
+    file: &DataFile,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let path = file.path.clone();
     let reader = crate::store::parquet::StoreReader::new(store, file);
     let stream = ParquetRecordBatchStreamBuilder::new(reader)
         .await
@@ -348,11 +383,12 @@ pub async fn read_file(store: &Store, file: &DataFile) -> Result<Vec<RecordBatch
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(|e| CatalogError::engine(format!("reading {path}"), e))?;
-    let stored: Vec<RecordBatch> = stream
-        .try_collect()
-        .await
-        .map_err(|e| CatalogError::engine(format!("reading {path}"), e))?;
-    stored.into_iter().map(decode_batch).collect()
+    Ok(stream
+        .map(move |b| {
+            b.map_err(|e| CatalogError::engine(format!("reading {path}"), e))
+                .and_then(decode_batch)
+        })
+        .boxed())
 }
 
 #[cfg(test)]
@@ -452,25 +488,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_file_is_counted_at_what_its_decoded_batches_hold() {
+        // Score files: ids and tag names repeat, so their strings decode to many times the
+        // compressed bytes admission reserved.
+        let store = Store::from_object_store(Arc::new(InMemory::new()), "memory");
+        let file = small_file(&store, "repeated-tag-name-of-some-length").await;
+        let held: usize = read_file(&store, &file)
+            .await
+            .unwrap()
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum();
+        assert!(
+            held > 2 * file.bytes as usize,
+            "held {held}, stored {}",
+            file.bytes
+        );
+        // Room for the stored bytes but not the decoded ones: served, not kept.
+        let cache = TableCache::new(held - 1);
+        assert!(cache.get(&store, &file).await.unwrap().is_some());
+        assert!(resident(&cache).is_empty());
+        assert_eq!(cache.lock().used, 0);
+        // Room for both: kept, and counted at its decoded size.
+        let cache = TableCache::new(held);
+        assert!(cache.get(&store, &file).await.unwrap().is_some());
+        assert_eq!(resident(&cache).len(), 1);
+        assert_eq!(cache.lock().used, held);
+    }
+
+    #[tokio::test]
     async fn repeated_scans_of_a_table_over_the_budget_keep_the_same_files() {
         let store = Store::from_object_store(Arc::new(InMemory::new()), "memory");
         let mut files = Vec::new();
         for name in ["a", "b", "c", "d", "e"] {
             files.push(small_file(&store, name).await);
         }
-        let size = files[0].bytes as usize;
-        assert!(files.iter().all(|f| f.bytes as usize == size));
+        // What one file's decoded batches hold (the cache counts that, not stored bytes).
+        let mut sizes = Vec::new();
+        for f in &files {
+            let batches = read_file(&store, f).await.unwrap();
+            sizes.push(
+                batches
+                    .iter()
+                    .map(RecordBatch::get_array_memory_size)
+                    .sum::<usize>(),
+            );
+        }
+        let size = sizes[0];
+        assert!(sizes.iter().all(|s| *s == size), "{sizes:?}");
         // Room for three of the five files.
         let cache = TableCache::new(3 * size + size / 2);
         let mut kept_per_scan = Vec::new();
         for _ in 0..4 {
-            let mut hits = 0;
             for f in &files {
-                if cache.get(&store, f).await.unwrap().is_some() {
-                    hits += 1;
-                }
+                cache.get(&store, f).await.unwrap();
             }
-            kept_per_scan.push(hits);
+            kept_per_scan.push(resident(&cache));
+            assert!(cache.lock().used <= 3 * size + size / 2);
         }
         assert_eq!(
             resident(&cache),
@@ -479,7 +553,7 @@ mod tests {
         );
         assert_eq!(
             kept_per_scan,
-            vec![3, 3, 3, 3],
+            vec![resident(&cache); 4],
             "the same three files held by the cache at each scan (loaded at the first)"
         );
 

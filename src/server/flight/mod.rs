@@ -6,6 +6,7 @@
 mod handles;
 mod info;
 mod metadata;
+mod stream;
 mod types;
 
 use std::path::PathBuf;
@@ -13,13 +14,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetCrossReference,
+    ActionCreatePreparedStatementResult, Command, CommandGetCatalogs, CommandGetCrossReference,
     CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
     CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
     CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery,
@@ -64,12 +64,14 @@ pub async fn serve(
     tls: Option<(PathBuf, PathBuf)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<impl Future<Output = Result<(), tonic::transport::Error>> + Send + 'static> {
-    let service = FlightServiceServer::new(FlightSql {
+    let flight = Arc::new(FlightSql {
         server,
         handles: Handles::default(),
-    })
-    .max_decoding_message_size(64 << 20)
-    .max_encoding_message_size(64 << 20);
+    });
+    let tonic_service = FlightServiceServer::from_arc(Arc::clone(&flight))
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let service = stream::WithDoGet::new(tonic_service, flight);
     let mut builder = tonic::transport::Server::builder();
     if let Some((cert, key)) = tls {
         let read = |p: &PathBuf, what: &str| {
@@ -89,8 +91,6 @@ pub async fn serve(
             .await
     })
 }
-
-type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send>>;
 
 impl FlightSql {
     /// Who is calling, on which connection: a Flight SQL session (its `USE` and `SET`) is
@@ -157,30 +157,73 @@ impl FlightSql {
             }
         }
     }
-}
 
-/// Encodes batches as Flight data, in the types clients read ([`types`]); errors become the
-/// status the client sees.
-fn encode(schema: SchemaRef, batches: BatchStream) -> Response<DoGetStream> {
-    let schema = types::client_schema(&schema);
-    let target = Arc::clone(&schema);
-    let batches = batches.map(move |b| {
-        b.and_then(|b| types::to_client(b, &target).map_err(ServeError::from))
-            .map_err(|e| FlightError::Tonic(Box::new(Status::from(e))))
-    });
-    let stream = FlightDataEncoderBuilder::new()
-        .with_schema(schema)
-        .build(batches)
-        .map_err(|e| match e {
-            FlightError::Tonic(status) => *status,
-            other => Status::internal(other.to_string()),
-        });
-    Response::new(Box::pin(stream))
-}
-
-fn one_batch(batch: RecordBatch) -> Response<DoGetStream> {
-    let schema = batch.schema();
-    encode(schema, Box::pin(futures::stream::iter([Ok(batch)])))
+    /// The batches a DoGet command answers ([`stream`] sends them; the trait's `do_get_*`
+    /// methods are not used).
+    async fn command_batches(
+        &self,
+        command: Command,
+        request: Request<Ticket>,
+    ) -> Result<(SchemaRef, BatchStream), Status> {
+        let caller = self.caller(&request)?;
+        let batch = match command {
+            Command::TicketStatementQuery(ticket) => {
+                let handle = TicketHandle::decode(&ticket.statement_handle)?;
+                if handle.user() != caller.user {
+                    return Err(Status::permission_denied(
+                        "this ticket was issued to another user",
+                    ));
+                }
+                return Ok(match handle {
+                    TicketHandle::Answer { id, .. } => {
+                        answer_stream(self.handles.take_answer(&id)?)
+                    }
+                    TicketHandle::Query { dataset, sql, .. } => {
+                        self.run_with_params(&caller, &dataset, &sql, None).await?
+                    }
+                });
+            }
+            Command::CommandPreparedStatementQuery(cmd) => {
+                let p = self
+                    .handles
+                    .prepared(&cmd.prepared_statement_handle, &caller.user)?;
+                check_bound(&p)?;
+                return Ok(self
+                    .run_with_params(&caller, &p.dataset, &p.sql, p.params.clone())
+                    .await?);
+            }
+            Command::CommandGetCatalogs(cmd) => metadata::catalogs(cmd)?,
+            Command::CommandGetDbSchemas(cmd) => {
+                metadata::schemas(&self.server, &caller, cmd).await?
+            }
+            Command::CommandGetTables(cmd) => metadata::tables(&self.server, &caller, cmd).await?,
+            Command::CommandGetTableTypes(cmd) => metadata::table_types(cmd)?,
+            Command::CommandGetSqlInfo(cmd) => cmd
+                .into_builder(&info::SQL_INFO)
+                .build()
+                .map_err(|e| Status::from(ServeError::from(e)))?,
+            Command::CommandGetXdbcTypeInfo(cmd) => cmd
+                .into_builder(&info::XDBC_TYPES)
+                .build()
+                .map_err(|e| Status::from(ServeError::from(e)))?,
+            Command::CommandGetPrimaryKeys(_) => {
+                RecordBatch::new_empty(info::primary_keys_schema())
+            }
+            Command::CommandGetImportedKeys(_)
+            | Command::CommandGetExportedKeys(_)
+            | Command::CommandGetCrossReference(_) => {
+                RecordBatch::new_empty(info::foreign_keys_schema())
+            }
+            other => {
+                return Err(Status::unimplemented(format!(
+                    "dyntag does not implement {}",
+                    other.into_any().type_url
+                )));
+            }
+        };
+        let schema = batch.schema();
+        Ok((schema, Box::pin(futures::stream::iter([Ok(batch)]))))
+    }
 }
 
 fn ipc_schema(schema: &Schema) -> Result<bytes::Bytes, Status> {
@@ -289,27 +332,6 @@ impl FlightSqlService for FlightSql {
             ticket.as_any().encode_to_vec(),
             request.into_inner(),
         )
-    }
-
-    async fn do_get_statement(
-        &self,
-        ticket: TicketStatementQuery,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        let caller = self.caller(&request)?;
-        let handle = TicketHandle::decode(&ticket.statement_handle)?;
-        if handle.user() != caller.user {
-            return Err(Status::permission_denied(
-                "this ticket was issued to another user",
-            ));
-        }
-        let (schema, batches) = match handle {
-            TicketHandle::Answer { id, .. } => answer_stream(self.handles.take_answer(&id)?),
-            TicketHandle::Query { dataset, sql, .. } => {
-                self.run_with_params(&caller, &dataset, &sql, None).await?
-            }
-        };
-        Ok(encode(schema, batches))
     }
 
     async fn do_put_statement_update(
@@ -438,22 +460,6 @@ impl FlightSqlService for FlightSql {
         self.command_info(cmd, &schema, request.into_inner())
     }
 
-    async fn do_get_prepared_statement(
-        &self,
-        cmd: CommandPreparedStatementQuery,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        let caller = self.caller(&request)?;
-        let p = self
-            .handles
-            .prepared(&cmd.prepared_statement_handle, &caller.user)?;
-        check_bound(&p)?;
-        let (schema, batches) = self
-            .run_with_params(&caller, &p.dataset, &p.sql, p.params.clone())
-            .await?;
-        Ok(encode(schema, batches))
-    }
-
     async fn do_put_prepared_statement_update(
         &self,
         cmd: CommandPreparedStatementUpdate,
@@ -491,15 +497,6 @@ impl FlightSqlService for FlightSql {
         self.command_info(cmd, &schema, request.into_inner())
     }
 
-    async fn do_get_catalogs(
-        &self,
-        cmd: CommandGetCatalogs,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(&request)?;
-        Ok(one_batch(metadata::catalogs(cmd)?))
-    }
-
     async fn get_flight_info_schemas(
         &self,
         cmd: CommandGetDbSchemas,
@@ -508,17 +505,6 @@ impl FlightSqlService for FlightSql {
         self.caller(&request)?;
         let schema = cmd.clone().into_builder().schema();
         self.command_info(cmd, &schema, request.into_inner())
-    }
-
-    async fn do_get_schemas(
-        &self,
-        cmd: CommandGetDbSchemas,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        let caller = self.caller(&request)?;
-        Ok(one_batch(
-            metadata::schemas(&self.server, &caller, cmd).await?,
-        ))
     }
 
     async fn get_flight_info_tables(
@@ -531,17 +517,6 @@ impl FlightSqlService for FlightSql {
         self.command_info(cmd, &schema, request.into_inner())
     }
 
-    async fn do_get_tables(
-        &self,
-        cmd: CommandGetTables,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        let caller = self.caller(&request)?;
-        Ok(one_batch(
-            metadata::tables(&self.server, &caller, cmd).await?,
-        ))
-    }
-
     async fn get_flight_info_table_types(
         &self,
         cmd: CommandGetTableTypes,
@@ -550,15 +525,6 @@ impl FlightSqlService for FlightSql {
         self.caller(&request)?;
         let schema = cmd.into_builder().schema();
         self.command_info(cmd, &schema, request.into_inner())
-    }
-
-    async fn do_get_table_types(
-        &self,
-        cmd: CommandGetTableTypes,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(&request)?;
-        Ok(one_batch(metadata::table_types(cmd)?))
     }
 
     async fn get_flight_info_sql_info(
@@ -571,19 +537,6 @@ impl FlightSqlService for FlightSql {
         self.command_info(cmd, &schema, request.into_inner())
     }
 
-    async fn do_get_sql_info(
-        &self,
-        cmd: CommandGetSqlInfo,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(&request)?;
-        let batch = cmd
-            .into_builder(&info::SQL_INFO)
-            .build()
-            .map_err(|e| Status::from(ServeError::from(e)))?;
-        Ok(one_batch(batch))
-    }
-
     async fn get_flight_info_xdbc_type_info(
         &self,
         cmd: CommandGetXdbcTypeInfo,
@@ -592,19 +545,6 @@ impl FlightSqlService for FlightSql {
         self.caller(&request)?;
         let schema = info::XDBC_TYPES.schema();
         self.command_info(cmd, &schema, request.into_inner())
-    }
-
-    async fn do_get_xdbc_type_info(
-        &self,
-        cmd: CommandGetXdbcTypeInfo,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(&request)?;
-        let batch = cmd
-            .into_builder(&info::XDBC_TYPES)
-            .build()
-            .map_err(|e| Status::from(ServeError::from(e)))?;
-        Ok(one_batch(batch))
     }
 
     async fn get_flight_info_primary_keys(
@@ -616,17 +556,6 @@ impl FlightSqlService for FlightSql {
         self.command_info(cmd, &info::primary_keys_schema(), request.into_inner())
     }
 
-    async fn do_get_primary_keys(
-        &self,
-        _cmd: CommandGetPrimaryKeys,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(&request)?;
-        Ok(one_batch(RecordBatch::new_empty(
-            info::primary_keys_schema(),
-        )))
-    }
-
     async fn get_flight_info_imported_keys(
         &self,
         cmd: CommandGetImportedKeys,
@@ -634,17 +563,6 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.caller(&request)?;
         self.command_info(cmd, &info::foreign_keys_schema(), request.into_inner())
-    }
-
-    async fn do_get_imported_keys(
-        &self,
-        _cmd: CommandGetImportedKeys,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(&request)?;
-        Ok(one_batch(RecordBatch::new_empty(
-            info::foreign_keys_schema(),
-        )))
     }
 
     async fn get_flight_info_exported_keys(
@@ -656,17 +574,6 @@ impl FlightSqlService for FlightSql {
         self.command_info(cmd, &info::foreign_keys_schema(), request.into_inner())
     }
 
-    async fn do_get_exported_keys(
-        &self,
-        _cmd: CommandGetExportedKeys,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(&request)?;
-        Ok(one_batch(RecordBatch::new_empty(
-            info::foreign_keys_schema(),
-        )))
-    }
-
     async fn get_flight_info_cross_reference(
         &self,
         cmd: CommandGetCrossReference,
@@ -674,29 +581,6 @@ impl FlightSqlService for FlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.caller(&request)?;
         self.command_info(cmd, &info::foreign_keys_schema(), request.into_inner())
-    }
-
-    async fn do_get_cross_reference(
-        &self,
-        _cmd: CommandGetCrossReference,
-        request: Request<Ticket>,
-    ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(&request)?;
-        Ok(one_batch(RecordBatch::new_empty(
-            info::foreign_keys_schema(),
-        )))
-    }
-
-    async fn do_get_fallback(
-        &self,
-        request: Request<Ticket>,
-        message: Any,
-    ) -> Result<Response<DoGetStream>, Status> {
-        self.caller(&request)?;
-        Err(Status::unimplemented(format!(
-            "dyntag does not implement {}",
-            message.type_url
-        )))
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

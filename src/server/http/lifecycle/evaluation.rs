@@ -96,7 +96,7 @@ pub(super) async fn label_evaluation(
     };
     // A labels file as the body itself.
     let content_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
+        .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
