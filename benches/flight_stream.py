@@ -1,13 +1,17 @@
-"""Client side of `dyntag bench flight`: MB/s of streaming a dt_ table to the ADBC Flight
-SQL driver, next to reading the same rows from a local Arrow IPC file with pyarrow (the
-local limit), the same rows served from memory by Arrow C++'s own Flight server to
-pyarrow.flight (what any Flight server can reach on this machine), and the server's resident memory while it streams a tenth of the rows and all
-of them.
+"""Client side of `dyntag bench flight`: MB/s of streaming a dt_ table from dyntag to the
+ADBC Flight SQL driver and to pyarrow.flight, each against the same client reading the same
+rows from Arrow C++'s own Flight server holding them in memory (a process of its own,
+started here: the anchor), next to reading them from a local Arrow IPC file with pyarrow
+(the local limit); and the server's resident memory while it streams a tenth of the rows
+and all of them. Runs alternate between the two servers, and each figure is the best of
+its runs.
 
     flight_stream.py FLIGHT_URL TOKEN TABLE ROWS      (DYNTAG_SERVER_PID: the server's pid)
+    flight_stream.py --serve-reference IPC_FILE       (the anchor server; prints its port)
 """
 
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -18,6 +22,34 @@ import pyarrow as pa
 import pyarrow.flight as fl
 from flightsql import flightsql_pb2 as flight_sql_pb  # Flight SQL messages for pyarrow.flight
 from google.protobuf import any_pb2
+
+ROUNDS = 3
+
+
+def serve_reference(path):
+    """Arrow C++'s Flight server with the rows in memory, answering statements (all with
+    the same rows) so that the ADBC driver can read from it too."""
+    with pa.OSFile(path, "rb") as src:
+        held = pa.ipc.open_stream(src).read_all()
+
+    class InMemory(fl.FlightServerBase):
+        def get_flight_info(self, context, descriptor):
+            if b"CommandStatementQuery" not in descriptor.command:
+                raise NotImplementedError("the reference server answers statements only")
+            endpoint = fl.FlightEndpoint(b"all", [])
+            return fl.FlightInfo(held.schema, descriptor, [endpoint], held.num_rows, -1)
+
+        def do_get(self, context, ticket):
+            return fl.RecordBatchStream(held)
+
+    server = InMemory("grpc://127.0.0.1:0")
+    print(server.port, flush=True)
+    server.serve()
+
+
+if sys.argv[1] == "--serve-reference":
+    serve_reference(sys.argv[2])
+    sys.exit(0)
 
 flight, token, table, rows = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 pid = os.environ.get("DYNTAG_SERVER_PID")
@@ -55,8 +87,8 @@ class Peak:
 conn = flight_sql.connect(flight, db_kwargs={"username": "admin", "password": token}, autocommit=True)
 
 
-def stream(sql, sink=None):
-    """(rows, bytes, seconds) of fetching sql batch by batch (nothing kept)."""
+def stream(conn, sql):
+    """(rows, bytes, seconds) of fetching sql with ADBC batch by batch (nothing kept)."""
     cur = conn.cursor()
     t = time.perf_counter()
     cur.execute(sql)
@@ -65,18 +97,43 @@ def stream(sql, sink=None):
     for batch in reader:
         n += batch.num_rows
         b += batch.nbytes
-        if sink is not None:
-            sink.write_batch(batch)
     s = time.perf_counter() - t
     cur.close()
     return n, b, s
 
 
+def direct(client, opts, sql):
+    """(rows, bytes, seconds) of the same through pyarrow.flight (Arrow's C++ client)."""
+    cmd = any_pb2.Any()
+    cmd.Pack(flight_sql_pb.CommandStatementQuery(query=sql))
+    t = time.perf_counter()
+    info = client.get_flight_info(fl.FlightDescriptor.for_command(cmd.SerializeToString()), opts)
+    n = b = 0
+    for chunk in client.do_get(info.endpoints[0].ticket, opts):
+        n += chunk.data.num_rows
+        b += chunk.data.nbytes
+    return n, b, time.perf_counter() - t
+
+
+class Best:
+    """The fastest of several runs of the same rows."""
+
+    def __init__(self):
+        self.seconds, self.rows, self.bytes = None, 0, 0
+
+    def add(self, run):
+        n, b, s = run
+        self.rows, self.bytes = n, b
+        self.seconds = s if self.seconds is None else min(self.seconds, s)
+
+    def mb_per_s(self):
+        return self.bytes / 1e6 / self.seconds
+
+
 sql = f"SELECT * FROM {table}"
 with tempfile.TemporaryDirectory() as tmp:
     path = os.path.join(tmp, "result.arrows")
-    # First pass: warm the server and write the local copy (not timed for the ratio).
-    schema = None
+    # First pass: warm the server and write the local copy (not timed).
     cur = conn.cursor()
     cur.execute(sql)
     reader = cur.fetch_record_batch()
@@ -87,78 +144,57 @@ with tempfile.TemporaryDirectory() as tmp:
 
     base = rss()
     with Peak() as tenth:
-        n10, b10, s10 = stream(f"{sql} LIMIT {rows // 10}")
-    best = None
-    with Peak() as full:
-        for _ in range(2):
-            n, b, s = stream(sql)
-            best = s if best is None else min(best, s)
-    assert n == rows, f"expected {rows} rows, got {n}"
+        n10, _, _ = stream(conn, f"{sql} LIMIT {rows // 10}")
 
-    # The same through pyarrow.flight (Arrow's C++ client) directly.
-    client = fl.FlightClient(flight)
-    opts = fl.FlightCallOptions(headers=[client.authenticate_basic_token("admin", token)])
-    cmd = any_pb2.Any()
-    cmd.Pack(flight_sql_pb.CommandStatementQuery(query=sql))
-    direct = None
-    for _ in range(2):
-        t = time.perf_counter()
-        info = client.get_flight_info(fl.FlightDescriptor.for_command(cmd.SerializeToString()), opts)
-        dn = db = 0
-        for chunk in client.do_get(info.endpoints[0].ticket, opts):
-            dn += chunk.data.num_rows
-            db += chunk.data.nbytes
-        dt = time.perf_counter() - t
-        direct = dt if direct is None else min(direct, dt)
-    assert dn == n
+    reference = subprocess.Popen(
+        [sys.executable, __file__, "--serve-reference", path], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        ref_url = f"grpc://127.0.0.1:{reference.stdout.readline().strip()}"
+        ref_conn = flight_sql.connect(ref_url, autocommit=True)
+        client = fl.FlightClient(flight)
+        opts = fl.FlightCallOptions(headers=[client.authenticate_basic_token("admin", token)])
+        ref_client = fl.FlightClient(ref_url)
+        ref_opts = fl.FlightCallOptions()
+        adbc, adbc_ref, py, py_ref = Best(), Best(), Best(), Best()
+        with Peak() as full:
+            for _ in range(ROUNDS):
+                adbc.add(stream(conn, sql))
+                adbc_ref.add(stream(ref_conn, sql))
+                py.add(direct(client, opts, sql))
+                py_ref.add(direct(ref_client, ref_opts, sql))
+        ref_conn.close()
+    finally:
+        reference.kill()
+        reference.wait()
+    for b in (adbc, adbc_ref, py, py_ref):
+        assert b.rows == rows, f"expected {rows} rows, got {b.rows}"
 
-    local = None
-    for _ in range(3):
+    local = Best()
+    for _ in range(ROUNDS):
         t = time.perf_counter()
         with pa.OSFile(path, "rb") as src:  # read into memory, as a client would
-            lr = pa.ipc.open_stream(src)
             ln = lb = 0
-            for batch in lr:
+            for batch in pa.ipc.open_stream(src):
                 ln += batch.num_rows
                 lb += batch.nbytes
-        dt = time.perf_counter() - t
-        local = dt if local is None else min(local, dt)
-    assert ln == n
+        local.add((ln, lb, time.perf_counter() - t))
+    assert local.rows == rows
 
-    # The ceiling of any Flight server here: Arrow C++'s reference server streaming the same
-    # batches from memory (no query, no storage) to the same client, in this process.
-    with pa.OSFile(path, "rb") as src:
-        held = pa.ipc.open_stream(src).read_all()
 
-    class InMemory(fl.FlightServerBase):
-        def do_get(self, context, ticket):
-            return fl.RecordBatchStream(held)
+def line(name, b):
+    print(f"{name:<34} rows={b.rows} mb={b.bytes / 1e6:.1f} seconds={b.seconds:.3f} mb_per_s={b.mb_per_s():.1f}")
 
-    ref = InMemory("grpc://127.0.0.1:0")
-    threading.Thread(target=ref.serve, daemon=True).start()
-    ref_client = fl.FlightClient(f"grpc://127.0.0.1:{ref.port}")
-    ceiling = None
-    for _ in range(2):
-        t = time.perf_counter()
-        cn = cb = 0
-        for chunk in ref_client.do_get(fl.Ticket(b"all")):
-            cn += chunk.data.num_rows
-            cb += chunk.data.nbytes
-        dt = time.perf_counter() - t
-        ceiling = dt if ceiling is None else min(ceiling, dt)
-    ref.shutdown()
-    assert cn == n
-    del held
 
-mb = b / 1e6
-print(f"adbc_flight_stream   rows={n} mb={mb:.1f} seconds={best:.3f} mb_per_s={mb / best:.1f}")
-print(f"pyarrow_flight_stream rows={dn} mb={db / 1e6:.1f} seconds={direct:.3f} mb_per_s={db / 1e6 / direct:.1f}")
-print(f"local_ipc_read       rows={ln} mb={lb / 1e6:.1f} seconds={local:.3f} mb_per_s={lb / 1e6 / local:.1f}")
-print(f"arrow_cpp_flight_from_memory rows={cn} mb={cb / 1e6:.1f} seconds={ceiling:.3f} mb_per_s={cb / 1e6 / ceiling:.1f}")
-print(f"server_rss           before={base} peak_streaming_{n10}_rows={tenth.peak} peak_streaming_{n}_rows={full.peak}")
+line("adbc_from_dyntag", adbc)
+line("adbc_from_arrow_cpp_memory", adbc_ref)
+line("pyarrow_flight_from_dyntag", py)
+line("pyarrow_flight_from_arrow_cpp_memory", py_ref)
+line("local_ipc_read", local)
+print(f"server_rss           before={base} peak_streaming_{n10}_rows={tenth.peak} peak_streaming_{rows}_rows={full.peak}")
 print()
-print(f"ratio adbc_vs_local_ipc = {(mb / best) / (lb / 1e6 / local):.2f}  (target >= 0.5)")
-print(f"ratio pyarrow_flight_vs_local_ipc = {(db / 1e6 / direct) / (lb / 1e6 / local):.2f}")
-print(f"ratio arrow_cpp_flight_from_memory_vs_local_ipc = {(cb / 1e6 / ceiling) / (lb / 1e6 / local):.2f}  (the ceiling of a Flight server here)")
-print(f"ratio adbc_vs_arrow_cpp_flight_from_memory = {(mb / best) / (cb / 1e6 / ceiling):.2f}")
+print(f"ratio adbc_dyntag_vs_arrow_cpp_memory = {adbc.mb_per_s() / adbc_ref.mb_per_s():.2f}  (target >= 1.0, same client)")
+print(f"ratio pyarrow_flight_dyntag_vs_arrow_cpp_memory = {py.mb_per_s() / py_ref.mb_per_s():.2f}  (target >= 1.0, same client)")
+print(f"ratio adbc_vs_local_ipc = {adbc.mb_per_s() / local.mb_per_s():.2f}  (target >= 0.5)")
+print(f"ratio arrow_cpp_memory_pyarrow_vs_local_ipc = {py_ref.mb_per_s() / local.mb_per_s():.2f}  (the ceiling of a Flight server here)")
 print(f"ratio server_peak_full_vs_tenth = {full.peak / max(tenth.peak, 1):.2f}  (memory independent of result size: ~1)")

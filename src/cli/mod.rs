@@ -48,7 +48,8 @@ pub struct Global {
         value_delimiter = ':'
     )]
     pub models: Vec<PathBuf>,
-    /// Memory for resident embedding tables, in MiB. Default: half of physical memory.
+    /// Memory for resident embedding and score tables, in MiB. Default: half of physical
+    /// memory.
     #[arg(long, global = true, env = "DYNTAG_CACHE_MB")]
     pub cache_mb: Option<usize>,
 }

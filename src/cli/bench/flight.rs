@@ -2,10 +2,13 @@
 //!
 //! Writes N synthetic embeddings, imports them, publishes a T-tag group (N×T rows of
 //! `dt_g_visual`), starts `dyntag serve` as a child process and runs
-//! `benches/flight_stream.py`, which fetches `SELECT * FROM dt_g_visual` with ADBC and reads
-//! the same rows from a local Arrow IPC file with pyarrow (the local limit) in the same run.
-//! The server's resident memory is sampled while it streams a tenth of the rows and all of
-//! them: it should not grow with the result.
+//! `benches/flight_stream.py`, which fetches `SELECT * FROM dt_g_visual` with ADBC and with
+//! pyarrow.flight, each against the same client reading the same rows from Arrow C++'s own
+//! Flight server holding them in memory (the anchor, in a process of its own), and reads
+//! them from a local Arrow IPC file (the local limit), in the same run. The server's
+//! resident memory is sampled while it streams a tenth of the rows and all of them: it
+//! should not grow with the result (the score table is resident in the cache after the
+//! first, untimed, pass).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
