@@ -449,7 +449,7 @@ async fn fuzz_http_bodies() {
             if !matches!(method, "PATCH" | "PUT" | "POST" | "DELETE") {
                 return Ok(());
             }
-            let Ok(request) = ureq::http::Request::builder()
+            let Ok(request) = http::Request::builder()
                 .method(method)
                 .uri(&url)
                 .header("authorization", &auth)

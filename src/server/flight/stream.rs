@@ -30,7 +30,7 @@ use futures::{Stream, StreamExt};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use http_body::Frame;
 use http_body_util::{BodyExt, Limited, StreamBody};
-use prost::Message;
+use prost::Message as _;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 use tonic::body::Body;
 use tonic::server::NamedService;
@@ -126,7 +126,7 @@ async fn do_get(
 }
 
 /// The one message of a unary gRPC request body.
-fn grpc_message<M: Message + Default>(body: &[u8]) -> Result<M, Status> {
+fn grpc_message<M: prost::Message + Default>(body: &[u8]) -> Result<M, Status> {
     let Some((&compressed, rest)) = body.split_first() else {
         return Err(Status::invalid_argument("the request has no message"));
     };
@@ -219,11 +219,11 @@ impl State {
         let mut frames = Frames::default();
         for part in split(batch) {
             let mut ipc = Cursor::new(self.encoder.encode(&part)?);
-            while let Some((header, body, len)) = ipc.message()? {
-                let is_schema = root_as_message(&header)
-                    .is_ok_and(|m| m.header_type() == MessageHeader::Schema);
+            while let Some(m) = ipc.message()? {
+                let is_schema = root_as_message(&m.header)
+                    .is_ok_and(|h| h.header_type() == MessageHeader::Schema);
                 if !is_schema {
-                    frames.message(&header, body, len);
+                    frames.message(&m.header, m.body, m.body_len);
                 }
             }
         }
@@ -250,6 +250,13 @@ fn split(batch: RecordBatch) -> Vec<RecordBatch> {
         .collect()
 }
 
+/// One IPC message: its flatbuffer header, its body's buffers and their length.
+struct Message {
+    header: Vec<u8>,
+    body: Vec<Buffer>,
+    body_len: usize,
+}
+
 /// Reads IPC stream messages out of the encoder's buffers without copying their bodies.
 struct Cursor {
     buffers: VecDeque<Buffer>,
@@ -262,8 +269,8 @@ impl Cursor {
         }
     }
 
-    /// The next message: its flatbuffer header, its body's buffers and their length.
-    fn message(&mut self) -> Result<Option<(Vec<u8>, Vec<Buffer>, usize)>, ArrowError> {
+    /// The next message.
+    fn message(&mut self) -> Result<Option<Message>, ArrowError> {
         if self.buffers.is_empty() {
             return Ok(None);
         }
@@ -283,7 +290,11 @@ impl Cursor {
             .map_err(|e| ArrowError::IpcError(format!("an IPC header that does not parse: {e}")))?
             .bodyLength() as usize;
         let body = self.take(body_len)?;
-        Ok(Some((header, body, body_len)))
+        Ok(Some(Message {
+            header,
+            body,
+            body_len,
+        }))
     }
 
     /// The next `n` bytes as slices of the buffers.
