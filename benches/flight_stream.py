@@ -145,6 +145,7 @@ with tempfile.TemporaryDirectory() as tmp:
     base = rss()
     with Peak() as tenth:
         n10, _, _ = stream(conn, f"{sql} LIMIT {rows // 10}")
+    assert n10 == rows // 10, f"expected {rows // 10} rows, got {n10}"
 
     reference = subprocess.Popen(
         [sys.executable, __file__, "--serve-reference", path], stdout=subprocess.PIPE, text=True

@@ -51,8 +51,8 @@ struct Resident {
     cache: Arc<TableCache>,
     /// Reading any of these columns makes the scan resident.
     columns: Vec<usize>,
-    /// Every column is (a score table): a scan with a limit reads Parquet row groups rather
-    /// than load whole files it may not need, unless they are resident already.
+    /// Every column is (a score table): a scan with a limit or a filter reads Parquet row
+    /// groups rather than load whole files it may not need, unless they are resident.
     whole: bool,
 }
 
@@ -173,10 +173,12 @@ impl TableProvider for FileTable {
                 None => true,
                 Some(p) => p.iter().any(|i| r.columns.contains(i)),
             };
-            let loads_for_a_limit = r.whole
-                && limit.is_some()
+            // A score table's query with a limit or a filter reads only the row groups
+            // (and columns) it needs from Parquet, unless every file is resident already.
+            let prunes = r.whole
+                && (limit.is_some() || !filters.is_empty())
                 && !self.files.iter().all(|f| r.cache.peek(&f.path).is_some());
-            reads && !loads_for_a_limit
+            reads && !prunes
         });
         match &self.resident {
             Some(r) if reads_resident => {

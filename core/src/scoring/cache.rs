@@ -85,6 +85,9 @@ struct State {
     since_aging: u64,
     /// Start address of each cached batch's embedding values → the batch.
     regions: BTreeMap<usize, Region>,
+    /// What each file loaded so far decoded to (admission counts that, once known, rather
+    /// than the stored bytes).
+    decoded: HashMap<String, usize>,
 }
 
 /// Decoded files by path, within a byte budget.
@@ -103,9 +106,11 @@ impl TableCache {
         }
     }
 
-    /// Whether a file can be held at all.
+    /// Whether a file can be held at all: its decoded size once it has been loaded, its
+    /// stored size until then (a file loaded once and found larger than the budget is
+    /// streamed afterwards).
     pub fn fits(&self, file: &DataFile) -> bool {
-        (file.bytes as usize) <= self.budget
+        self.lock().need(file) <= self.budget
     }
 
     /// The batches of `path` if the cache holds them now (without loading or counting a
@@ -123,6 +128,7 @@ impl TableCache {
         for p in paths {
             st.evict(p);
             st.asked.remove(p);
+            st.decoded.remove(p);
         }
     }
 
@@ -156,7 +162,7 @@ impl TableCache {
                 e.last_use = clock;
                 Arc::clone(&e.cell)
             } else {
-                let need = file.bytes as usize;
+                let need = st.need(file);
                 if st.used + need > self.budget {
                     let Some(victims) = st.victims(need, self.budget, asked) else {
                         return Ok(None);
@@ -206,7 +212,10 @@ impl TableCache {
     /// room; if they cannot, the file is served this once and not kept.
     fn settle(&self, path: &str, held: usize) {
         let mut st = self.lock();
+        st.decoded.insert(path.to_string(), held);
         let Some(reserved) = st.entries.get(path).map(|e| e.bytes) else {
+            // Let go of while it loaded (`forget`).
+            st.regions.retain(|_, r| r.file != path);
             return;
         };
         st.used = st.used - reserved + held;
@@ -307,6 +316,14 @@ impl TableCache {
 }
 
 impl State {
+    /// The bytes `file` will hold in memory, as far as known.
+    fn need(&self, file: &DataFile) -> usize {
+        self.decoded
+            .get(&file.path)
+            .copied()
+            .unwrap_or(file.bytes as usize)
+    }
+
     /// Counts a request for `path`; its count.
     fn ask(&mut self, path: &str) -> u32 {
         self.since_aging += 1;
@@ -506,9 +523,13 @@ mod tests {
         );
         // Room for the stored bytes but not the decoded ones: served, not kept.
         let cache = TableCache::new(held - 1);
+        assert!(cache.fits(&file));
         assert!(cache.get(&store, &file).await.unwrap().is_some());
         assert!(resident(&cache).is_empty());
         assert_eq!(cache.lock().used, 0);
+        // Known now to be larger than the budget: streamed by the caller from then on.
+        assert!(!cache.fits(&file));
+        assert!(cache.get(&store, &file).await.unwrap().is_none());
         // Room for both: kept, and counted at its decoded size.
         let cache = TableCache::new(held);
         assert!(cache.get(&store, &file).await.unwrap().is_some());

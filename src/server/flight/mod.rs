@@ -69,8 +69,8 @@ pub async fn serve(
         handles: Handles::default(),
     });
     let tonic_service = FlightServiceServer::from_arc(Arc::clone(&flight))
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
+        .max_decoding_message_size(stream::MAX_GRPC_MESSAGE)
+        .max_encoding_message_size(stream::MAX_GRPC_MESSAGE);
     let service = stream::WithDoGet::new(tonic_service, flight);
     let mut builder = tonic::transport::Server::builder();
     if let Some((cert, key)) = tls {

@@ -43,8 +43,9 @@ use crate::server::errors::ServeError;
 
 /// The gRPC path of DoGet.
 const DO_GET: &str = "/arrow.flight.protocol.FlightService/DoGet";
-/// A ticket larger than this is refused (ours are a few hundred bytes).
-const MAX_TICKET_BYTES: usize = 1 << 20;
+/// A message larger than this is refused, received or sent: tonic's limit for the other
+/// Flight calls (a ticket carries its statement, up to `--max-statement-kb`).
+pub const MAX_GRPC_MESSAGE: usize = 64 << 20;
 /// Batches are cut to about this many bytes per message, as arrow-flight's encoder does,
 /// so that no message exceeds a client's receive limit (4 MiB by default in gRPC).
 const MAX_MESSAGE_BYTES: usize = 2 << 20;
@@ -110,10 +111,18 @@ async fn do_get(
     request: http::Request<Body>,
 ) -> Result<http::Response<Body>, Status> {
     let (parts, body) = request.into_parts();
-    let bytes = Limited::new(body, MAX_TICKET_BYTES + 5)
+    let bytes = Limited::new(body, MAX_GRPC_MESSAGE + 5)
         .collect()
         .await
-        .map_err(|e| Status::invalid_argument(format!("reading the ticket: {e}")))?
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                Status::resource_exhausted(format!(
+                    "the ticket is larger than {MAX_GRPC_MESSAGE} bytes"
+                ))
+            } else {
+                Status::invalid_argument(format!("reading the ticket: {e}"))
+            }
+        })?
         .to_bytes();
     let ticket: Ticket = grpc_message(&bytes)?;
     let request = Request::from_http(http::Request::from_parts(parts, ticket));
@@ -139,9 +148,9 @@ fn grpc_message<M: prost::Message + Default>(body: &[u8]) -> Result<M, Status> {
         .split_first_chunk::<4>()
         .map(|(len, m)| (u32::from_be_bytes(*len) as usize, m))
         .ok_or_else(|| Status::invalid_argument("the request's message is cut short"))?;
-    if len != message.len() || len > MAX_TICKET_BYTES {
+    if len != message.len() {
         return Err(Status::invalid_argument(format!(
-            "the request holds {} bytes where its prefix says {len} (at most {MAX_TICKET_BYTES})",
+            "the request holds {} bytes where its prefix says {len}",
             message.len()
         )));
     }
@@ -185,10 +194,7 @@ fn frames(
             return None;
         }
         let frames = match st.batches.next().await {
-            Some(batch) => match batch
-                .map_err(Status::from)
-                .and_then(|b| st.encode(b).map_err(|e| Status::from(ServeError::from(e))))
-            {
+            Some(batch) => match batch.map_err(Status::from).and_then(|b| st.encode(b)) {
                 Ok(frames) => frames,
                 Err(status) => {
                     st.done = true;
@@ -214,17 +220,26 @@ struct State {
 
 impl State {
     /// The frames of one batch (the IPC stream's schema message, sent first, left out).
-    fn encode(&mut self, batch: RecordBatch) -> Result<Vec<Frame<Bytes>>, ArrowError> {
-        let batch = types::to_client(batch, &self.schema)?;
+    fn encode(&mut self, batch: RecordBatch) -> Result<Vec<Frame<Bytes>>, Status> {
+        let arrow = |e: ArrowError| Status::from(ServeError::from(e));
+        let batch = types::to_client(batch, &self.schema).map_err(arrow)?;
         let mut frames = Frames::default();
         for part in split(batch) {
-            let mut ipc = Cursor::new(self.encoder.encode(&part)?);
-            while let Some(m) = ipc.message()? {
+            let mut ipc = Cursor::new(self.encoder.encode(&part).map_err(arrow)?);
+            while let Some(m) = ipc.message().map_err(arrow)? {
                 let is_schema = root_as_message(&m.header)
                     .is_ok_and(|h| h.header_type() == MessageHeader::Schema);
-                if !is_schema {
-                    frames.message(&m.header, m.body, m.body_len);
+                if is_schema {
+                    continue;
                 }
+                if m.header.len() + m.body_len > MAX_GRPC_MESSAGE {
+                    return Err(Status::resource_exhausted(format!(
+                        "a row of the result does not fit in a message of {MAX_GRPC_MESSAGE} bytes ({} bytes for {} row(s))",
+                        m.header.len() + m.body_len,
+                        part.num_rows()
+                    )));
+                }
+                frames.message(&m.header, m.body, m.body_len);
             }
         }
         Ok(frames.out)
@@ -345,7 +360,8 @@ impl Frames {
         let p = &mut self.pending;
         p.reserve(5 + 16 + header.len());
         p.put_u8(0);
-        p.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+        // At most MAX_GRPC_MESSAGE (checked by the caller).
+        p.put_u32(len as u32);
         encode_key(DATA_HEADER, WireType::LengthDelimited, p);
         encode_varint(header.len() as u64, p);
         p.put_slice(header);
@@ -506,6 +522,28 @@ mod tests {
         assert_ne!(trailers.get("grpc-status").unwrap(), "0");
         let message = trailers.get("grpc-message").unwrap().to_str().unwrap();
         assert!(message.contains("boom"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_row_larger_than_a_message_ends_the_stream_with_resource_exhausted() {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false)]));
+        let huge = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(vec![
+                "x".repeat(MAX_GRPC_MESSAGE + 1),
+            ]))],
+        )
+        .unwrap();
+        let stream: BatchStream = Box::pin(futures::stream::iter([Ok(huge)]));
+        let frames: Vec<Frame<Bytes>> = frames(schema, stream)
+            .unwrap()
+            .map(|f| f.unwrap())
+            .collect()
+            .await;
+        let (data, trailers) = messages(frames);
+        assert_eq!(data.len(), 1, "only the schema");
+        let code = tonic::Code::ResourceExhausted as i32;
+        assert_eq!(trailers.get("grpc-status").unwrap(), &code.to_string());
     }
 
     #[tokio::test]
