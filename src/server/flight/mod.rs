@@ -6,7 +6,6 @@
 mod handles;
 mod info;
 mod metadata;
-mod socket;
 mod stream;
 mod types;
 
@@ -74,7 +73,6 @@ pub async fn serve(
         .max_encoding_message_size(stream::MAX_GRPC_MESSAGE);
     let service = stream::WithDoGet::new(tonic_service, flight);
     let mut builder = tonic::transport::Server::builder();
-    let hold_back = tls.is_none();
     if let Some((cert, key)) = tls {
         let read = |p: &PathBuf, what: &str| {
             std::fs::read(p)
@@ -86,9 +84,7 @@ pub async fn serve(
             .map_err(|e| AppError::Input(format!("invalid TLS certificate or key: {e}")))?;
     }
     let router = builder.add_service(service);
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .map_ok(move |s| socket::Gathered::new(s, hold_back));
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Ok(async move {
         router
             .serve_with_incoming_shutdown(incoming, shutdown)
