@@ -120,19 +120,27 @@ impl Drop for Recorder {
             return;
         };
         entry.elapsed_ms = self.started.elapsed().as_millis() as u64;
+        // The time the statement ended, taken here rather than in the task that writes it:
+        // the entry is dropped before the response's last frame leaves, so a statement the
+        // client sends next is always named later.
+        let ended = chrono::Utc::now();
         let store = self.store.clone();
         let owner = Owner(std::mem::take(&mut self.owner.0));
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move { record(&store, &owner, entry).await });
+            handle.spawn(async move { record(&store, &owner, entry, ended).await });
         }
     }
 }
 
 /// Records one statement (a failure to write is logged, not the user's error), then keeps
 /// the newest [`MAX_ENTRIES`].
-pub async fn record(store: &Store, owner: &Owner, mut entry: Entry) {
+pub async fn record(
+    store: &Store,
+    owner: &Owner,
+    mut entry: Entry,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     entry.sql.truncate(entry.sql.floor_char_boundary(MAX_TEXT));
-    let now = chrono::Utc::now();
     entry.at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let name = format!(
         "{}-{}.json",
