@@ -461,14 +461,9 @@ mod tests {
                 .await
                 .unwrap()
                 .remove(0);
-            let held: usize = read_file(&store, &file)
-                .await
-                .unwrap()
-                .iter()
-                .map(RecordBatch::get_array_memory_size)
-                .sum();
-            // The cache counts a file's stored bytes against its budget: what its decoded
-            // batches hold must be about that.
+            let held = decoded_bytes(&store, &file).await;
+            // The cache admits a file it has not loaded yet by its stored bytes: for an
+            // embedding file, what its decoded batches hold must be about that.
             let ratio = held as f64 / file.bytes as f64;
             assert!(
                 (0.95..1.1).contains(&ratio),
@@ -476,6 +471,16 @@ mod tests {
                 file.bytes
             );
         }
+    }
+
+    /// What the decoded batches of `file` hold in memory.
+    async fn decoded_bytes(store: &Store, file: &DataFile) -> usize {
+        read_file(store, file)
+            .await
+            .unwrap()
+            .iter()
+            .map(RecordBatch::get_array_memory_size)
+            .sum()
     }
 
     async fn small_file(store: &Store, name: &str) -> DataFile {
@@ -510,12 +515,7 @@ mod tests {
         // compressed bytes admission reserved.
         let store = Store::from_object_store(Arc::new(InMemory::new()), "memory");
         let file = small_file(&store, "repeated-tag-name-of-some-length").await;
-        let held: usize = read_file(&store, &file)
-            .await
-            .unwrap()
-            .iter()
-            .map(RecordBatch::get_array_memory_size)
-            .sum();
+        let held = decoded_bytes(&store, &file).await;
         assert!(
             held > 2 * file.bytes as usize,
             "held {held}, stored {}",
@@ -547,13 +547,7 @@ mod tests {
         // What one file's decoded batches hold (the cache counts that, not stored bytes).
         let mut sizes = Vec::new();
         for f in &files {
-            let batches = read_file(&store, f).await.unwrap();
-            sizes.push(
-                batches
-                    .iter()
-                    .map(RecordBatch::get_array_memory_size)
-                    .sum::<usize>(),
-            );
+            sizes.push(decoded_bytes(&store, f).await);
         }
         let size = sizes[0];
         assert!(sizes.iter().all(|s| *s == size), "{sizes:?}");

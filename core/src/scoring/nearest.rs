@@ -68,7 +68,7 @@ pub async fn nearest(
     nearest_with(catalog, manifest, modality, q, k, exact, skip, CANDIDATES).await
 }
 
-/// [`nearest`], asking each segment for at least `candidates` candidates.
+/// [`nearest`], asking each segment for at least `per_segment` candidates.
 #[allow(clippy::too_many_arguments)]
 pub async fn nearest_with(
     catalog: &Resources,
@@ -78,9 +78,8 @@ pub async fn nearest_with(
     k: usize,
     exact: bool,
     skip: Option<&str>,
-    candidates: usize,
+    per_segment: usize,
 ) -> Result<Nearest> {
-    let least = candidates;
     let Some(model) = manifest.models.get(&modality) else {
         return Ok(Nearest::default());
     };
@@ -93,13 +92,13 @@ pub async fn nearest_with(
         )));
     }
     let want = k + usize::from(skip.is_some());
-    let (candidates, covered) = if exact {
+    let (proposed, covered) = if exact {
         (Vec::new(), Vec::new())
     } else {
-        self::candidates(catalog, manifest, modality, q, (2 * want).max(least)).await
+        candidates(catalog, manifest, modality, q, (2 * want).max(per_segment)).await
     };
     let mut out = Nearest {
-        candidates: candidates.len() as u64,
+        candidates: proposed.len() as u64,
         ..Nearest::default()
     };
     let mut kept: BinaryHeap<Reverse<Kept>> = BinaryHeap::with_capacity(want + 1);
@@ -117,7 +116,7 @@ pub async fn nearest_with(
         let (lo, hi) = (offset, offset + file.rows);
         offset = hi;
         let has_candidates =
-            candidates.partition_point(|c| *c < lo) != candidates.partition_point(|c| *c < hi);
+            proposed.partition_point(|c| *c < lo) != proposed.partition_point(|c| *c < hi);
         if !has_candidates && is_covered(&covered, lo, hi) {
             continue;
         }
@@ -125,8 +124,8 @@ pub async fn nearest_with(
         for batch in batches(catalog, file).await?.iter() {
             let n = batch.num_rows() as u64;
             let (from, to) = (
-                candidates.partition_point(|c| *c < b0),
-                candidates.partition_point(|c| *c < b0 + n),
+                proposed.partition_point(|c| *c < b0),
+                proposed.partition_point(|c| *c < b0 + n),
             );
             let gaps = gaps(&covered, b0, b0 + n);
             if !gaps.is_empty() || from < to {
@@ -140,7 +139,7 @@ pub async fn nearest_with(
                         keep(&mut kept, Kept(s, id, (first + r) as u32));
                     }
                 }
-                for c in &candidates[from..to] {
+                for c in &proposed[from..to] {
                     let r = (c - b0) as usize;
                     keep(&mut kept, Kept(dot_row(&values, r, q), id, r as u32));
                 }

@@ -19,12 +19,12 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, Command, CommandGetCatalogs, CommandGetCrossReference,
-    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
-    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery,
-    CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
-    TicketStatementQuery,
+    ActionCreatePreparedStatementResult, Any, Command, CommandGetCatalogs,
+    CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys,
+    CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
+    CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt,
+    SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
@@ -158,13 +158,16 @@ impl FlightSql {
         }
     }
 
-    /// The batches a DoGet command answers ([`stream`] sends them; the trait's `do_get_*`
-    /// methods are not used).
-    async fn command_batches(
+    /// The batches a DoGet ticket answers, dispatched as arrow-flight's `do_get` does
+    /// ([`stream`] sends them; the trait's `do_get_*` methods are not used).
+    async fn ticket_batches(
         &self,
-        command: Command,
         request: Request<Ticket>,
     ) -> Result<(SchemaRef, BatchStream), Status> {
+        let malformed =
+            |e: &dyn std::fmt::Display| Status::invalid_argument(format!("malformed ticket: {e}"));
+        let message = Any::decode(&*request.get_ref().ticket).map_err(|e| malformed(&e))?;
+        let command = Command::try_from(message).map_err(|e| malformed(&e))?;
         let caller = self.caller(&request)?;
         let batch = match command {
             Command::TicketStatementQuery(ticket) => {

@@ -16,7 +16,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use arrow_flight::sql::{Any, Command};
 use arrow_flight::{FlightData, SchemaAsIpc, Ticket};
 use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::RecordBatch;
@@ -30,7 +29,6 @@ use futures::{Stream, StreamExt};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use http_body::Frame;
 use http_body_util::{BodyExt, Limited, StreamBody};
-use prost::Message as _;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 use tonic::body::Body;
 use tonic::server::NamedService;
@@ -155,20 +153,6 @@ fn grpc_message<M: prost::Message + Default>(body: &[u8]) -> Result<M, Status> {
         )));
     }
     M::decode(message).map_err(|e| Status::invalid_argument(format!("malformed ticket: {e}")))
-}
-
-impl FlightSql {
-    /// The batches a ticket stands for, as arrow-flight's `do_get` dispatches it.
-    async fn ticket_batches(
-        &self,
-        request: Request<Ticket>,
-    ) -> Result<(SchemaRef, BatchStream), Status> {
-        let message = Any::decode(&*request.get_ref().ticket)
-            .map_err(|e| Status::invalid_argument(format!("malformed ticket: {e}")))?;
-        let command = Command::try_from(message)
-            .map_err(|e| Status::invalid_argument(format!("malformed ticket: {e}")))?;
-        self.command_batches(command, request).await
-    }
 }
 
 /// The gRPC response body of `batches`: the schema, one `FlightData` per batch (more for a
@@ -415,6 +399,7 @@ fn trailers(status: Option<Status>) -> Frame<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
     use arrow_flight::utils::flight_data_to_arrow_batch;
     use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
