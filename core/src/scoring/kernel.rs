@@ -16,14 +16,16 @@
 
 use rayon::prelude::*;
 
+use super::fused;
 use crate::model::dataset::vectors::Vectors;
 
 /// Rows per matrix-product block: the block's logits stay in the L1/L2 cache for the map.
 const BLOCK_ROWS: usize = 512;
 
-/// Rows per block of compact (float16, int8) embeddings, converted to float32 just before
-/// the product: few enough that the converted block stays in the L1 cache when the heads
-/// are few (one tag in SQL), more when a group's many columns make each product larger.
+/// Rows per block of compact (float16, int8) embeddings converted to float32 just before
+/// the product (where the fused kernel cannot read them as they are): few enough that the
+/// converted block stays in the L1 cache when the heads are few (one tag in SQL), more when
+/// a group's many columns make each product larger.
 const COMPACT_ROWS_FEW: usize = 16;
 const COMPACT_ROWS_MANY: usize = BLOCK_ROWS;
 
@@ -43,6 +45,9 @@ pub struct Scorer {
     int8: Int8Columns,
     /// Whether the element-wise map may use AVX-512 (checked once, when compiled into a scorer).
     avx512: bool,
+    /// Whether compact rows meet few columns in the fused kernel ([`fused`]), read as they
+    /// are stored (checked once, like `avx512`).
+    fused: bool,
 }
 
 /// Columns quantized to int8 with a scale each (`value ≈ code × scale`): an int8 embedding
@@ -75,14 +80,34 @@ fn quantize_rows(m: &[f32], dim: usize) -> (Vec<i8>, Vec<f32>) {
 /// A block of embeddings as the products read it.
 enum Block<'a> {
     F32(&'a [f32]),
-    I8 { codes: &'a [i8], scales: &'a [f32] },
+    /// float16 or int8 rows for the fused kernel.
+    Fused(Vectors<'a>),
+    I8 {
+        codes: &'a [i8],
+        scales: &'a [f32],
+    },
 }
 
 impl Block<'_> {
     fn rows(&self, dim: usize) -> usize {
         match self {
             Self::F32(x) => x.len() / dim,
+            Self::Fused(x) => x.rows(dim),
             Self::I8 { scales, .. } => scales.len(),
+        }
+    }
+
+    /// `out = block · wᵀ` (`cols` float32 columns, row-major), or, for int8 rows without the
+    /// fused kernel, `block · int8ᵀ` through integer dot products.
+    fn products(&self, dim: usize, w: &[f32], cols: usize, int8: (&[i8], &[f32]), out: &mut [f32]) {
+        let rows = self.rows(dim);
+        match *self {
+            Self::F32(x) => matmul(x, rows, dim, w, cols, out),
+            Self::Fused(x) => {
+                let done = fused::products(&x, dim, w, cols, out);
+                debug_assert!(done, "a fused block only where the kernel runs");
+            }
+            Self::I8 { codes, scales } => int8_products(codes, scales, dim, int8.0, int8.1, out),
         }
     }
 }
@@ -213,6 +238,7 @@ impl Scorer {
                 bg_scale,
             },
             avx512: avx512(),
+            fused: fused::available(dim),
         }
     }
 
@@ -282,10 +308,14 @@ impl Scorer {
         }
     }
 
-    /// A block of `x` as the products read it: int8 rows as they are when the columns are
-    /// few (integer dot products), anything else as float32 (converted into `scratch`).
+    /// A block of `x` as the products read it: compact rows as they are when the columns
+    /// are few (the fused kernel, or integer dot products for int8 on CPUs without it),
+    /// anything else as float32 (converted into `scratch`).
     fn block<'s>(&self, x: &'s Vectors<'_>, scratch: &'s mut Vec<f32>) -> Block<'s> {
         match *x {
+            Vectors::F16(_) | Vectors::I8 { .. } if self.few_columns() && self.fused => {
+                Block::Fused(*x)
+            }
             Vectors::I8 { codes, scales } if self.few_columns() => Block::I8 { codes, scales },
             _ => Block::F32(x.as_f32(self.dim, scratch)),
         }
@@ -299,6 +329,7 @@ impl Scorer {
     fn block_rows(&self, x: &Vectors<'_>) -> usize {
         match x {
             Vectors::F32(_) => BLOCK_ROWS,
+            _ if self.few_columns() && self.fused => BLOCK_ROWS,
             Vectors::I8 { .. } if self.few_columns() => BLOCK_ROWS,
             _ if self.few_columns() => COMPACT_ROWS_FEW,
             _ => COMPACT_ROWS_MANY,
@@ -357,17 +388,8 @@ impl Scorer {
         }
         let rows = xb.rows(self.dim);
         let l = &mut logits[..rows * self.backgrounds];
-        match xb {
-            Block::F32(x) => matmul(x, rows, self.dim, &self.bg, self.backgrounds, l),
-            Block::I8 { codes, scales } => int8_products(
-                codes,
-                scales,
-                self.dim,
-                &self.int8.bg,
-                &self.int8.bg_scale,
-                l,
-            ),
-        }
+        let int8 = (&self.int8.bg[..], &self.int8.bg_scale[..]);
+        xb.products(self.dim, &self.bg, self.backgrounds, int8, l);
         for (row, o) in l.chunks_exact(self.backgrounds).zip(out.iter_mut()) {
             *o = log_sum_exp(row);
         }
@@ -381,12 +403,8 @@ impl Scorer {
             return;
         }
         let l = &mut logits[..rows * self.cols];
-        match xb {
-            Block::F32(x) => matmul(x, rows, self.dim, &self.w, self.cols, l),
-            Block::I8 { codes, scales } => {
-                int8_products(codes, scales, self.dim, &self.int8.w, &self.int8.w_scale, l)
-            }
-        }
+        let int8 = (&self.int8.w[..], &self.int8.w_scale[..]);
+        xb.products(self.dim, &self.w, self.cols, int8, l);
         self.heads.finish(self.avx512, l, self.cols, bg, out);
     }
 }
@@ -415,6 +433,21 @@ impl Heads {
     #[inline(always)]
     fn finish_lanes(&self, logits: &[f32], width: usize, bg: &[f32], out: &mut [f32]) {
         let t = self.pos.len();
+        // One head of one column (`dt_score` of a tag without negative prompts): one loop
+        // over the rows, in SIMD lanes, with the same arithmetic as below.
+        if t == 1 && width == 1 && self.contiguous && self.with_negatives.is_empty() {
+            let bias = self.bias[0];
+            if self.soft[0] != 0.0 {
+                for ((o, l), b) in out.iter_mut().zip(logits).zip(bg) {
+                    *o = sigmoid(l + bias - b);
+                }
+            } else {
+                for (o, l) in out.iter_mut().zip(logits) {
+                    *o = sigmoid(l + bias - 0.0);
+                }
+            }
+            return;
+        }
         for ((l, o), &b) in logits
             .chunks_exact(width)
             .zip(out.chunks_exact_mut(t))
@@ -490,12 +523,16 @@ fn matmul(x: &[f32], rows: usize, dim: usize, w: &[f32], cols: usize, out: &mut 
     }
 }
 
-/// The dot product of every row of `x` with `q` (of dimension `q.len()`), through the same
-/// matrix kernel, a block at a time: what a search ranks by.
+/// The dot product of every row of `x` with `q` (of dimension `q.len()`), through the fused
+/// kernel for compact rows where it runs, else the same matrix kernel a block at a time:
+/// what a search ranks by.
 pub fn dot_rows(x: &Vectors<'_>, q: &[f32]) -> Vec<f32> {
     let dim = q.len();
     let n = x.rows(dim);
     let mut out = vec![0f32; n];
+    if fused::products(x, dim, q, 1, &mut out) {
+        return out;
+    }
     let mut scratch = Vec::new();
     for start in (0..n).step_by(BLOCK_ROWS) {
         let r = BLOCK_ROWS.min(n - start);
@@ -575,20 +612,22 @@ mod tests {
     #[test]
     fn one_row_dot_agrees_with_the_block_product_in_every_encoding() {
         use crate::model::dataset::encoding::{Encoding, decode_array, encode_values};
-        let dim = 61;
-        let x: Vec<f32> = (0..5 * dim)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 70.0)
-            .collect();
-        let q: Vec<f32> = (0..dim)
-            .map(|i| ((i * 13 % 17) as f32 - 8.0) / 9.0)
-            .collect();
-        for e in [Encoding::Float32, Encoding::Float16, Encoding::Int8] {
-            let stored = decode_array(&encode_values(&x, dim, e), dim, e);
-            let (v, _) = crate::model::dataset::vectors::vectors(stored.as_ref()).unwrap();
-            let block = dot_rows(&v, &q);
-            for (i, b) in block.iter().enumerate() {
-                let one = dot_row(&v, i, &q);
-                assert!((one - b).abs() < 1e-4, "{e} row {i}: {one} vs {b}");
+        // 61: converted blocks; 64: the fused kernel, where the CPU has it.
+        for dim in [61, 64] {
+            let x: Vec<f32> = (0..5 * dim)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 70.0)
+                .collect();
+            let q: Vec<f32> = (0..dim)
+                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 9.0)
+                .collect();
+            for e in [Encoding::Float32, Encoding::Float16, Encoding::Int8] {
+                let stored = decode_array(&encode_values(&x, dim, e), dim, e);
+                let (v, _) = crate::model::dataset::vectors::vectors(stored.as_ref()).unwrap();
+                let block = dot_rows(&v, &q);
+                for (i, b) in block.iter().enumerate() {
+                    let one = dot_row(&v, i, &q);
+                    assert!((one - b).abs() < 1e-4, "{e} {dim} row {i}: {one} vs {b}");
+                }
             }
         }
     }
@@ -710,6 +749,55 @@ mod tests {
     }
 
     #[test]
+    fn a_head_alone_scores_as_it_does_beside_others() {
+        let dim = 16;
+        let v = |seed: usize| -> Vec<f32> {
+            unit(
+                (0..dim)
+                    .map(|i| ((i * 7 + seed * 5) % 13) as f32 - 6.0)
+                    .collect(),
+            )
+        };
+        let softmax = HeadSpec::Softmax {
+            centroid: v(1),
+            negatives: vec![],
+            scale: 20.0,
+            correction: Some((v(2).iter().map(|x| x * 0.1).collect(), 0.3)),
+        };
+        let logistic = HeadSpec::Logistic {
+            weights: v(3),
+            bias: -0.2,
+        };
+        let other = HeadSpec::Logistic {
+            weights: v(4),
+            bias: 0.1,
+        };
+        let x: Vec<f32> = (0..40).flat_map(|s| v(s + 10)).collect();
+        let mut bg: Vec<f32> = (0..40).map(|i| i as f32 / 10.0 - 2.0).collect();
+        bg[3] = f32::NEG_INFINITY;
+        bg[4] = f32::INFINITY;
+        bg[5] = f32::NAN;
+        for avx512 in [false, avx512()] {
+            for head in [&softmax, &logistic] {
+                let mut alone = Scorer::new(dim, &[v(5)], 20.0, std::slice::from_ref(head));
+                let mut beside = Scorer::new(dim, &[v(5)], 20.0, &[head.clone(), other.clone()]);
+                (alone.avx512, beside.avx512) = (avx512, avx512);
+                let mut one = vec![0f32; 40];
+                alone.score_with_background(&x, &bg, &mut one);
+                let mut two = vec![0f32; 80];
+                beside.score_with_background(&x, &bg, &mut two);
+                for (r, o) in one.iter().enumerate() {
+                    assert_eq!(
+                        o.to_bits(),
+                        two[2 * r].to_bits(),
+                        "{avx512} row {r}: {head:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_background_value_reaches_softmax_heads_only() {
         let heads = [
             HeadSpec::Softmax {
@@ -767,8 +855,15 @@ mod tests {
             correction: None,
         };
         // One tag (integer products for int8, small blocks for float16) and twelve.
-        for heads in [vec![head(1)], (1..13).map(head).collect::<Vec<_>>()] {
-            let scorer = Scorer::new(dim, &bgs, 20.0, &heads);
+        // And for one tag, with the fused kernel (where the CPU has it) and without.
+        let shapes = [
+            (vec![head(1)], false),
+            (vec![head(1)], fused::available(dim)),
+            ((1..13).map(head).collect::<Vec<_>>(), false),
+        ];
+        for (heads, with_fused) in shapes {
+            let mut scorer = Scorer::new(dim, &bgs, 20.0, &heads);
+            scorer.fused = with_fused;
             let t = heads.len();
             let mut base = vec![0f32; 700 * t];
             scorer.score(&xs, &mut base);
@@ -782,7 +877,10 @@ mod tests {
                     .zip(&got)
                     .map(|(a, b)| (a - b).abs())
                     .fold(0f32, f32::max);
-                assert!(worst < bound && worst > 0.0, "{e}, {t} tags: {worst}");
+                assert!(
+                    worst < bound && worst > 0.0,
+                    "{e}, {t} tags, {with_fused}: {worst}"
+                );
                 let mut par = vec![0f32; 700 * t];
                 scorer.score_vectors_parallel(&v, &mut par);
                 assert_eq!(got, par);

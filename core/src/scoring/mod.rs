@@ -6,6 +6,7 @@
 pub mod ann;
 pub mod cache;
 pub mod classifier;
+mod fused;
 pub mod head;
 pub mod kernel;
 pub mod materialize;

@@ -399,10 +399,10 @@ fn trailers(status: Option<Status>) -> Frame<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost::Message;
     use arrow_flight::utils::flight_data_to_arrow_batch;
     use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use prost::Message;
     use std::collections::HashMap;
 
     /// The gRPC messages of `frames`, decoded as prost would.
