@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod budget;
 mod cli;
 mod clients;
 mod compact;

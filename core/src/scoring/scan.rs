@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use std::borrow::Cow;
-
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
 };
@@ -67,25 +65,50 @@ pub struct Item {
     pub score: f64,
 }
 
-/// Scores every item of `modality` in `dataset` against `tag` of `definition`.
-pub async fn score_items(
+/// The first pass of a scan for one tag: every row of `modality` in `dataset` scored
+/// against `tag` of `definition` (see [`ScoredRows::fetch`] for the second).
+pub async fn score_rows(
     catalog: &Resources,
     snapshot: &Snapshot,
     dataset: &str,
     definition: &Definition,
     modality: Modality,
     tag: &str,
-) -> Result<Vec<Item>> {
-    sampled_items(
-        catalog,
-        snapshot,
-        dataset,
-        definition,
-        modality,
-        tag,
-        |all| all,
-    )
+) -> Result<ScoredRows> {
+    let manifest = Arc::clone(snapshot.dataset(dataset)?);
+    let Some(model) = manifest.models.get(&modality) else {
+        return Ok(ScoredRows {
+            files: Vec::new(),
+            modality,
+            refs: Vec::new(),
+        });
+    };
+    let heads = catalog.heads(definition, modality, &model.id, Some(tag))?;
+    if heads.tags.is_empty() {
+        return Err(CatalogError::NotFound {
+            kind: "tag",
+            name: tag.to_string(),
+            hint: format!(" in tag group '{}'", definition.group),
+        });
+    }
+    scored_rows(catalog, snapshot, dataset, modality, |batch, _, _| {
+        Ok(score_batch(&heads, batch)?
+            .iter()
+            .map(|s| f64::from(*s))
+            .collect())
+    })
     .await
+}
+
+/// The ids of a batch's items (keyframes or transcript segments).
+pub fn item_ids(batch: &RecordBatch, modality: Modality) -> Result<&StringArray> {
+    string_col(
+        batch,
+        match modality {
+            Modality::Visual => col::IMAGE_ID,
+            Modality::Transcript => col::SEGMENT_ID,
+        },
+    )
 }
 
 fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
@@ -195,11 +218,12 @@ impl Scored for Item {
     }
 }
 
-/// A scored row of a batch (cheap to collect for every item; only the sampled ones become
-/// [`Item`]s).
+/// A scored row: where it is (a file of the scan, a row of that file) and its score — 16
+/// bytes, so that every row of a table can be scored and sampled without holding its
+/// batches; only the rows a caller keeps are read again ([`ScoredRows::fetch`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RowRef {
-    pub batch: u32,
+    pub file: u32,
     pub row: u32,
     pub score: f64,
 }
@@ -211,7 +235,7 @@ impl Scored for RowRef {
 }
 
 /// Scores every item of `modality` in `dataset` for `tag` of `definition`, samples them,
-/// and returns only the sampled items.
+/// and reads again only the sampled items.
 pub async fn sampled_items(
     catalog: &Resources,
     snapshot: &Snapshot,
@@ -221,65 +245,87 @@ pub async fn sampled_items(
     tag: &str,
     pick: impl FnOnce(Vec<RowRef>) -> Vec<RowRef>,
 ) -> Result<Vec<Item>> {
-    let manifest = Arc::clone(snapshot.dataset(dataset)?);
-    let Some(model) = manifest.models.get(&modality) else {
-        return Ok(Vec::new());
-    };
-    let heads = catalog.heads(definition, modality, &model.id, Some(tag))?;
-    if heads.tags.is_empty() {
-        return Err(CatalogError::NotFound {
-            kind: "tag",
-            name: tag.to_string(),
-            hint: format!(" in tag group '{}'", definition.group),
-        });
-    }
-    let mut rows = scored_rows(catalog, snapshot, dataset, modality, |batch, _, _| {
-        Ok(score_batch(&heads, batch)?
-            .iter()
-            .map(|s| f64::from(*s))
-            .collect())
-    })
-    .await?;
-    let refs = std::mem::take(&mut rows.refs);
-    pick(refs).iter().map(|r| rows.item(r)).collect()
+    let mut rows = score_rows(catalog, snapshot, dataset, definition, modality, tag).await?;
+    let refs = pick(std::mem::take(&mut rows.refs));
+    Ok(rows
+        .fetch(catalog, &refs)
+        .await?
+        .into_iter()
+        .map(|f| f.item)
+        .collect())
 }
 
-/// Every row of a modality's table in a dataset with a score, the batches held so that
-/// only the rows a caller keeps become [`Item`]s.
+/// Every row of a modality's table in a dataset with a score: the first pass of a scan,
+/// which keeps the files' list and one [`RowRef`] per row, never a batch.
 pub struct ScoredRows {
-    batches: Vec<RecordBatch>,
+    files: Vec<DataFile>,
     modality: Modality,
     pub refs: Vec<RowRef>,
 }
 
+/// A row read again by [`ScoredRows::fetch`].
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub item: Item,
+    /// Its embedding as float32.
+    pub embedding: Vec<f32>,
+}
+
 impl ScoredRows {
-    /// The item of a row.
-    pub fn item(&self, r: &RowRef) -> Result<Item> {
-        item_at(
-            &self.batches[r.batch as usize],
-            r.row as usize,
-            self.modality,
-            r.score,
-        )
-    }
-
-    /// The id of a row, without building its item.
-    pub fn id(&self, r: &RowRef) -> Result<&str> {
-        let col = match self.modality {
-            Modality::Visual => col::IMAGE_ID,
-            Modality::Transcript => col::SEGMENT_ID,
-        };
-        Ok(string_col(&self.batches[r.batch as usize], col)?.value(r.row as usize))
-    }
-
-    /// The embedding of a row, as float32 (borrowed when stored so).
-    pub fn embedding(&self, r: &RowRef) -> Result<Cow<'_, [f32]>> {
-        let (values, dim) = embeddings(&self.batches[r.batch as usize])?;
-        let i = r.row as usize;
-        Ok(match values {
-            Vectors::F32(v) => Cow::Borrowed(&v[i * dim..(i + 1) * dim]),
-            other => Cow::Owned(other.row(i, dim)),
-        })
+    /// The second pass: the rows `refs` (in their order), read again through the resident
+    /// cache, each file that holds one of them once. What a scan keeps in memory is then
+    /// its refs and one file at a time, whatever the table's size.
+    pub async fn fetch(&self, catalog: &Resources, refs: &[RowRef]) -> Result<Vec<Fetched>> {
+        let mut order: Vec<usize> = (0..refs.len()).collect();
+        order.sort_by_key(|&i| (refs[i].file, refs[i].row));
+        let mut out: Vec<Option<Fetched>> = vec![None; refs.len()];
+        let mut at = 0;
+        while at < order.len() {
+            let f = refs[order[at]].file;
+            let file = self.files.get(f as usize).ok_or_else(|| {
+                CatalogError::Internal(format!("a scored row refers to file {f} of a scan"))
+            })?;
+            let held = batches(catalog, file).await.map_err(|e| {
+                CatalogError::State(format!(
+                    "reading again the rows sampled from {} failed (did the dataset change meanwhile? run it again): {e}",
+                    file.path
+                ))
+            })?;
+            // The first row of each batch, to find a row's batch.
+            let starts: Vec<usize> = held
+                .iter()
+                .scan(0, |n, b| {
+                    let first = *n;
+                    *n += b.num_rows();
+                    Some(first)
+                })
+                .collect();
+            while at < order.len() && refs[order[at]].file == f {
+                let r = &refs[order[at]];
+                let row = r.row as usize;
+                let b = starts.partition_point(|&s| s <= row).saturating_sub(1);
+                let found = held
+                    .get(b)
+                    .map(|batch| (batch, row - starts[b]))
+                    .filter(|(batch, i)| *i < batch.num_rows());
+                let (batch, i) = found.ok_or_else(|| {
+                    CatalogError::State(format!(
+                        "row {row} of {} is gone (did the dataset change meanwhile? run it again)",
+                        file.path
+                    ))
+                })?;
+                let (values, dim) = embeddings(batch)?;
+                out[order[at]] = Some(Fetched {
+                    item: item_at(batch, i, self.modality, r.score)?,
+                    embedding: values.row(i, dim),
+                });
+                at += 1;
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|f| f.expect("every ref fetched"))
+            .collect())
     }
 }
 
@@ -291,8 +337,9 @@ pub fn embeddings(batch: &RecordBatch) -> Result<(Vectors<'_>, usize)> {
     embedding_vectors(emb.as_ref())
 }
 
-/// Scores every row of `modality`'s table in `dataset`: `score` gives one score per row of
-/// each batch (it also sees the batch's embeddings and their dimension).
+/// Scores every row of `modality`'s table in `dataset`, a file at a time: `score` gives one
+/// score per row of each batch (it also sees the batch's embeddings and their dimension).
+/// Nothing of a batch is kept but its scores.
 pub async fn scored_rows(
     catalog: &Resources,
     snapshot: &Snapshot,
@@ -301,27 +348,26 @@ pub async fn scored_rows(
     mut score: impl FnMut(&RecordBatch, &Vectors<'_>, usize) -> Result<Vec<f64>>,
 ) -> Result<ScoredRows> {
     let manifest = Arc::clone(snapshot.dataset(dataset)?);
-    let kind = TableKind::of(modality);
-    let mut out = ScoredRows {
-        batches: Vec::new(),
-        modality,
-        refs: Vec::new(),
-    };
-    for file in manifest.files(kind) {
+    let files = manifest.files(TableKind::of(modality)).to_vec();
+    let mut refs = Vec::new();
+    for (f, file) in files.iter().enumerate() {
+        let mut row = 0u32;
         for batch in batches(catalog, file).await?.iter() {
             let (values, dim) = embeddings(batch)?;
             let scores = score(batch, &values, dim)?;
-            let b = out.batches.len() as u32;
-            out.refs
-                .extend(scores.iter().enumerate().map(|(r, s)| RowRef {
-                    batch: b,
-                    row: r as u32,
-                    score: *s,
-                }));
-            out.batches.push(batch.clone());
+            refs.extend(scores.iter().enumerate().map(|(r, s)| RowRef {
+                file: f as u32,
+                row: row + r as u32,
+                score: *s,
+            }));
+            row += batch.num_rows() as u32;
         }
     }
-    Ok(out)
+    Ok(ScoredRows {
+        files,
+        modality,
+        refs,
+    })
 }
 
 /// The item at row `i` of a batch of `modality`'s table.

@@ -16,7 +16,7 @@ use crate::model::dataset::schema::col;
 use crate::model::dataset::{DatasetManifest, TableKind};
 use crate::model::snapshot::Definition;
 use crate::scoring::nearest::nearest;
-use crate::scoring::scan::{Item, batches, embeddings, scored_rows, to_batch};
+use crate::scoring::scan::{Fetched, Item, RowRef, batches, embeddings, scored_rows, to_batch};
 use crate::service::Catalog;
 use crate::store::parquet::read_columns;
 use crate::{CatalogError, Result};
@@ -243,23 +243,63 @@ pub async fn uncertain(
         return Ok(Vec::new());
     };
     let heads = catalog.heads(definition, Modality::Visual, &model.id, Some(tag))?;
-    let mut rows = scored_rows(
+    // The first pass scores every row; an excluded row gets no score (NaN) and is dropped.
+    let rows = scored_rows(
         catalog,
         &snapshot,
         dataset,
         Modality::Visual,
         |batch, _, _| {
-            Ok(crate::scoring::scan::score_batch(&heads, batch)?
+            let mut scores: Vec<f64> = crate::scoring::scan::score_batch(&heads, batch)?
                 .iter()
                 .map(|s| f64::from(*s))
-                .collect())
+                .collect();
+            if !exclude.is_empty() {
+                let ids = crate::scoring::scan::item_ids(batch, Modality::Visual)?;
+                for (s, id) in scores.iter_mut().zip(ids) {
+                    if id.is_some_and(|id| exclude.contains(id)) {
+                        *s = f64::NAN;
+                    }
+                }
+            }
+            Ok(scores)
         },
     )
     .await?;
-    let mut refs = std::mem::take(&mut rows.refs);
-    refs.retain(|r| rows.id(r).is_ok_and(|id| !exclude.contains(id)));
-    let taken = pick_uncertain(refs, threshold, k, |r| r.score, |r| rows.embedding(r).ok());
-    taken.iter().map(|r| rows.item(r)).collect()
+    let mut refs: Vec<RowRef> = rows
+        .refs
+        .iter()
+        .filter(|r| !r.score.is_nan())
+        .copied()
+        .collect();
+    nearest_threshold_first(&mut refs, threshold, |r| r.score);
+    // The second pass reads the candidates again, nearest first, in growing chunks, until
+    // `k` that are not near-duplicates of each other are taken.
+    let mut taken: Vec<Fetched> = Vec::new();
+    let (mut start, mut chunk) = (0, (4 * k).max(64));
+    while taken.len() < k && start < refs.len() {
+        let end = (start + chunk).min(refs.len());
+        for f in rows.fetch(catalog, &refs[start..end]).await? {
+            if taken.len() == k {
+                break;
+            }
+            if !near_duplicate(&f.embedding, taken.iter().map(|t| t.embedding.as_slice())) {
+                taken.push(f);
+            }
+        }
+        (start, chunk) = (end, chunk * 2);
+    }
+    Ok(taken.into_iter().map(|f| f.item).collect())
+}
+
+/// Sorts `candidates` by the distance of their score from `threshold`, nearest first (a
+/// stable sort: ties keep their order).
+fn nearest_threshold_first<T>(candidates: &mut [T], threshold: f64, score: impl Fn(&T) -> f64) {
+    candidates.sort_by(|a, b| {
+        (score(a) - threshold)
+            .abs()
+            .total_cmp(&(score(b) - threshold).abs())
+    });
 }
 
 /// Whether `emb` is a near-duplicate of any of `others`.
@@ -276,11 +316,7 @@ pub fn pick_uncertain<'a, T>(
     score: impl Fn(&T) -> f64,
     embedding: impl Fn(&T) -> Option<Cow<'a, [f32]>>,
 ) -> Vec<T> {
-    candidates.sort_by(|a, b| {
-        (score(a) - threshold)
-            .abs()
-            .total_cmp(&(score(b) - threshold).abs())
-    });
+    nearest_threshold_first(&mut candidates, threshold, score);
     let mut taken: Vec<(T, Cow<'a, [f32]>)> = Vec::new();
     for c in candidates {
         if taken.len() == k {

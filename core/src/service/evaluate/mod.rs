@@ -24,7 +24,7 @@ use crate::model::access::{DatasetRole, Principal, View};
 use crate::model::dataset::now;
 use crate::model::snapshot::Definition;
 use crate::model::tags::names;
-use crate::scoring::scan::{BUCKETS, bucket};
+use crate::scoring::scan::{BUCKETS, RowRef, bucket};
 use crate::service::tags::{GroupEdit, TagService};
 use crate::service::{Catalog, Freshness};
 use crate::store::random::Random;
@@ -158,12 +158,25 @@ pub fn metrics_table(rows: &[Row]) -> Result<RecordBatch> {
 /// A stratified sample of about `size` of `scores` (10 buckets of width 0.1, an equal share
 /// from each, the rest spread over buckets with items left), with weights.
 pub fn stratified(scores: &[(String, f64)], size: usize, seed: u64) -> Vec<EvalItem> {
-    let mut buckets: Vec<Vec<&(String, f64)>> = vec![Vec::new(); BUCKETS];
-    for s in scores {
-        buckets[bucket(s.1)].push(s);
+    stratified_by(scores, |s| s.1, size, seed)
+        .into_iter()
+        .map(|((id, score), weight)| eval_item(id.clone(), *score, weight))
+        .collect()
+}
+
+/// [`stratified`] of any scored items: the items drawn (in bucket order) and their weights.
+pub fn stratified_by<T>(
+    items: &[T],
+    score: impl Fn(&T) -> f64,
+    size: usize,
+    seed: u64,
+) -> Vec<(&T, f64)> {
+    let mut buckets: Vec<Vec<&T>> = (0..BUCKETS).map(|_| Vec::new()).collect();
+    for s in items {
+        buckets[bucket(score(s))].push(s);
     }
     let mut quota = [0usize; BUCKETS];
-    let mut left = size.min(scores.len());
+    let mut left = size.min(items.len());
     while left > 0 {
         let open: Vec<usize> = (0..BUCKETS)
             .filter(|&b| quota[b] < buckets[b].len())
@@ -190,17 +203,22 @@ pub fn stratified(scores: &[(String, f64)], size: usize, seed: u64) -> Vec<EvalI
         out.extend(
             rng.choose(std::mem::take(items), k)
                 .into_iter()
-                .map(|(id, s)| EvalItem {
-                    asset_id: id.clone(),
-                    score: *s,
-                    weight,
-                    label: None,
-                    source: None,
-                    removed: false,
-                }),
+                .map(|item| (item, weight)),
         );
     }
     out
+}
+
+/// A sampled item, not labelled yet.
+fn eval_item(asset_id: String, score: f64, weight: f64) -> EvalItem {
+    EvalItem {
+        asset_id,
+        score,
+        weight,
+        label: None,
+        source: None,
+        removed: false,
+    }
 }
 
 fn no_evaluation(slug: &str, tag: &str) -> CatalogError {
@@ -290,7 +308,7 @@ impl Evaluator {
             revision: 0,
             tags: frozen.tags.clone(),
         };
-        let items = crate::scoring::scan::score_items(
+        let rows = crate::scoring::scan::score_rows(
             &self.catalog,
             &self.catalog.snapshot(),
             &dataset,
@@ -299,20 +317,31 @@ impl Evaluator {
             &tag,
         )
         .await?;
-        if items.is_empty() {
+        if rows.refs.is_empty() {
             return Err(CatalogError::State(format!(
                 "dataset '{dataset}' has no images or keyframes to evaluate"
             )));
         }
-        let scores: Vec<(String, f64)> = items.into_iter().map(|i| (i.id, i.score)).collect();
         let seed = seed.unwrap_or_else(crate::store::random::fresh_seed);
+        let (drawn, weights): (Vec<RowRef>, Vec<f64>) =
+            stratified_by(&rows.refs, |r| r.score, size.max(1), seed)
+                .into_iter()
+                .map(|(r, w)| (*r, w))
+                .unzip();
+        let items = rows
+            .fetch(&self.catalog, &drawn)
+            .await?
+            .into_iter()
+            .zip(weights)
+            .map(|(f, w)| eval_item(f.item.id, f.item.score, w))
+            .collect();
         let eval = Evaluation {
             group: slug.clone(),
             tag: tag.clone(),
             dataset,
             version,
             created_at: now(),
-            items: stratified(&scores, size.max(1), seed),
+            items,
         };
         // A new sample replaces the current one, whatever it is.
         log(&slug, &tag)
@@ -433,21 +462,36 @@ impl Evaluator {
             .filter(|i| i.label.is_none() && !i.removed)
             .map(|i| i.asset_id.clone())
             .collect();
+        // The wanted rows get a score (0), the others none (NaN); only they are read again.
         let rows = crate::scoring::scan::scored_rows(
             &self.catalog,
             &self.catalog.snapshot(),
             &eval.dataset,
             Modality::Visual,
-            |b, _, _| Ok(vec![0.0; b.num_rows()]),
+            |b, _, _| {
+                let ids = crate::scoring::scan::item_ids(b, Modality::Visual)?;
+                Ok(ids
+                    .iter()
+                    .map(|id| match id {
+                        Some(id) if wanted.contains(id) => 0.0,
+                        _ => f64::NAN,
+                    })
+                    .collect())
+            },
         )
         .await?;
-        let mut paths: Vec<(String, Option<String>)> = Vec::new();
-        for r in &rows.refs {
-            if wanted.contains(rows.id(r)?) {
-                let item = rows.item(r)?;
-                paths.push((item.id, item.detail));
-            }
-        }
+        let keep: Vec<RowRef> = rows
+            .refs
+            .iter()
+            .filter(|r| !r.score.is_nan())
+            .copied()
+            .collect();
+        let paths: Vec<(String, Option<String>)> = rows
+            .fetch(&self.catalog, &keep)
+            .await?
+            .into_iter()
+            .map(|f| (f.item.id, f.item.detail))
+            .collect();
         let mut labels = Vec::new();
         let mut skipped = 0;
         for (id, path) in paths {
