@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use datafusion::arrow::array::Array;
 use dyntag::engine::{Answer, Engine};
+use dyntag_core::Modality;
+use dyntag_core::model::dataset::TableKind;
 use dyntag_core::model::dataset::encoding::Encoding;
 use dyntag_core::model::dataset::vectors::vectors;
 use dyntag_core::service::import::{ImportOptions, NoProgress, Source, import_encoded};
@@ -161,8 +163,9 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
             worst = worst.max(if to == Encoding::Float16 {
                 assert_within_bound(tau, &a, &b, &base_x, &got_x)
             } else {
-                // int8 rows meet int8-rounded tag vectors (integer dot products): the
-                // tags' rounding adds to the rows', so only the measured bound holds.
+                // On a CPU without AVX-512, int8 rows meet int8-rounded tag vectors
+                // (integer dot products): the tags' rounding adds to the rows', so only
+                // the measured bound holds on every CPU.
                 a.iter()
                     .zip(&b)
                     .map(|(p, q)| (p - q).abs())
@@ -197,7 +200,7 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
         &catalog,
         common::DATASET,
         &[Source::Keyframes {
-            path: kf,
+            path: kf.clone(),
             model: dyntag_models::DEFAULT_MODEL_ID.into(),
         }],
         &ImportOptions {
@@ -227,6 +230,35 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown embedding encoding 'bf16'"));
+
+    // A row ingested without indexing stays unindexed through a conversion: `encode`
+    // changes how rows are stored and never starts an index build (`dataset index` does).
+    import_encoded(
+        &catalog,
+        common::DATASET,
+        &[Source::Keyframes {
+            path: kf,
+            model: dyntag_models::DEFAULT_MODEL_ID.into(),
+        }],
+        &ImportOptions {
+            encoding: None,
+            defer_index: true,
+        },
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let indexed = |s: &dyntag_core::model::snapshot::Snapshot| {
+        let d = s.dataset(common::DATASET).unwrap();
+        (d.indexed_rows(Modality::Visual), d.rows(TableKind::Images))
+    };
+    let (before, rows) = indexed(&catalog.snapshot());
+    assert_eq!(before + 1, rows, "the new row is left out of the index");
+    dyntag(
+        &data,
+        &["dataset", "encode", "news", "--to", "float16", "-q"],
+    );
+    assert_eq!(indexed(&catalog.refresh().await.unwrap()), (before, rows));
 }
 
 /// A keyframes file of one new image.

@@ -3,7 +3,7 @@
 //! Readers see the old files or the new ones, whole, and a failed or killed conversion
 //! leaves only unreferenced files behind.
 
-use super::{Outcome, Progress, commit, open_staging};
+use super::{ImportOptions, Outcome, Progress, commit, open_staging};
 use crate::model::Modality;
 use crate::model::dataset::TableKind;
 use crate::model::dataset::encoding::Encoding;
@@ -21,7 +21,14 @@ pub async fn encode_dataset(
     to: Encoding,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
-    let (revision, mut st) = open_staging(catalog, dataset, &Default::default()).await?;
+    // Only how the rows are stored changes: the index segments cover the same rows in
+    // the same order, and rows left out of the index (`--no-index`) stay out (indexing
+    // millions of them is `dyntag dataset index`'s long job, not a conversion's).
+    let options = ImportOptions {
+        defer_index: true,
+        ..Default::default()
+    };
+    let (revision, mut st) = open_staging(catalog, dataset, &options).await?;
     if revision == 0 {
         return Err(CatalogError::NotFound {
             kind: "dataset",

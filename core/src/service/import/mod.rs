@@ -7,12 +7,12 @@
 //! the same import twice changes nothing.
 //!
 //! ```no_run
-//! # async fn demo(catalog: std::sync::Arc<dyntag_catalog::Catalog>) -> dyntag_catalog::Result<()> {
-//! use dyntag_catalog::import::{Source, import};
+//! # async fn demo(catalog: std::sync::Arc<dyntag_core::Catalog>) -> dyntag_core::Result<()> {
+//! use dyntag_core::service::import::{NoProgress, Source, import};
 //! let report = import(&catalog, "news", &[
 //!     Source::Transcripts { path: "episode1.vtt".into(), model: None },
 //!     Source::Metadata { path: "episodes.csv".into() },
-//! ], &dyntag_catalog::import::NoProgress).await?;
+//! ], &NoProgress).await?;
 //! # Ok(()) }
 //! ```
 
