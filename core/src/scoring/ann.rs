@@ -172,6 +172,27 @@ impl AnnIndex {
         Ok(Self { index, form, dim })
     }
 
+    /// A graph saved by [`AnnIndex::to_bytes`] in a local file, memory-mapped rather than
+    /// read: its pages live in the kernel's page cache, which reads them as searches touch
+    /// them and takes them back under memory pressure, so a loaded index is not a copy
+    /// held outside the table cache's budget.
+    pub fn view(path: &std::path::Path) -> Result<Self> {
+        let name = path.to_string_lossy();
+        let meta = Index::metadata(&name).map_err(|e| ann_error("read", e))?;
+        let dim = meta.dimensions as usize;
+        let form = match meta.quantization {
+            ScalarKind::I8 => Form::Int8,
+            _ => Form::Half,
+        };
+        let index = Index::new(&options(dim, form)).map_err(|e| ann_error("create", e))?;
+        index.view(&name).map_err(|e| ann_error("map", e))?;
+        index
+            .reserve_capacity_and_threads(index.size().max(1), SEARCH_SLOTS)
+            .map_err(|e| ann_error("reserve", e))?;
+        index.change_expansion_search(EXPANSION_SEARCH);
+        Ok(Self { index, form, dim })
+    }
+
     /// The keys of (about) the `count` rows nearest `q`, nearest first.
     pub fn search(&self, q: &[f32], count: usize) -> Result<Vec<u64>> {
         if q.len() != self.dim {
@@ -223,18 +244,46 @@ mod tests {
             let index = AnnIndex::new(dim, &values, n).unwrap();
             index.add(1000, &values).unwrap();
             assert_eq!(index.len(), n);
-            let back = AnnIndex::from_bytes(&index.to_bytes().unwrap()).unwrap();
-            for i in [0, 17, 1999] {
-                let q = &rows[i * dim..(i + 1) * dim];
-                let keys = back.search(q, 5).unwrap();
-                assert_eq!(
-                    keys[0],
-                    1000 + i as u64,
-                    "{encoding}: row {i} nearest itself"
-                );
+            let bytes = index.to_bytes().unwrap();
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), &bytes).unwrap();
+            // Read back into memory, and memory-mapped from a file.
+            for back in [
+                AnnIndex::from_bytes(&bytes).unwrap(),
+                AnnIndex::view(file.path()).unwrap(),
+            ] {
+                assert_eq!(back.len(), n);
+                for i in [0, 17, 1999] {
+                    let q = &rows[i * dim..(i + 1) * dim];
+                    let keys = back.search(q, 5).unwrap();
+                    assert_eq!(
+                        keys[0],
+                        1000 + i as u64,
+                        "{encoding}: row {i} nearest itself"
+                    );
+                }
+                let err = back.search(&[0.0; 3], 5).unwrap_err().to_string();
+                assert!(err.contains("dimension 64"), "{err}");
             }
-            let err = back.search(&[0.0; 3], 5).unwrap_err().to_string();
-            assert!(err.contains("dimension 64"), "{err}");
+        }
+    }
+
+    #[test]
+    fn files_that_are_not_a_whole_graph_are_refused() {
+        let (n, dim) = (300, 16);
+        let rows = unit_rows(n, dim, 3);
+        let index = AnnIndex::new(dim, &Vectors::F32(&rows), n).unwrap();
+        index.add(0, &Vectors::F32(&rows)).unwrap();
+        let bytes = index.to_bytes().unwrap();
+        for (what, content) in [
+            ("garbage", b"not an index".to_vec()),
+            ("cut short", bytes[..bytes.len() / 2].to_vec()),
+            ("empty", Vec::new()),
+        ] {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), &content).unwrap();
+            let err = AnnIndex::view(file.path()).unwrap_err().to_string();
+            assert!(err.contains("search index"), "{what}: {err}");
         }
     }
 

@@ -65,8 +65,9 @@ impl Resources {
         &self.cache
     }
 
-    /// The search index segment `segment`, read from the store the first time it is asked
-    /// for and kept.
+    /// The search index segment `segment`, opened the first time it is asked for and kept:
+    /// memory-mapped from a local data root ([`AnnIndex::view`]), read into memory from an
+    /// object store elsewhere.
     pub async fn index_segment(&self, segment: &IndexSegment) -> Result<Arc<AnnIndex>> {
         let cell = Arc::clone(
             self.segments
@@ -78,6 +79,18 @@ impl Resources {
         let loaded = cell
             .get_or_try_init(|| async {
                 let path = object_store::path::Path::from(segment.path.as_str());
+                if let Some(file) = self.store.local_path(&path) {
+                    if !file.exists() {
+                        return Err(CatalogError::State(format!(
+                            "search index segment {path} is missing"
+                        )));
+                    }
+                    return tokio::task::spawn_blocking(move || {
+                        AnnIndex::view(&file).map(Arc::new)
+                    })
+                    .await
+                    .map_err(|e| CatalogError::Internal(format!("opening {path}: {e}")))?;
+                }
                 let bytes = self.store.get(&path).await?.ok_or_else(|| {
                     CatalogError::State(format!("search index segment {path} is missing"))
                 })?;

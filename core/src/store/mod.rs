@@ -13,6 +13,7 @@ pub mod parquet;
 pub mod progress;
 pub mod random;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -46,6 +47,8 @@ pub const STORE_URL: &str = "dyntag://data";
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     location: String,
+    /// The directory of a local data root.
+    local: Option<PathBuf>,
     journal: Arc<JournalState>,
 }
 
@@ -68,11 +71,13 @@ impl Store {
             location: location.to_string(),
             message,
         };
+        let mut local = None;
         let inner: Arc<dyn ObjectStore> = match location.split_once("://") {
             None | Some(("file", _)) => {
                 let dir = location.strip_prefix("file://").unwrap_or(location);
                 std::fs::create_dir_all(dir).map_err(|e| bad(e.to_string()))?;
                 let dir = std::fs::canonicalize(dir).map_err(|e| bad(e.to_string()))?;
+                local = Some(dir.clone());
                 Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(|e| bad(e.to_string()))?)
             }
             Some((scheme, rest)) => {
@@ -114,8 +119,17 @@ impl Store {
         Ok(Self {
             inner,
             location: location.to_string(),
+            local,
             journal: Arc::default(),
         })
+    }
+
+    /// Where the object at `path` is on this machine's file system, for a local data root
+    /// (`None` for an object store elsewhere).
+    pub fn local_path(&self, path: &StorePath) -> Option<PathBuf> {
+        let mut at = self.local.clone()?;
+        at.extend(path.parts().map(|p| p.as_ref().to_string()));
+        Some(at)
     }
 
     /// Wraps an existing object store (tests use an in-memory one).
@@ -123,6 +137,7 @@ impl Store {
         Self {
             inner,
             location: location.into(),
+            local: None,
             journal: Arc::default(),
         }
     }
