@@ -7,6 +7,14 @@
 //!
 //! AVX-512F only, with a dimension that is a multiple of 16 (384, 512, 768 all are): other
 //! CPUs and shapes use the kernel's converted blocks ([`super::kernel`]).
+//!
+//! Hand-written against DESIGN.md's rule (numerics through a SIMD/GEMM crate) because no
+//! crate in the tree does this product: `gemm` takes float32 only (the converted blocks
+//! cost as much as reading them), and simsimd's and NumKong's dot products take both sides
+//! in one type, so the tag vectors would be rounded to the rows' (int8 tags cost 1.2e-2 of
+//! score where these float32 ones cost 7.7e-3, `bench compact`). NumKong's packed f16
+//! products (f32 sums) are the candidate to measure against this kernel. The tests below
+//! check every tile shape against the converted rows.
 
 use crate::model::dataset::vectors::Vectors;
 

@@ -544,9 +544,14 @@ pub fn dot_rows(x: &Vectors<'_>, q: &[f32]) -> Vec<f32> {
 }
 
 /// The inner product of row `i` of `x` with `q` (one row: what re-ranking a search's
-/// candidates needs, without a matrix product's set-up).
+/// candidates needs, without a matrix product's set-up); a compact row is read by the fused
+/// kernel where it runs, with no float32 copy.
 pub fn dot_row(x: &Vectors<'_>, i: usize, q: &[f32]) -> f32 {
     let dim = q.len();
+    let mut fused_out = [0f32];
+    if fused::products(&x.slice(i, 1, dim), dim, q, 1, &mut fused_out) {
+        return fused_out[0];
+    }
     let converted;
     let values: &[f32] = match x {
         Vectors::F32(v) => &v[i * dim..(i + 1) * dim],
