@@ -260,8 +260,8 @@ mod tests {
             return;
         }
         let dim = 48;
-        // Rows 0..=9 cover whole tiles of four and single rows; columns 1..=9 every width.
-        for rows in [1, 3, 4, 5, 9] {
+        // No rows, whole tiles of four and single rows; columns 1..=9 every width.
+        for rows in [0, 1, 3, 4, 5, 9] {
             let x: Vec<f32> = (0..rows * dim)
                 .map(|i| ((i * 37 % 101) as f32 - 50.0) / 70.0)
                 .collect();

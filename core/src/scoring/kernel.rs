@@ -105,7 +105,7 @@ impl Block<'_> {
             Self::F32(x) => matmul(x, rows, dim, w, cols, out),
             Self::Fused(x) => {
                 let done = fused::products(&x, dim, w, cols, out);
-                debug_assert!(done, "a fused block only where the kernel runs");
+                assert!(done, "a fused block only where the kernel runs");
             }
             Self::I8 { codes, scales } => int8_products(codes, scales, dim, int8.0, int8.1, out),
         }
@@ -755,42 +755,40 @@ mod tests {
 
     #[test]
     fn a_head_alone_scores_as_it_does_beside_others() {
-        let dim = 16;
-        let v = |seed: usize| -> Vec<f32> {
-            unit(
-                (0..dim)
-                    .map(|i| ((i * 7 + seed * 5) % 13) as f32 - 6.0)
-                    .collect(),
-            )
-        };
+        // The same logits mapped by a one-head scorer (its one-column loop) and by a
+        // two-head one (the general loop) give the same bits.
         let softmax = HeadSpec::Softmax {
-            centroid: v(1),
+            centroid: vec![1.0, 0.0],
             negatives: vec![],
             scale: 20.0,
-            correction: Some((v(2).iter().map(|x| x * 0.1).collect(), 0.3)),
+            correction: Some((vec![0.1, -0.2], 0.3)),
         };
         let logistic = HeadSpec::Logistic {
-            weights: v(3),
+            weights: vec![0.6, 0.8],
             bias: -0.2,
         };
         let other = HeadSpec::Logistic {
-            weights: v(4),
+            weights: vec![0.0, 1.0],
             bias: 0.1,
         };
-        let x: Vec<f32> = (0..40).flat_map(|s| v(s + 10)).collect();
-        let mut bg: Vec<f32> = (0..40).map(|i| i as f32 / 10.0 - 2.0).collect();
+        let rows = 40;
+        let logits: Vec<f32> = (0..rows).map(|i| i as f32 / 4.0 - 5.0).collect();
+        let beside_logits: Vec<f32> = logits.iter().flat_map(|l| [*l, -l]).collect();
+        let mut bg: Vec<f32> = (0..rows).map(|i| i as f32 / 10.0 - 2.0).collect();
         bg[3] = f32::NEG_INFINITY;
         bg[4] = f32::INFINITY;
         bg[5] = f32::NAN;
         for avx512 in [false, avx512()] {
             for head in [&softmax, &logistic] {
-                let mut alone = Scorer::new(dim, &[v(5)], 20.0, std::slice::from_ref(head));
-                let mut beside = Scorer::new(dim, &[v(5)], 20.0, &[head.clone(), other.clone()]);
-                (alone.avx512, beside.avx512) = (avx512, avx512);
-                let mut one = vec![0f32; 40];
-                alone.score_with_background(&x, &bg, &mut one);
-                let mut two = vec![0f32; 80];
-                beside.score_with_background(&x, &bg, &mut two);
+                let alone = Scorer::new(2, &[vec![0.0, 1.0]], 20.0, std::slice::from_ref(head));
+                let beside =
+                    Scorer::new(2, &[vec![0.0, 1.0]], 20.0, &[head.clone(), other.clone()]);
+                let mut one = vec![0f32; rows];
+                alone.heads.finish(avx512, &logits, 1, &bg, &mut one);
+                let mut two = vec![0f32; 2 * rows];
+                beside
+                    .heads
+                    .finish(avx512, &beside_logits, 2, &bg, &mut two);
                 for (r, o) in one.iter().enumerate() {
                     assert_eq!(
                         o.to_bits(),

@@ -79,8 +79,13 @@ impl Resources {
         let loaded = cell
             .get_or_try_init(|| async {
                 let path = object_store::path::Path::from(segment.path.as_str());
-                if let Some(file) = self.store.local_path(&path) {
-                    if !file.exists() {
+                // A local file is mapped (its path must be text, as USearch takes it).
+                let local = self
+                    .store
+                    .local_path(&path)
+                    .filter(|f| f.to_str().is_some());
+                if let Some(file) = local {
+                    if !tokio::fs::try_exists(&file).await.unwrap_or(false) {
                         return Err(CatalogError::State(format!(
                             "search index segment {path} is missing"
                         )));

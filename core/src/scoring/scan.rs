@@ -273,8 +273,10 @@ pub struct Fetched {
 
 impl ScoredRows {
     /// The second pass: the rows `refs` (in their order), read again through the resident
-    /// cache, each file that holds one of them once. What a scan keeps in memory is then
-    /// its refs and one file at a time, whatever the table's size.
+    /// cache, each file that holds one of them once per call. What a scan keeps in memory is
+    /// then its refs and one file at a time, whatever the table's size. The files are the
+    /// first pass's: a conversion that commits in between and removes them makes this
+    /// fail (run it again).
     pub async fn fetch(&self, catalog: &Resources, refs: &[RowRef]) -> Result<Vec<Fetched>> {
         let mut order: Vec<usize> = (0..refs.len()).collect();
         order.sort_by_key(|&i| (refs[i].file, refs[i].row));
@@ -285,12 +287,7 @@ impl ScoredRows {
             let file = self.files.get(f as usize).ok_or_else(|| {
                 CatalogError::Internal(format!("a scored row refers to file {f} of a scan"))
             })?;
-            let held = batches(catalog, file).await.map_err(|e| {
-                CatalogError::State(format!(
-                    "reading again the rows sampled from {} failed (did the dataset change meanwhile? run it again): {e}",
-                    file.path
-                ))
-            })?;
+            let held = batches(catalog, file).await?;
             // The first row of each batch, to find a row's batch.
             let starts: Vec<usize> = held
                 .iter()

@@ -243,7 +243,8 @@ pub async fn uncertain(
         return Ok(Vec::new());
     };
     let heads = catalog.heads(definition, Modality::Visual, &model.id, Some(tag))?;
-    // The first pass scores every row; an excluded row gets no score (NaN) and is dropped.
+    // The first pass scores every row; an excluded row gets no score (NaN) and is dropped,
+    // as is a row whose score is NaN (no score is not an uncertain one).
     let rows = scored_rows(
         catalog,
         &snapshot,
