@@ -247,11 +247,23 @@ mod tests {
             let bytes = index.to_bytes().unwrap();
             let file = tempfile::NamedTempFile::new().unwrap();
             std::fs::write(file.path(), &bytes).unwrap();
-            // Read back into memory, and memory-mapped from a file.
-            for back in [
+            // Read back into memory, and memory-mapped from a file: the same answers, to the
+            // last candidate, at few and at many candidates.
+            let (loaded, mapped) = (
                 AnnIndex::from_bytes(&bytes).unwrap(),
                 AnnIndex::view(file.path()).unwrap(),
-            ] {
+            );
+            for i in (0..n).step_by(97) {
+                let q = &rows[i * dim..(i + 1) * dim];
+                for count in [10, 512, 4000] {
+                    assert_eq!(
+                        loaded.search(q, count).unwrap(),
+                        mapped.search(q, count).unwrap(),
+                        "{encoding}: row {i}, {count} candidates"
+                    );
+                }
+            }
+            for back in [loaded, mapped] {
                 assert_eq!(back.len(), n);
                 for i in [0, 17, 1999] {
                     let q = &rows[i * dim..(i + 1) * dim];
