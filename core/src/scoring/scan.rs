@@ -452,6 +452,109 @@ pub fn to_batch(items: &[Item], threshold: f64) -> Result<RecordBatch> {
 mod tests {
     use super::*;
 
+    /// Three keyframe files of 7, 1 and 5 rows, in row groups of 3 (so batches of 3, 3, 1;
+    /// 1; 3, 2), their embeddings stored as float16: what the second pass reads again.
+    async fn three_files(store: &crate::store::Store) -> (Vec<DataFile>, Vec<(String, Vec<f32>)>) {
+        use crate::model::dataset::encoding::{Encoding, encode_batch};
+        use crate::store::parquet::{FileWriter, with_sizes};
+        use datafusion::arrow::array::{FixedSizeListArray, Float32Array};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+        let dim = 4;
+        let (mut files, mut rows) = (Vec::new(), Vec::new());
+        for (f, n) in [7usize, 1, 5].into_iter().enumerate() {
+            let ids: Vec<String> = (0..n).map(|r| format!("f{f}r{r}")).collect();
+            // Halves of small integers: exact in float16.
+            let values: Vec<f32> = (0..n * dim)
+                .map(|i| ((i + 10 * f) % 13) as f32 / 2.0)
+                .collect();
+            for (r, id) in ids.iter().enumerate() {
+                rows.push((id.clone(), values[r * dim..(r + 1) * dim].to_vec()));
+            }
+            let list = FixedSizeListArray::new(
+                Arc::new(Field::new("item", DataType::Float32, false)),
+                dim as i32,
+                Arc::new(Float32Array::from(values)),
+                None,
+            );
+            let schema = Arc::new(Schema::new(vec![
+                Field::new(col::IMAGE_ID, DataType::Utf8, false),
+                Field::new(col::EMBEDDING, list.data_type().clone(), false),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema,
+                vec![Arc::new(StringArray::from(ids)) as ArrayRef, Arc::new(list)],
+            )
+            .unwrap();
+            let stored = encode_batch(&batch, Some(Encoding::Float16)).unwrap();
+            let path = object_store::path::Path::from(format!("t/{f}.parquet"));
+            let mut w = FileWriter::create(store, path, stored.schema(), 3).unwrap();
+            w.write(&stored).await.unwrap();
+            files.push(w.finish().await.unwrap());
+        }
+        (with_sizes(store, files).await.unwrap(), rows)
+    }
+
+    #[tokio::test]
+    async fn the_second_pass_reads_the_rows_kept_in_their_order() {
+        use crate::scoring::cache::TableCache;
+        use crate::store::Store;
+        let store =
+            Store::from_object_store(Arc::new(object_store::memory::InMemory::new()), "memory");
+        let (files, rows) = three_files(&store).await;
+        let models = Arc::new(dyntag_models::ModelRegistry::new(Vec::new()).unwrap());
+        // No cache (every file read again) and room for all of them.
+        for budget in [0, 1 << 30] {
+            let catalog =
+                Resources::new(store.clone(), Arc::clone(&models), TableCache::new(budget));
+            // Every row's place, as the first pass numbers them (row within its file).
+            let (mut places, mut shapes) = (Vec::new(), Vec::new());
+            for (f, file) in files.iter().enumerate() {
+                let held = batches(&catalog, file).await.unwrap();
+                let sizes: Vec<usize> = held.iter().map(|b| b.num_rows()).collect();
+                places.extend((0..sizes.iter().sum::<usize>()).map(|r| (f as u32, r as u32)));
+                shapes.push(sizes);
+            }
+            assert_eq!(
+                shapes,
+                vec![vec![3, 3, 1], vec![1], vec![3, 2]],
+                "batches per file"
+            );
+            assert_eq!(places.len(), rows.len());
+            let scanned = ScoredRows {
+                files: files.clone(),
+                modality: Modality::Visual,
+                refs: Vec::new(),
+            };
+            // Out of order, across files and batch boundaries, one row twice.
+            let picks = [12, 0, 7, 6, 3, 2, 12, 9];
+            let refs: Vec<RowRef> = picks
+                .iter()
+                .map(|&i| RowRef {
+                    file: places[i].0,
+                    row: places[i].1,
+                    score: i as f64 / 100.0,
+                })
+                .collect();
+            let got = scanned.fetch(&catalog, &refs).await.unwrap();
+            for (&i, g) in picks.iter().zip(&got) {
+                assert_eq!(g.item.id, rows[i].0, "budget {budget}");
+                assert_eq!(g.item.score, i as f64 / 100.0);
+                assert_eq!(g.embedding, rows[i].1, "{}", rows[i].0);
+            }
+            let beyond = RowRef {
+                file: 1,
+                row: 1,
+                score: 0.0,
+            };
+            let err = scanned
+                .fetch(&catalog, &[beyond])
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("row 1 of t/1.parquet is gone"), "{err}");
+        }
+    }
+
     fn items(scores: &[f64]) -> Vec<Item> {
         scores
             .iter()
