@@ -6,7 +6,7 @@
 //! two, best of five.
 //!
 //! ```sh
-//! cargo run --release -p dyntag-core --example kernel_bandwidth     # --rows N
+//! cargo run -p dyntag-core --example kernel_bandwidth     # --rows N (dyntag-core is optimised in dev)
 //! ```
 
 use std::hint::black_box;
