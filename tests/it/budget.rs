@@ -16,21 +16,13 @@ use dyntag_core::service::search::uncertain;
 use dyntag_core::service::tags::{PreviewRequest, TagService};
 
 use crate::common;
-use crate::util::run;
+use crate::util::publish_topics;
 
 #[tokio::test]
 async fn a_catalog_holding_nothing_resident_samples_what_one_holding_everything_does() {
     let (dir, resident) = common::news_catalog().await;
     let engine = Engine::new(Arc::clone(&resident), Some(common::DATASET)).unwrap();
-    run(
-        &engine,
-        "CREATE TAG GROUP Topics ON DATASET news TAGS ('cooking', 'football')",
-    )
-    .await;
-    for t in ["cooking", "football"] {
-        run(&engine, &format!("PREVIEW TAG '{t}' IN GROUP topics")).await;
-    }
-    run(&engine, "PUBLISH TAG GROUP topics").await;
+    publish_topics(&engine).await;
     // The same data, with no room in the cache: every file is read for each pass.
     let mut config = common::config(&dir.path().join("data"));
     config.cache_bytes = 0;

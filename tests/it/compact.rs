@@ -15,7 +15,7 @@ use dyntag_core::model::dataset::vectors::vectors;
 use dyntag_core::service::import::{ImportOptions, NoProgress, Source, import_encoded};
 
 use crate::common;
-use crate::util::{dyntag, floats, run, strings};
+use crate::util::{dyntag, floats, publish_topics, run, strings};
 
 const SCORES: &str = "SELECT coactive_image_id, dt_score(embedding, 'topics', 'cooking') AS s, \
      dt_score(embedding, 'topics', 'football') AS f FROM coactive_table_adv ORDER BY coactive_image_id";
@@ -66,15 +66,7 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
     let (dir, catalog) = common::news_catalog().await;
     let data = dir.path().join("data");
     let engine = Engine::new(Arc::clone(&catalog), Some(common::DATASET)).unwrap();
-    run(
-        &engine,
-        "CREATE TAG GROUP Topics ON DATASET news TAGS ('cooking', 'football')",
-    )
-    .await;
-    for t in ["cooking", "football"] {
-        run(&engine, &format!("PREVIEW TAG '{t}' IN GROUP topics")).await;
-    }
-    run(&engine, "PUBLISH TAG GROUP topics").await;
+    publish_topics(&engine).await;
     let tau = f64::from(
         catalog
             .models()

@@ -14,6 +14,20 @@ pub async fn run(engine: &Engine, sql: &str) -> Answer {
 }
 
 /// Runs `sql`, which must fail; the error text.
+/// Creates the `topics` group (cooking, football) on the news dataset, reviews both tags
+/// and publishes its first version.
+pub async fn publish_topics(engine: &Engine) {
+    run(
+        engine,
+        "CREATE TAG GROUP Topics ON DATASET news TAGS ('cooking', 'football')",
+    )
+    .await;
+    for t in ["cooking", "football"] {
+        run(engine, &format!("PREVIEW TAG '{t}' IN GROUP topics")).await;
+    }
+    run(engine, "PUBLISH TAG GROUP topics").await;
+}
+
 pub async fn run_err(engine: &Engine, sql: &str) -> String {
     match engine.execute(sql).await {
         Ok(_) => panic!("{sql}\n  succeeded, but should have failed"),
