@@ -3,14 +3,15 @@ ADBC Flight SQL driver and to pyarrow.flight, each against the same client readi
 rows from Arrow C++'s own Flight server holding them in memory (a process of its own,
 started here: the anchor), next to reading them from a local Arrow IPC file with pyarrow
 (the local limit); and the server's resident memory while it streams a tenth of the rows
-and all of them. Runs alternate between the two servers, and each figure is the best of
-its runs.
+and all of them. Runs alternate between the two servers; each figure is the median of its
+runs, printed with the slowest and fastest (the machine is shared: runs spread by a fifth).
 
     flight_stream.py FLIGHT_URL TOKEN TABLE ROWS      (DYNTAG_SERVER_PID: the server's pid)
     flight_stream.py --serve-reference IPC_FILE       (the anchor server; prints its port)
 """
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ import pyarrow.flight as fl
 from flightsql import flightsql_pb2 as flight_sql_pb  # Flight SQL messages for pyarrow.flight
 from google.protobuf import any_pb2
 
-ROUNDS = 3
+ROUNDS = 7
 
 
 def serve_reference(path):
@@ -115,19 +116,26 @@ def direct(client, opts, sql):
     return n, b, time.perf_counter() - t
 
 
-class Best:
-    """The fastest of several runs of the same rows."""
+class Runs:
+    """Several runs of the same rows: the median, slowest and fastest."""
 
     def __init__(self):
-        self.seconds, self.rows, self.bytes = None, 0, 0
+        self.times, self.rows, self.bytes = [], 0, 0
 
     def add(self, run):
         n, b, s = run
         self.rows, self.bytes = n, b
-        self.seconds = s if self.seconds is None else min(self.seconds, s)
+        self.times.append(s)
 
-    def mb_per_s(self):
-        return self.bytes / 1e6 / self.seconds
+    @property
+    def seconds(self):
+        return statistics.median(self.times)
+
+    def mb_per_s(self, seconds=None):
+        return self.bytes / 1e6 / (self.seconds if seconds is None else seconds)
+
+    def spread(self):
+        return f"slowest={self.mb_per_s(max(self.times)):.1f} fastest={self.mb_per_s(min(self.times)):.1f}"
 
 
 sql = f"SELECT * FROM {table}"
@@ -157,7 +165,7 @@ with tempfile.TemporaryDirectory() as tmp:
         opts = fl.FlightCallOptions(headers=[client.authenticate_basic_token("admin", token)])
         ref_client = fl.FlightClient(ref_url)
         ref_opts = fl.FlightCallOptions()
-        adbc, adbc_ref, py, py_ref = Best(), Best(), Best(), Best()
+        adbc, adbc_ref, py, py_ref = Runs(), Runs(), Runs(), Runs()
         with Peak() as full:
             for _ in range(ROUNDS):
                 adbc.add(stream(conn, sql))
@@ -171,7 +179,7 @@ with tempfile.TemporaryDirectory() as tmp:
     for b in (adbc, adbc_ref, py, py_ref):
         assert b.rows == rows, f"expected {rows} rows, got {b.rows}"
 
-    local = Best()
+    local = Runs()
     for _ in range(ROUNDS):
         t = time.perf_counter()
         with pa.OSFile(path, "rb") as src:  # read into memory, as a client would
@@ -184,7 +192,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
 
 def line(name, b):
-    print(f"{name:<34} rows={b.rows} mb={b.bytes / 1e6:.1f} seconds={b.seconds:.3f} mb_per_s={b.mb_per_s():.1f}")
+    print(f"{name:<36} rows={b.rows} mb={b.bytes / 1e6:.1f} seconds={b.seconds:.3f} mb_per_s={b.mb_per_s():.1f} {b.spread()}")
 
 
 line("adbc_from_dyntag", adbc)

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -36,8 +37,27 @@ use crate::model::dataset::vectors::{Vectors, vectors};
 use crate::store::Store;
 use crate::{CatalogError, Result};
 
-/// Rows per cached batch.
+/// Rows per cached batch of a file holding embeddings (2 KiB a row at 512 float32s).
 pub const BATCH_ROWS: usize = 8192;
+/// Rows per cached batch of a file without embeddings (a score table: ~70 bytes a row).
+/// Larger batches cost a plan nothing and let Flight send their columns without copying
+/// them into frames (`src/server/flight/stream.rs`).
+pub const NARROW_BATCH_ROWS: usize = 1 << 16;
+
+/// Rows per batch for a file of `schema`: [`BATCH_ROWS`] when it holds embeddings.
+fn batch_rows(schema: &Schema) -> usize {
+    let wide = schema.fields().iter().any(|f| {
+        matches!(
+            f.data_type(),
+            DataType::FixedSizeList(..)
+                | DataType::FixedSizeBinary(_)
+                | DataType::List(_)
+                | DataType::Binary
+                | DataType::Struct(_)
+        )
+    });
+    if wide { BATCH_ROWS } else { NARROW_BATCH_ROWS }
+}
 
 /// Derived per-row values: key → one array per batch.
 type Derived = HashMap<String, Vec<Option<Arc<[f32]>>>>;
@@ -379,25 +399,27 @@ impl State {
     }
 }
 
-/// Reads a whole Parquet file of the store into batches of [`BATCH_ROWS`] rows, embeddings
-/// in their in-memory form.
+/// Reads a whole Parquet file of the store into batches (of [`BATCH_ROWS`] rows when it
+/// holds embeddings, else [`NARROW_BATCH_ROWS`]), embeddings in their in-memory form.
 #[tracing::instrument(level = "debug", skip(store), fields(path = %file.path))]
 pub async fn read_file(store: &Store, file: &DataFile) -> Result<Vec<RecordBatch>> {
     stream_file(store, file).await?.try_collect().await
 }
 
-/// The batches of a Parquet file of the store as they are decoded, [`BATCH_ROWS`] rows each
-/// (a row group at a time in memory), embeddings in their in-memory form.
+/// The batches of a Parquet file of the store as they are decoded (sized as by
+/// [`read_file`], a row group at a time in memory), embeddings in their in-memory form.
 pub async fn stream_file(
     store: &Store,
     file: &DataFile,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     let path = file.path.clone();
     let reader = crate::store::parquet::StoreReader::new(store, file);
-    let stream = ParquetRecordBatchStreamBuilder::new(reader)
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
-        .map_err(|e| CatalogError::engine(format!("reading {path}"), e))?
-        .with_batch_size(BATCH_ROWS)
+        .map_err(|e| CatalogError::engine(format!("reading {path}"), e))?;
+    let rows = batch_rows(builder.schema());
+    let stream = builder
+        .with_batch_size(rows)
         .build()
         .map_err(|e| CatalogError::engine(format!("reading {path}"), e))?;
     Ok(stream
@@ -471,6 +493,68 @@ mod tests {
                 file.bytes
             );
         }
+    }
+
+    #[tokio::test]
+    async fn score_files_are_read_in_larger_batches_than_embedding_files() {
+        let store = Store::from_object_store(Arc::new(InMemory::new()), "memory");
+        let write = |name: &'static str, batch: RecordBatch| {
+            let store = store.clone();
+            async move {
+                let mut w =
+                    FileWriter::create(&store, Path::from(name), batch.schema(), 1 << 17).unwrap();
+                w.write(&batch).await.unwrap();
+                with_sizes(&store, vec![w.finish().await.unwrap()])
+                    .await
+                    .unwrap()
+                    .remove(0)
+            }
+        };
+        let rows = 100_000;
+        let scores = RecordBatch::try_from_iter(vec![
+            (
+                "coactive_image_id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("img{i}")),
+                )) as ArrayRef,
+            ),
+            (
+                "score",
+                Arc::new(datafusion::arrow::array::Float64Array::from_iter_values(
+                    (0..rows).map(|i| i as f64 / rows as f64),
+                )),
+            ),
+        ])
+        .unwrap();
+        let file = write("t/scores.parquet", scores).await;
+        let sizes: Vec<usize> = read_file(&store, &file)
+            .await
+            .unwrap()
+            .iter()
+            .map(RecordBatch::num_rows)
+            .collect();
+        assert_eq!(sizes, [NARROW_BATCH_ROWS, rows - NARROW_BATCH_ROWS]);
+
+        let (rows, dim) = (10_000, 8);
+        let list = datafusion::arrow::array::FixedSizeListArray::new(
+            Arc::new(Field::new("item", DataType::Float32, false)),
+            dim as i32,
+            Arc::new(datafusion::arrow::array::Float32Array::from(vec![
+                0.5;
+                rows * dim
+            ])),
+            None,
+        );
+        let embeddings =
+            RecordBatch::try_from_iter(vec![(col::EMBEDDING, Arc::new(list) as ArrayRef)]).unwrap();
+        let file = write("t/embeddings.parquet", embeddings).await;
+        let sizes: Vec<usize> = read_file(&store, &file)
+            .await
+            .unwrap()
+            .iter()
+            .map(RecordBatch::num_rows)
+            .collect();
+        assert_eq!(sizes, [BATCH_ROWS, rows - BATCH_ROWS]);
     }
 
     /// What the decoded batches of `file` hold in memory.
