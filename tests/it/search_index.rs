@@ -206,6 +206,11 @@ async fn the_index_finds_the_exact_top_ten_through_ingests_conversion_and_a_lost
         segments(&catalog),
         vec![(0, 3000), (3000, 2000), (5000, 500)]
     );
+    // A segment no larger than the candidates asked of each (512) is scanned, not searched:
+    // a graph may not reach every node of a small one.
+    let (r, scanned) = recall(&catalog, &queries).await;
+    assert!(r >= 0.95, "recall@10 with a small segment: {r}");
+    assert_eq!(scanned, 500, "the 500-row segment is scanned whole");
     assert!(
         index_dataset(&catalog, DATASET, &NoProgress)
             .await

@@ -160,7 +160,9 @@ pub async fn nearest_with(
 }
 
 /// The rows the index proposes for `q` (sorted, each once), and the row ranges of the
-/// segments that answered. A segment that cannot be read is logged and its rows are scanned.
+/// segments that answered. A segment that cannot be read is logged and its rows are scanned;
+/// so are those of a segment no larger than `count`: scoring every row costs no more than
+/// re-ranking that many candidates, and a graph may not reach every node of a small one.
 async fn candidates(
     catalog: &Resources,
     manifest: &DatasetManifest,
@@ -177,6 +179,9 @@ async fn candidates(
     let mut found = Vec::new();
     let mut covered = Vec::new();
     for segment in segments {
+        if segment.rows <= count as u64 {
+            continue;
+        }
         let searched = match catalog.index_segment(segment).await {
             Ok(index) => {
                 let q = q.to_vec();
