@@ -96,8 +96,21 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
         "{shown}"
     );
 
+    // The visual table's files, on disk.
+    let files = |s: &dyntag_core::model::snapshot::Snapshot| -> Vec<std::path::PathBuf> {
+        s.dataset(common::DATASET)
+            .unwrap()
+            .files(TableKind::of(Modality::Visual))
+            .iter()
+            .map(|f| data.join(&f.path))
+            .collect()
+    };
+    let mut replaced_before: Vec<std::path::PathBuf> = Vec::new();
+
     // float16, then int8, each converted by the command while queries run.
     for (to, type_name) in [(Encoding::Float16, "Float16"), (Encoding::Int8, "Struct")] {
+        let old = files(&catalog.refresh().await.unwrap());
+        assert!(!old.is_empty() && old.iter().all(|p| p.exists()));
         let done = Arc::new(AtomicBool::new(false));
         let converter = {
             let data = data.clone();
@@ -128,7 +141,16 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
         }
         let out = converter.join().unwrap();
         assert!(out.contains(&format!("visual embeddings as {to}")), "{out}");
-        catalog.refresh().await.unwrap();
+        let now = files(&catalog.refresh().await.unwrap());
+        assert!(now.iter().all(|p| !old.contains(p)), "new files");
+        // The files replaced stay for readers of the revision before (a scan's second
+        // pass); the commit after removes them.
+        assert!(old.iter().all(|p| p.exists()), "{old:?}");
+        assert!(
+            replaced_before.iter().all(|p| !p.exists()),
+            "{replaced_before:?}"
+        );
+        replaced_before = old;
         let typ = run(
             &engine,
             "SELECT arrow_typeof(embedding) AS t FROM coactive_table_adv LIMIT 1",

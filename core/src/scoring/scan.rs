@@ -275,8 +275,9 @@ impl ScoredRows {
     /// The second pass: the rows `refs` (in their order), read again through the resident
     /// cache, each file that holds one of them once per call. What a scan keeps in memory is
     /// then its refs and one file at a time, whatever the table's size. The files are the
-    /// first pass's: a conversion that commits in between and removes them makes this
-    /// fail (run it again).
+    /// first pass's: a conversion that commits in between leaves them on the store until
+    /// the dataset's next commit, so only two commits in between make this fail (run it
+    /// again).
     pub async fn fetch(&self, catalog: &Resources, refs: &[RowRef]) -> Result<Vec<Fetched>> {
         let mut order: Vec<usize> = (0..refs.len()).collect();
         order.sort_by_key(|&i| (refs[i].file, refs[i].row));

@@ -171,10 +171,15 @@ pub struct DatasetManifest {
     /// The search index of each modality: segments covering its rows from the first on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub indexes: BTreeMap<Modality, Vec<IndexSegment>>,
-    /// Index segments this revision's merges replaced: a reader of the revision before may
-    /// still load them, so the next commit removes them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub retired_segments: Vec<String>,
+    /// Files this revision stopped naming: data files a conversion rewrote, index segments a
+    /// merge replaced. A reader of the revision before may still read them (a scan's second
+    /// pass, a search), so the next commit removes them.
+    #[serde(
+        default,
+        alias = "retired_segments",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub retired: Vec<String>,
 }
 
 /// One segment of a modality's search index: an HNSW graph over rows `start..start +
@@ -211,7 +216,7 @@ impl DatasetManifest {
             metadata_columns: BTreeMap::new(),
             imports: Vec::new(),
             indexes: BTreeMap::new(),
-            retired_segments: Vec::new(),
+            retired: Vec::new(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Changing how a dataset stores its embeddings, in place: every file of a modality's table
 //! is rewritten in the new encoding, and one manifest revision swaps the new files in.
 //! Readers see the old files or the new ones, whole, and a failed or killed conversion
-//! leaves only unreferenced files behind.
+//! leaves only unreferenced files behind. The old files are removed by the dataset's next
+//! commit: a reader of the revision before may still be reading them.
 
 use super::{ImportOptions, Outcome, Progress, commit, open_staging};
 use crate::model::Modality;
@@ -78,6 +79,11 @@ pub async fn encode_dataset(
             }
             progress.end();
             st.manifest.tables.insert(kind, Vec::new());
+            // Readers of this revision may still read the old files: the next commit
+            // removes them.
+            st.manifest
+                .retired
+                .extend(files.iter().map(|f| f.path.clone()));
             if let Some(w) = writer {
                 st.finish(w).await?;
             }

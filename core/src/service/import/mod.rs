@@ -125,9 +125,9 @@ pub(crate) struct Staging<'a> {
     catalog: &'a Catalog,
     manifest: DatasetManifest,
     written: Vec<Path>,
-    /// Files a revision before the staged one stopped naming (search index segments its
-    /// merges replaced), removed after the commit: readers of the revision the commit
-    /// replaces do not need them, and a reader older still that misses one scans its rows.
+    /// Files a revision before the staged one stopped naming (data files a conversion
+    /// rewrote, search index segments a merge replaced), removed after the commit: readers
+    /// of the revision the commit replaces do not need them.
     retired: Vec<Path>,
     /// Video ids referenced by new rows, with the latest time seen in each.
     video_refs: BTreeMap<String, i64>,
@@ -342,7 +342,7 @@ pub(crate) async fn open_staging<'a>(
         None => (0, DatasetManifest::new(dataset)),
     };
     let mut manifest = manifest;
-    let retired = std::mem::take(&mut manifest.retired_segments)
+    let retired = std::mem::take(&mut manifest.retired)
         .into_iter()
         .map(Path::from)
         .collect();
