@@ -265,15 +265,22 @@ mod tests {
             }
             for back in [loaded, mapped] {
                 assert_eq!(back.len(), n);
-                for i in [0, 17, 1999] {
-                    let q = &rows[i * dim..(i + 1) * dim];
-                    let keys = back.search(q, 5).unwrap();
-                    assert_eq!(
-                        keys[0],
-                        1000 + i as u64,
-                        "{encoding}: row {i} nearest itself"
-                    );
-                }
+                // Every tenth row is found first when searched for itself. A graph built on
+                // several threads may leave a row unreached now and then (about one run in
+                // fifty missed one of three rows tried): at most one in a hundred here.
+                let probes: Vec<usize> = (0..n).step_by(10).chain([n - 1]).collect();
+                let missed: Vec<usize> = probes
+                    .iter()
+                    .copied()
+                    .filter(|&i| {
+                        let q = &rows[i * dim..(i + 1) * dim];
+                        back.search(q, 5).unwrap()[0] != 1000 + i as u64
+                    })
+                    .collect();
+                assert!(
+                    missed.len() * 100 <= probes.len(),
+                    "{encoding}: rows not nearest themselves: {missed:?}"
+                );
                 let err = back.search(&[0.0; 3], 5).unwrap_err().to_string();
                 assert!(err.contains("dimension 64"), "{err}");
             }

@@ -37,6 +37,31 @@ fn cpu() -> bool {
     }
 }
 
+/// Asks for row `i` of `x` (dimension `dim`) to be fetched into the L1 cache, every line of
+/// it, without waiting: a caller that reads rows at scattered places (a search's candidates)
+/// asks for the next few while it multiplies this one, so that their memory latencies
+/// overlap. Rows out of range are not asked for.
+pub(super) fn prefetch_row(x: &Vectors<'_>, i: usize, dim: usize) {
+    if i >= x.rows(dim) {
+        return;
+    }
+    let (base, width) = x.address();
+    let (start, end) = (base + i * dim * width, base + (i + 1) * dim * width);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let mut line = start & !63;
+        while line < end {
+            // SAFETY: a prefetch reads nothing the program sees and cannot fault; the
+            // addresses are inside `x` anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
+            line += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (start, end);
+}
+
 /// `out (rows × cols, row-major) = x · wᵀ` for float16 or int8 rows `x` of dimension `dim`
 /// and float32 columns `w` (row-major `cols × dim`). Returns `false` (and leaves `out`
 /// alone) when it cannot: float32 rows, or not [`available`].
@@ -170,6 +195,9 @@ mod avx512 {
         out: &mut [f32],
         scale: impl Fn(usize) -> f32,
     ) {
+        // A single row (a search's re-rank) is fetched by its caller: reading ahead of it
+        // would fetch memory nobody asked for.
+        let ahead = rows > 1;
         let mut r = 0;
         while r < rows {
             let take = if rows - r >= R { R } else { 1 };
@@ -182,14 +210,14 @@ mod avx512 {
                     let xr = x.add(r * dim);
                     let wc = w.as_ptr().add(c * dim);
                     match (take, width) {
-                        (R, 1) => tile::<T, R, 1>(xr, wc, dim),
-                        (R, 2) => tile::<T, R, 2>(xr, wc, dim),
-                        (R, 3) => tile::<T, R, 3>(xr, wc, dim),
-                        (R, _) => tile::<T, R, C>(xr, wc, dim),
-                        (_, 1) => tile::<T, 1, 1>(xr, wc, dim),
-                        (_, 2) => tile::<T, 1, 2>(xr, wc, dim),
-                        (_, 3) => tile::<T, 1, 3>(xr, wc, dim),
-                        (_, _) => tile::<T, 1, C>(xr, wc, dim),
+                        (R, 1) => tile::<T, R, 1>(xr, wc, dim, ahead),
+                        (R, 2) => tile::<T, R, 2>(xr, wc, dim, ahead),
+                        (R, 3) => tile::<T, R, 3>(xr, wc, dim, ahead),
+                        (R, _) => tile::<T, R, C>(xr, wc, dim, ahead),
+                        (_, 1) => tile::<T, 1, 1>(xr, wc, dim, ahead),
+                        (_, 2) => tile::<T, 1, 2>(xr, wc, dim, ahead),
+                        (_, 3) => tile::<T, 1, 3>(xr, wc, dim, ahead),
+                        (_, _) => tile::<T, 1, C>(xr, wc, dim, ahead),
                     }
                 };
                 for i in 0..take {
@@ -206,12 +234,14 @@ mod avx512 {
 
     /// The dot products of `RR` rows from `x` with `CC` columns from `w`, the rows `dim`
     /// apart (as the columns are); the sums of the unused slots of the `R × C` result are 0.
+    /// `ahead`: the rows that follow are fetched [`AHEAD`] bytes ahead.
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn tile<T: Widen, const RR: usize, const CC: usize>(
         x: *const T,
         w: *const f32,
         dim: usize,
+        ahead: bool,
     ) -> [[f32; C]; R] {
         let mut acc = [[_mm512_setzero_ps(); CC]; RR];
         let mut k = 0;
@@ -223,7 +253,7 @@ mod avx512 {
                     *v = _mm512_loadu_ps(w.add(j * dim + k));
                 }
                 for (i, a) in acc.iter_mut().enumerate() {
-                    if (k * size_of::<T>()).is_multiple_of(64) {
+                    if ahead && (k * size_of::<T>()).is_multiple_of(64) {
                         let ahead = AHEAD / size_of::<T>();
                         _mm_prefetch::<_MM_HINT_T1>(
                             x.wrapping_add(i * dim + k + ahead) as *const i8

@@ -543,6 +543,28 @@ pub fn dot_rows(x: &Vectors<'_>, q: &[f32]) -> Vec<f32> {
     out
 }
 
+/// Rows a re-rank asks to be fetched ahead of the one it multiplies.
+const FETCH_AHEAD_ROWS: usize = 8;
+
+/// The inner products of rows `at` of `x` (scattered: a search's candidates) with `q`, in
+/// `at`'s order. Each row is fetched while the rows [`FETCH_AHEAD_ROWS`] before it are
+/// multiplied, so the scattered reads' latencies overlap rather than add up.
+pub fn dot_rows_at(x: &Vectors<'_>, at: &[usize], q: &[f32]) -> Vec<f32> {
+    let dim = q.len();
+    for &i in at.iter().take(FETCH_AHEAD_ROWS) {
+        fused::prefetch_row(x, i, dim);
+    }
+    at.iter()
+        .enumerate()
+        .map(|(n, &i)| {
+            if let Some(&next) = at.get(n + FETCH_AHEAD_ROWS) {
+                fused::prefetch_row(x, next, dim);
+            }
+            dot_row(x, i, q)
+        })
+        .collect()
+}
+
 /// The inner product of row `i` of `x` with `q` (one row: what re-ranking a search's
 /// candidates needs, without a matrix product's set-up); a compact row is read by the fused
 /// kernel where it runs, with no float32 copy.
@@ -633,6 +655,30 @@ mod tests {
                     let one = dot_row(&v, i, &q);
                     assert!((one - b).abs() < 1e-4, "{e} {dim} row {i}: {one} vs {b}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn scattered_rows_dot_as_one_row_each_in_their_order() {
+        use crate::model::dataset::encoding::{Encoding, decode_array, encode_values};
+        let rows = 40;
+        for dim in [61, 64] {
+            let x: Vec<f32> = (0..rows * dim)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 70.0)
+                .collect();
+            let q: Vec<f32> = (0..dim)
+                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 9.0)
+                .collect();
+            // Out of order, one row twice, more rows than are fetched ahead, the last row.
+            let at = [39, 3, 17, 3, 0, 25, 8, 31, 12, 2, 38, 21, 5];
+            for e in [Encoding::Float32, Encoding::Float16, Encoding::Int8] {
+                let stored = decode_array(&encode_values(&x, dim, e), dim, e);
+                let (v, _) = crate::model::dataset::vectors::vectors(stored.as_ref()).unwrap();
+                let got = dot_rows_at(&v, &at, &q);
+                let want: Vec<f32> = at.iter().map(|&i| dot_row(&v, i, &q)).collect();
+                assert_eq!(got, want, "{e} {dim}");
+                assert!(dot_rows_at(&v, &[], &q).is_empty());
             }
         }
     }

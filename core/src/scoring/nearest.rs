@@ -10,7 +10,7 @@ use std::collections::BinaryHeap;
 use datafusion::arrow::array::RecordBatch;
 
 use super::Resources;
-use super::kernel::{dot_row, dot_rows};
+use super::kernel::{dot_rows, dot_rows_at};
 use super::scan::{Item, batches, embeddings, item_at};
 use crate::model::Modality;
 use crate::model::dataset::{DatasetManifest, TableKind, dataset_dir};
@@ -139,9 +139,12 @@ pub async fn nearest_with(
                         keep(&mut kept, Kept(s, id, (first + r) as u32));
                     }
                 }
-                for c in &proposed[from..to] {
-                    let r = (c - b0) as usize;
-                    keep(&mut kept, Kept(dot_row(&values, r, q), id, r as u32));
+                let at: Vec<usize> = proposed[from..to]
+                    .iter()
+                    .map(|c| (c - b0) as usize)
+                    .collect();
+                for (r, s) in at.iter().zip(dot_rows_at(&values, &at, q)) {
+                    keep(&mut kept, Kept(s, id, *r as u32));
                 }
                 held.push(batch.clone());
             }
