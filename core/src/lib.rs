@@ -29,5 +29,6 @@ pub mod store;
 pub use error::{CatalogError, Result};
 pub use model::Modality;
 pub use service::{
-    Catalog, CatalogConfig, default_cache_bytes, default_models_dir, sample_data_dir,
+    Catalog, CatalogConfig, DEFAULT_KEEP_REPLACED_SECS, default_cache_bytes, default_models_dir,
+    sample_data_dir,
 };

@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use dyntag_core::{Catalog, CatalogConfig, default_cache_bytes, default_models_dir};
+use dyntag_core::{
+    Catalog, CatalogConfig, DEFAULT_KEEP_REPLACED_SECS, default_cache_bytes, default_models_dir,
+};
 
 use crate::error::Result;
 
@@ -52,6 +54,16 @@ pub struct Global {
     /// memory.
     #[arg(long, global = true, env = "DYNTAG_CACHE_MB")]
     pub cache_mb: Option<usize>,
+    /// How long files a dataset stopped naming (data files a conversion rewrote, search
+    /// index segments a merge replaced) stay for readers of earlier revisions, in seconds:
+    /// the first commit after that removes them.
+    #[arg(
+        long,
+        global = true,
+        env = "DYNTAG_KEEP_REPLACED_SECS",
+        default_value_t = DEFAULT_KEEP_REPLACED_SECS
+    )]
+    pub keep_replaced_secs: u64,
 }
 
 impl Global {
@@ -67,6 +79,7 @@ impl Global {
             cache_bytes: self
                 .cache_mb
                 .map_or_else(default_cache_bytes, |mb| mb << 20),
+            keep_replaced_secs: self.keep_replaced_secs,
         }
     }
 

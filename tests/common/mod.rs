@@ -226,6 +226,8 @@ pub fn config(data: &Path) -> CatalogConfig {
         data: data.to_string_lossy().into_owned(),
         models: vec![default_models_dir()],
         cache_bytes: 1 << 30,
+        // Tests see replaced files go at the next commit.
+        keep_replaced_secs: 0,
     }
 }
 

@@ -144,7 +144,7 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
         let now = files(&catalog.refresh().await.unwrap());
         assert!(now.iter().all(|p| !old.contains(p)), "new files");
         // The files replaced stay for readers of the revision before (a scan's second
-        // pass); the commit after removes them.
+        // pass); the commit after removes them (the tests keep them for 0 s).
         assert!(old.iter().all(|p| p.exists()), "{old:?}");
         assert!(
             replaced_before.iter().all(|p| !p.exists()),

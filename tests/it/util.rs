@@ -86,6 +86,8 @@ pub fn dyntag(data: &std::path::Path, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dyntag"))
         .args(["--data", data.to_str().unwrap()])
         .args(args)
+        // As in `common::config`: replaced files go at the next commit.
+        .env("DYNTAG_KEEP_REPLACED_SECS", "0")
         .output()
         .unwrap();
     succeeded(&out).trim().to_string()

@@ -44,18 +44,23 @@ pub const BATCH_ROWS: usize = 8192;
 /// them into frames (`src/server/flight/stream.rs`).
 pub const NARROW_BATCH_ROWS: usize = 1 << 16;
 
-/// Rows per batch for a file of `schema`: [`BATCH_ROWS`] when it holds embeddings.
+/// Rows per batch for a file of `schema`: [`BATCH_ROWS`] when it holds embeddings (by
+/// name, or any column of vectors or bytes).
 fn batch_rows(schema: &Schema) -> usize {
-    let wide = schema.fields().iter().any(|f| {
-        matches!(
-            f.data_type(),
-            DataType::FixedSizeList(..)
-                | DataType::FixedSizeBinary(_)
-                | DataType::List(_)
-                | DataType::Binary
-                | DataType::Struct(_)
-        )
-    });
+    let wide = schema.column_with_name(col::EMBEDDING).is_some()
+        || schema.fields().iter().any(|f| {
+            matches!(
+                f.data_type(),
+                DataType::FixedSizeList(..)
+                    | DataType::FixedSizeBinary(_)
+                    | DataType::List(_)
+                    | DataType::LargeList(_)
+                    | DataType::Binary
+                    | DataType::LargeBinary
+                    | DataType::BinaryView
+                    | DataType::Struct(_)
+            )
+        });
     if wide { BATCH_ROWS } else { NARROW_BATCH_ROWS }
 }
 
@@ -141,8 +146,9 @@ impl TableCache {
         Some(Arc::clone(&loaded.batches))
     }
 
-    /// Lets go of files no revision will read again (those a conversion replaced), and of
-    /// how often they were asked for, so that their successors take their place at once.
+    /// Lets go of files the current revision no longer names (those a conversion replaced),
+    /// and of how often they were asked for, so that their successors take their place at
+    /// once. A reader of the revision before that asks for one again loads it again.
     pub fn forget<'a>(&self, paths: impl IntoIterator<Item = &'a str>) {
         let mut st = self.lock();
         for p in paths {
@@ -498,7 +504,7 @@ mod tests {
     #[tokio::test]
     async fn score_files_are_read_in_larger_batches_than_embedding_files() {
         let store = Store::from_object_store(Arc::new(InMemory::new()), "memory");
-        let write = |name: &'static str, batch: RecordBatch| {
+        let write = |name: String, batch: RecordBatch| {
             let store = store.clone();
             async move {
                 let mut w =
@@ -526,7 +532,7 @@ mod tests {
             ),
         ])
         .unwrap();
-        let file = write("t/scores.parquet", scores).await;
+        let file = write("t/scores.parquet".into(), scores).await;
         let sizes: Vec<usize> = read_file(&store, &file)
             .await
             .unwrap()
@@ -535,26 +541,33 @@ mod tests {
             .collect();
         assert_eq!(sizes, [NARROW_BATCH_ROWS, rows - NARROW_BATCH_ROWS]);
 
-        let (rows, dim) = (10_000, 8);
+        // Embeddings in memory's form and in each stored one.
+        let (rows, dim) = (10_000, 16);
         let list = datafusion::arrow::array::FixedSizeListArray::new(
             Arc::new(Field::new("item", DataType::Float32, false)),
             dim as i32,
             Arc::new(datafusion::arrow::array::Float32Array::from(vec![
-                0.5;
+                0.25;
                 rows * dim
             ])),
             None,
         );
         let embeddings =
             RecordBatch::try_from_iter(vec![(col::EMBEDDING, Arc::new(list) as ArrayRef)]).unwrap();
-        let file = write("t/embeddings.parquet", embeddings).await;
-        let sizes: Vec<usize> = read_file(&store, &file)
-            .await
-            .unwrap()
-            .iter()
-            .map(RecordBatch::num_rows)
-            .collect();
-        assert_eq!(sizes, [BATCH_ROWS, rows - BATCH_ROWS]);
+        let mut forms = vec![("memory", embeddings.clone())];
+        for e in Encoding::ALL {
+            forms.push((e.as_str(), encode_batch(&embeddings, Some(e)).unwrap()));
+        }
+        for (form, batch) in forms {
+            let file = write(format!("t/embeddings-{form}.parquet"), batch).await;
+            let sizes: Vec<usize> = read_file(&store, &file)
+                .await
+                .unwrap()
+                .iter()
+                .map(RecordBatch::num_rows)
+                .collect();
+            assert_eq!(sizes, [BATCH_ROWS, rows - BATCH_ROWS], "{form}");
+        }
     }
 
     /// What the decoded batches of `file` hold in memory.

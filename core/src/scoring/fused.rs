@@ -254,9 +254,9 @@ mod avx512 {
                 }
                 for (i, a) in acc.iter_mut().enumerate() {
                     if ahead && (k * size_of::<T>()).is_multiple_of(64) {
-                        let ahead = AHEAD / size_of::<T>();
+                        let distance = AHEAD / size_of::<T>();
                         _mm_prefetch::<_MM_HINT_T1>(
-                            x.wrapping_add(i * dim + k + ahead) as *const i8
+                            x.wrapping_add(i * dim + k + distance) as *const i8
                         );
                     }
                     let xv = T::widen(x.add(i * dim + k));

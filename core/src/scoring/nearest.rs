@@ -27,7 +27,8 @@ pub const CANDIDATES: usize = 512;
 pub struct Nearest {
     /// The rows found, nearest first.
     pub items: Vec<Item>,
-    /// Rows scored exactly because no (readable) segment covers them.
+    /// Rows scored exactly: no readable segment covers them, or theirs is no larger than
+    /// the candidates asked of it.
     pub scanned: u64,
     /// Candidates the index proposed (and the re-rank scored).
     pub candidates: u64,

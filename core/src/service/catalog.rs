@@ -22,7 +22,15 @@ pub struct CatalogConfig {
     pub models: Vec<PathBuf>,
     /// Memory for resident embedding tables, in bytes. Default: half of physical memory.
     pub cache_bytes: usize,
+    /// How long files a dataset revision stopped naming (data files a conversion rewrote,
+    /// index segments a merge replaced) stay on the store for readers of the revisions
+    /// before, at the least, in seconds: a later commit removes them once this is over.
+    pub keep_replaced_secs: u64,
 }
+
+/// The default of [`CatalogConfig::keep_replaced_secs`]: longer than a query, a stream or a
+/// scoring job that started on a revision before runs.
+pub const DEFAULT_KEEP_REPLACED_SECS: u64 = 3600;
 
 impl Default for CatalogConfig {
     fn default() -> Self {
@@ -30,6 +38,7 @@ impl Default for CatalogConfig {
             data: "dyntag-data".into(),
             models: vec![default_models_dir()],
             cache_bytes: default_cache_bytes(),
+            keep_replaced_secs: DEFAULT_KEEP_REPLACED_SECS,
         }
     }
 }
@@ -87,6 +96,7 @@ pub struct Catalog {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Held while catching up with the store.
     refreshing: tokio::sync::Mutex<()>,
+    keep_replaced_secs: u64,
 }
 
 impl std::ops::Deref for Catalog {
@@ -106,9 +116,15 @@ impl Catalog {
             resources: Resources::new(store, models, TableCache::new(config.cache_bytes)),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             refreshing: tokio::sync::Mutex::new(()),
+            keep_replaced_secs: config.keep_replaced_secs,
         });
         catalog.reload().await?;
         Ok(catalog)
+    }
+
+    /// See [`CatalogConfig::keep_replaced_secs`].
+    pub fn keep_replaced_secs(&self) -> u64 {
+        self.keep_replaced_secs
     }
 
     /// The current snapshot (never waits on the store).

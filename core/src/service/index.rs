@@ -21,8 +21,8 @@ use crate::{CatalogError, Result};
 
 /// Builds the missing index segments of every modality of `manifest` (see the module
 /// documentation), noting the files written in `written` (removed if the commit fails)
-/// and the segments a merge replaced in the manifest's `retired` (removed by the
-/// commit after). Returns the rows indexed.
+/// and the segments a merge replaced in the manifest's `retired` (removed by a
+/// later commit). Returns the rows indexed.
 pub(crate) async fn update_indexes(
     catalog: &Resources,
     manifest: &mut DatasetManifest,
@@ -37,7 +37,7 @@ pub(crate) async fn update_indexes(
         if segments.last().is_some_and(|s| s.end() > total) {
             // The table lost rows (it never does today): the index starts again.
             let gone: Vec<String> = segments.drain(..).map(|s| s.path).collect();
-            manifest.retired.extend(gone);
+            manifest.retire(gone);
             manifest.indexes.insert(m, Vec::new());
         }
         let mut start = segments.last().map_or(0, IndexSegment::end);
@@ -50,7 +50,7 @@ pub(crate) async fn update_indexes(
             }
             start = last.start;
             let gone = segments.pop().map(|s| s.path);
-            manifest.retired.extend(gone);
+            manifest.retire(gone);
         }
         let segment = build_segment(catalog, manifest, m, start, total, written, progress).await?;
         indexed += segment.rows;

@@ -39,5 +39,6 @@ impl Freshness {
 }
 
 pub use catalog::{
-    Catalog, CatalogConfig, default_cache_bytes, default_models_dir, sample_data_dir,
+    Catalog, CatalogConfig, DEFAULT_KEEP_REPLACED_SECS, default_cache_bytes, default_models_dir,
+    sample_data_dir,
 };

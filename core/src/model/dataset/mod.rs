@@ -171,15 +171,51 @@ pub struct DatasetManifest {
     /// The search index of each modality: segments covering its rows from the first on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub indexes: BTreeMap<Modality, Vec<IndexSegment>>,
-    /// Files this revision stopped naming: data files a conversion rewrote, index segments a
-    /// merge replaced. A reader of the revision before may still read them (a scan's second
-    /// pass, a search), so the next commit removes them.
+    /// Files a revision stopped naming: data files a conversion rewrote, index segments a
+    /// merge replaced. A reader of an earlier revision may still read them (a scan's second
+    /// pass, a search, a scoring job), so they are removed by the first commit a while after
+    /// `retired_at` (the catalog's `keep_replaced_secs`), not by the commit that retired them.
     #[serde(
         default,
         alias = "retired_segments",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub retired: Vec<String>,
+    /// When the last of `retired` was retired (RFC 3339; none in manifests written before
+    /// it was kept: their files may go at the next commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
+}
+
+impl DatasetManifest {
+    /// Notes `paths` as no longer named by this revision (see [`DatasetManifest::retired`]).
+    pub fn retire(&mut self, paths: impl IntoIterator<Item = String>) {
+        let before = self.retired.len();
+        self.retired.extend(paths);
+        if self.retired.len() > before {
+            self.retired_at = Some(now());
+        }
+    }
+
+    /// Takes the retired files kept `keep_secs` or more at `now`, leaving them all for a
+    /// later commit otherwise (they share one time: the latest retirement's).
+    pub fn take_retired(
+        &mut self,
+        now: chrono::DateTime<chrono::Utc>,
+        keep_secs: u64,
+    ) -> Vec<String> {
+        let over = self.retired_at.as_deref().is_none_or(|at| {
+            chrono::DateTime::parse_from_rfc3339(at).map_or(true, |t| {
+                let kept = (now - t.with_timezone(&chrono::Utc)).num_seconds();
+                kept >= 0 && kept as u64 >= keep_secs
+            })
+        });
+        if !over {
+            return Vec::new();
+        }
+        self.retired_at = None;
+        std::mem::take(&mut self.retired)
+    }
 }
 
 /// One segment of a modality's search index: an HNSW graph over rows `start..start +
@@ -217,6 +253,7 @@ impl DatasetManifest {
             imports: Vec::new(),
             indexes: BTreeMap::new(),
             retired: Vec::new(),
+            retired_at: None,
         }
     }
 
@@ -296,6 +333,33 @@ pub fn validate_name(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retired_files_wait_their_time_and_old_manifests_still_read() {
+        let mut m = DatasetManifest::new("news");
+        let t0 = chrono::Utc::now();
+        assert!(m.take_retired(t0, 0).is_empty());
+        m.retire(Vec::<String>::new());
+        assert!(m.retired_at.is_none(), "nothing retired, no time");
+        m.retire(["a".to_string(), "b".to_string()]);
+        let after = |secs| t0 + chrono::Duration::seconds(secs);
+        // Within the time: kept (all), for a later commit.
+        assert!(m.take_retired(after(59), 3600).is_empty());
+        assert_eq!(m.retired, ["a", "b"]);
+        // A clock gone back counts as not yet.
+        assert!(m.take_retired(after(-10), 0).is_empty());
+        assert_eq!(m.take_retired(after(3601), 3600), ["a", "b"]);
+        assert!(m.retired.is_empty() && m.retired_at.is_none());
+
+        // A manifest written before: `retired_segments`, no time (taken at once).
+        let mut json = serde_json::to_value(DatasetManifest::new("news")).unwrap();
+        json["retired_segments"] = serde_json::json!(["index/visual/x.usearch"]);
+        let mut old: DatasetManifest = serde_json::from_value(json).unwrap();
+        assert_eq!(old.retired, ["index/visual/x.usearch"]);
+        let written = serde_json::to_string(&old).unwrap();
+        assert!(written.contains("\"retired\"") && !written.contains("retired_segments"));
+        assert_eq!(old.take_retired(t0, 3600), ["index/visual/x.usearch"]);
+    }
 
     #[test]
     fn dataset_names_are_sql_schema_names() {

@@ -1,8 +1,9 @@
 //! Changing how a dataset stores its embeddings, in place: every file of a modality's table
 //! is rewritten in the new encoding, and one manifest revision swaps the new files in.
 //! Readers see the old files or the new ones, whole, and a failed or killed conversion
-//! leaves only unreferenced files behind. The old files are removed by the dataset's next
-//! commit: a reader of the revision before may still be reading them.
+//! leaves only unreferenced files behind. The old files are removed by the first of the
+//! dataset's later commits once the catalog's `keep_replaced_secs` (an hour by default) is
+//! over (`DatasetManifest::retire`): a reader of the revision before may still read them.
 
 use super::{ImportOptions, Outcome, Progress, commit, open_staging};
 use crate::model::Modality;
@@ -79,11 +80,9 @@ pub async fn encode_dataset(
             }
             progress.end();
             st.manifest.tables.insert(kind, Vec::new());
-            // Readers of this revision may still read the old files: the next commit
+            // Readers of the revision before may still read the old files: a later commit
             // removes them.
-            st.manifest
-                .retired
-                .extend(files.iter().map(|f| f.path.clone()));
+            st.manifest.retire(files.iter().map(|f| f.path.clone()));
             if let Some(w) = writer {
                 st.finish(w).await?;
             }

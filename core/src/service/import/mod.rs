@@ -126,8 +126,8 @@ pub(crate) struct Staging<'a> {
     manifest: DatasetManifest,
     written: Vec<Path>,
     /// Files a revision before the staged one stopped naming (data files a conversion
-    /// rewrote, search index segments a merge replaced), removed after the commit: readers
-    /// of the revision the commit replaces do not need them.
+    /// rewrote, search index segments a merge replaced) whose grace is over, removed after
+    /// the commit (`DatasetManifest::take_retired`).
     retired: Vec<Path>,
     /// Video ids referenced by new rows, with the latest time seen in each.
     video_refs: BTreeMap<String, i64>,
@@ -342,7 +342,8 @@ pub(crate) async fn open_staging<'a>(
         None => (0, DatasetManifest::new(dataset)),
     };
     let mut manifest = manifest;
-    let retired = std::mem::take(&mut manifest.retired)
+    let retired = manifest
+        .take_retired(chrono::Utc::now(), catalog.keep_replaced_secs())
         .into_iter()
         .map(Path::from)
         .collect();
