@@ -82,6 +82,14 @@ pub async fn run(global: &Global, args: DatasetArgs) -> Result<()> {
                     segments.iter().map(|s| s.bytes).sum::<u64>()
                 );
             }
+            if !m.retired.is_empty() {
+                println!(
+                    "  replaced files kept for readers of earlier revisions: {} (since {}; the first commit {} s after removes them)",
+                    m.retired.len(),
+                    m.retired_at.as_deref().unwrap_or("an earlier version"),
+                    global.keep_replaced_secs
+                );
+            }
             Ok(())
         }
         DatasetAction::Index { name, quiet } => {

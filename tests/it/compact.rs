@@ -95,6 +95,7 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
         shown.contains("visual embeddings: model") && shown.contains("stored as float32"),
         "{shown}"
     );
+    assert!(!shown.contains("replaced files"), "{shown}");
 
     // The visual table's files, on disk.
     let files = |s: &dyntag_core::model::snapshot::Snapshot| -> Vec<std::path::PathBuf> {
@@ -194,6 +195,10 @@ async fn compact_encodings_score_like_float32_and_convert_in_place() {
         assert!((p - base_published).abs() < 1e-9);
         let shown = dyntag(&data, &["dataset", "show", "news"]);
         assert!(shown.contains(&format!("stored as {to}")), "{shown}");
+        assert!(
+            shown.contains("replaced files kept for readers of earlier revisions:"),
+            "{shown}"
+        );
     }
 
     // Publishing again scores the int8 embeddings into the dt_ table, close to float32's.
