@@ -504,16 +504,23 @@ mod tests {
     #[tokio::test]
     async fn score_files_are_read_in_larger_batches_than_embedding_files() {
         let store = Store::from_object_store(Arc::new(InMemory::new()), "memory");
-        let write = |name: String, batch: RecordBatch| {
+        // Writes `batch` as one file and reads it back: the rows of each batch read.
+        let batch_sizes = |name: String, batch: RecordBatch| {
             let store = store.clone();
             async move {
                 let mut w =
                     FileWriter::create(&store, Path::from(name), batch.schema(), 1 << 17).unwrap();
                 w.write(&batch).await.unwrap();
-                with_sizes(&store, vec![w.finish().await.unwrap()])
+                let file = with_sizes(&store, vec![w.finish().await.unwrap()])
                     .await
                     .unwrap()
-                    .remove(0)
+                    .remove(0);
+                read_file(&store, &file)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(RecordBatch::num_rows)
+                    .collect::<Vec<usize>>()
             }
         };
         let rows = 100_000;
@@ -532,14 +539,10 @@ mod tests {
             ),
         ])
         .unwrap();
-        let file = write("t/scores.parquet".into(), scores).await;
-        let sizes: Vec<usize> = read_file(&store, &file)
-            .await
-            .unwrap()
-            .iter()
-            .map(RecordBatch::num_rows)
-            .collect();
-        assert_eq!(sizes, [NARROW_BATCH_ROWS, rows - NARROW_BATCH_ROWS]);
+        assert_eq!(
+            batch_sizes("t/scores.parquet".into(), scores).await,
+            [NARROW_BATCH_ROWS, rows - NARROW_BATCH_ROWS]
+        );
 
         // Embeddings in memory's form and in each stored one.
         let (rows, dim) = (10_000, 16);
@@ -559,14 +562,11 @@ mod tests {
             forms.push((e.as_str(), encode_batch(&embeddings, Some(e)).unwrap()));
         }
         for (form, batch) in forms {
-            let file = write(format!("t/embeddings-{form}.parquet"), batch).await;
-            let sizes: Vec<usize> = read_file(&store, &file)
-                .await
-                .unwrap()
-                .iter()
-                .map(RecordBatch::num_rows)
-                .collect();
-            assert_eq!(sizes, [BATCH_ROWS, rows - BATCH_ROWS], "{form}");
+            assert_eq!(
+                batch_sizes(format!("t/embeddings-{form}.parquet"), batch).await,
+                [BATCH_ROWS, rows - BATCH_ROWS],
+                "{form}"
+            );
         }
     }
 
