@@ -5,11 +5,13 @@
 //! src/engine.rs   DataFusion session over the dyntag catalog + functions + tag statements
 //! src/ingest/     media files → dataset rows (pixels via the vision tower, ffmpeg for video)
 //! src/server/     dyntag serve: Flight SQL + HTTP API over one server state
-//! src/cli/        dyntag sql | ingest | serve | demo | bench
+//! src/cluster/    queries executed on a Ballista cluster: codecs, scheduler, executor
+//! src/cli/        dyntag sql | ingest | serve | demo | bench | scheduler | executor
 //! src/output.rs   answers as table, CSV, JSON
 //! ```
 
 pub mod cli;
+pub mod cluster;
 pub mod engine;
 pub mod error;
 pub mod ingest;

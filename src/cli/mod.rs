@@ -1,6 +1,7 @@
 //! The `dyntag` command line.
 
 pub mod bench;
+pub mod cluster;
 pub mod dataset;
 pub mod demo;
 pub mod evaluate;
@@ -108,6 +109,10 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// What a dataset stores: show it, or store its embeddings in another encoding.
     Dataset(dataset::DatasetArgs),
+    /// Run a Ballista scheduler for dyntag's queries (servers use it with --cluster).
+    Scheduler(cluster::SchedulerArgs),
+    /// Run a Ballista executor of dyntag's queries for a scheduler.
+    Executor(cluster::ExecutorArgs),
 }
 
 /// Runs the parsed command line.
@@ -121,5 +126,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Users(args) => users::run(&cli.global, args).await,
         Command::Evaluate(args) => evaluate::run(&cli.global, args).await,
         Command::Dataset(args) => dataset::run(&cli.global, args).await,
+        Command::Scheduler(args) => cluster::run_scheduler(&cli.global, args).await,
+        Command::Executor(args) => cluster::run_executor(&cli.global, args).await,
     }
 }

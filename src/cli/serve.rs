@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// Seconds in-flight queries may finish after SIGINT/SIGTERM before they are cancelled.
     #[arg(long, default_value_t = 10)]
     pub grace: u64,
+    /// Execute queries on this Ballista cluster (its scheduler, `df://HOST:PORT`, run by
+    /// `dyntag scheduler`): planning, access rules and tag statements stay here.
+    #[arg(long, env = "DYNTAG_CLUSTER")]
+    pub cluster: Option<String>,
     /// Background workers that score published and applied tag groups.
     #[arg(long, default_value_t = 1)]
     pub scoring_workers: usize,
@@ -105,6 +109,7 @@ impl ServeArgs {
                 .session_key_file
                 .clone()
                 .unwrap_or_else(server::default_session_key_file),
+            cluster: self.cluster.clone(),
         }
     }
 }

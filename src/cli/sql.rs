@@ -9,7 +9,7 @@ use rustyline::error::ReadlineError;
 
 use super::Global;
 use super::progress::LineProgress;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineOptions};
 use crate::error::{AppError, Result};
 use crate::output::{self, Format};
 
@@ -31,12 +31,22 @@ pub struct SqlArgs {
     /// Print each statement's run time to standard error.
     #[arg(long)]
     pub timing: bool,
+    /// Execute queries on this Ballista cluster (`df://HOST:PORT`, see `dyntag scheduler`).
+    #[arg(long, env = "DYNTAG_CLUSTER")]
+    pub cluster: Option<String>,
 }
 
 /// Runs `dyntag sql`.
 pub async fn run(global: &Global, args: SqlArgs) -> Result<()> {
     let catalog = global.open().await?;
-    let engine = Engine::new(catalog, args.dataset.as_deref())?;
+    let engine = Engine::with_options(
+        catalog,
+        args.dataset.as_deref(),
+        EngineOptions {
+            cluster: args.cluster.clone(),
+            ..EngineOptions::default()
+        },
+    )?;
     let mut scripts = args.execute.clone();
     if let Some(f) = &args.file {
         scripts.push(

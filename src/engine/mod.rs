@@ -93,6 +93,10 @@ pub struct EngineOptions {
     pub origin: &'static str,
     /// DataFusion settings an earlier statement of the session set (`SET`), applied again.
     pub settings: Vec<(String, String)>,
+    /// The Ballista cluster (its scheduler's URL) that executes the session's queries;
+    /// `None` executes them in this process. Planning, tag statements and settings stay
+    /// here either way.
+    pub cluster: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -104,6 +108,7 @@ impl Default for EngineOptions {
             door: Door::Local,
             origin: "cli",
             settings: Vec::new(),
+            cluster: None,
         }
     }
 }
@@ -112,6 +117,8 @@ impl Default for EngineOptions {
 pub struct Engine {
     catalog: Arc<Catalog>,
     ctx: SessionContext,
+    /// `ctx` executing on a cluster, when the session has one.
+    cluster: Option<SessionContext>,
     dataset: SessionDataset,
     /// Who opened the session (may act as others if an organisation admin).
     session_user: Principal,
@@ -173,9 +180,15 @@ impl Engine {
         for (name, f) in dyntag_udfs::table_functions(functions) {
             ctx.register_udtf(name, f);
         }
+        let cluster = options
+            .cluster
+            .as_deref()
+            .map(|url| crate::cluster::upgrade(&ctx, url, &catalog))
+            .transpose()?;
         Ok(Self {
             catalog,
             ctx,
+            cluster,
             dataset: session_dataset,
             session_user: options.principal,
             user,
@@ -491,12 +504,14 @@ impl Engine {
             }
             _ => None,
         };
+        // Queries run on the cluster when there is one; statements (`SET`, …) and
+        // `EXPLAIN` here.
+        let ctx = match &self.cluster {
+            Some(cluster) if runs_on_cluster(&plan) => cluster,
+            _ => &self.ctx,
+        };
         let started = async {
-            let mut df = self
-                .ctx
-                .execute_logical_plan(plan)
-                .await
-                .map_err(friendly)?;
+            let mut df = ctx.execute_logical_plan(plan).await.map_err(friendly)?;
             if let Some(params) = params {
                 df = df.with_param_values(params).map_err(friendly)?;
             }
@@ -550,6 +565,22 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// Whether a planned statement is a query a cluster executes (not a statement, a
+/// definition, a change or an `EXPLAIN`).
+fn runs_on_cluster(plan: &LogicalPlan) -> bool {
+    !matches!(
+        plan,
+        LogicalPlan::Statement(_)
+            | LogicalPlan::Ddl(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Explain(_)
+            | LogicalPlan::Analyze(_)
+            | LogicalPlan::DescribeTable(_)
+            | LogicalPlan::EmptyRelation(_)
+    )
 }
 
 /// The dataset a session starts in: `dataset` if it exists, else the first dataset, else

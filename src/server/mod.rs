@@ -93,6 +93,8 @@ pub struct Server {
     kept: std::sync::atomic::AtomicUsize,
     /// The longest statement accepted, in bytes.
     max_statement_bytes: usize,
+    /// The Ballista cluster that executes queries (its scheduler's URL), if any.
+    cluster: Option<String>,
 }
 
 /// The longest statement the server accepts by default (1 MiB).
@@ -104,6 +106,7 @@ impl Server {
         auth: Auth,
         limits: Limits,
         default_dataset: Option<String>,
+        cluster: Option<String>,
     ) -> Result<Arc<Self>> {
         let default_dataset = current_dataset(&catalog, default_dataset.as_deref())?;
         Ok(Arc::new(Self {
@@ -115,6 +118,7 @@ impl Server {
             sessions: Mutex::new(HashMap::new()),
             kept: std::sync::atomic::AtomicUsize::new(0),
             max_statement_bytes: limits.max_statement_bytes,
+            cluster,
         }))
     }
 
@@ -214,6 +218,7 @@ impl Server {
             door: Door::Remote,
             origin: protocol,
             settings: self.session(caller).map(|s| s.settings).unwrap_or_default(),
+            cluster: self.cluster.clone(),
         };
         // A caller who sees no dataset works in none (the placeholder name is not theirs to
         // be refused).
@@ -397,6 +402,8 @@ pub struct Config {
     pub scoring_workers: usize,
     /// The key that signs session tokens (made on first use).
     pub session_key_file: PathBuf,
+    /// The Ballista cluster (`df://host:port`) that executes queries; `None`: this process.
+    pub cluster: Option<String>,
 }
 
 /// Where the session key is kept unless `--session-key-file` says otherwise:
@@ -438,6 +445,7 @@ pub async fn serve(
         auth,
         config.limits,
         config.default_dataset.clone(),
+        config.cluster.clone(),
     )?;
     let flight_listener = bind(config.flight_addr, "Flight SQL").await?;
     let http_listener = bind(config.http_addr, "HTTP").await?;

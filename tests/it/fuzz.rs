@@ -408,6 +408,7 @@ async fn fuzz_http_bodies() {
         grace: Duration::from_secs(1),
         scoring_workers: 1,
         session_key_file: _dir.path().join("session.key"),
+        cluster: None,
     };
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Endpoints>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

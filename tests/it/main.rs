@@ -7,6 +7,7 @@ mod common;
 mod budget;
 mod cli;
 mod clients;
+mod cluster;
 mod compact;
 mod concurrency;
 mod console;

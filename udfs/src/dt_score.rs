@@ -27,6 +27,11 @@ pub struct DtScore {
 }
 
 impl DtScore {
+    /// What it resolves tags with.
+    pub fn context(&self) -> &FunctionContext {
+        &self.ctx
+    }
+
     /// `dt_score` bound to a session.
     pub fn new(ctx: FunctionContext) -> Self {
         Self {

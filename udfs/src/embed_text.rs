@@ -26,6 +26,11 @@ pub struct EmbedText {
 }
 
 impl EmbedText {
+    /// What it resolves tags with.
+    pub fn context(&self) -> &FunctionContext {
+        &self.ctx
+    }
+
     /// `embed_text` bound to a session.
     pub fn new(ctx: FunctionContext) -> Self {
         Self {

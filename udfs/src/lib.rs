@@ -86,6 +86,35 @@ pub fn functions(ctx: FunctionContext) -> Vec<ScalarUDF> {
     ]
 }
 
+/// The dataset a dyntag function of a plan resolves its tags in (`None` for a function
+/// that resolves none, or not one of dyntag's): what identifies it in a plan sent to
+/// another process, which rebuilds it with [`function_for`].
+pub fn bound_dataset(udf: &ScalarUDF) -> Option<String> {
+    let ctx = if let Some(f) = udf.inner().downcast_ref::<dt_score::DtScore>() {
+        f.context()
+    } else if let Some(f) = udf
+        .inner()
+        .downcast_ref::<threshold_decision::ThresholdDecision>()
+    {
+        f.context()
+    } else if let Some(f) = udf.inner().downcast_ref::<embed_text::EmbedText>() {
+        f.context()
+    } else {
+        return None;
+    };
+    Some(ctx.dataset.get())
+}
+
+/// dyntag's function `name` bound to `catalog` and `dataset`; `None` if there is none.
+pub fn function_for(name: &str, catalog: Arc<Catalog>, dataset: &str) -> Option<ScalarUDF> {
+    functions(FunctionContext {
+        catalog,
+        dataset: SessionDataset::new(dataset),
+    })
+    .into_iter()
+    .find(|f| f.name() == name)
+}
+
 /// dyntag's table functions, bound to `ctx`, by name.
 pub fn table_functions(
     ctx: FunctionContext,

@@ -23,6 +23,11 @@ pub struct ThresholdDecision {
 }
 
 impl ThresholdDecision {
+    /// What it resolves tags with.
+    pub fn context(&self) -> &FunctionContext {
+        &self.ctx
+    }
+
     /// `threshold_decision` bound to a session.
     pub fn new(ctx: FunctionContext) -> Self {
         Self {

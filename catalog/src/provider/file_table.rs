@@ -21,18 +21,17 @@ use datafusion::datasource::physical_plan::{
     FileGroup, FileGroupPartitioner, FileScanConfigBuilder, ParquetSource,
 };
 use datafusion::datasource::source::DataSourceExec;
-use datafusion::execution::TaskContext;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
-use futures::StreamExt;
 
 use dyntag_core::model::dataset::DataFile;
 use dyntag_core::scoring::cache::TableCache;
 use dyntag_core::store::Store;
+
+use super::decode_exec::DecodeExec;
+use super::resident_scan::{ResidentScan, ResidentScanExec};
 
 /// Below this many bytes a scan is not split across partitions.
 const REPARTITION_MIN_BYTES: usize = 4 << 20;
@@ -44,6 +43,23 @@ pub struct FileTable {
     files: Vec<DataFile>,
     store: Store,
     resident: Option<Resident>,
+    /// Rebuilt on a cluster's scheduler from a plan's bytes: scans are plain Parquet scans
+    /// (whose files the scheduler can share out among tasks), embeddings decoded after.
+    on_cluster: bool,
+}
+
+/// A [`FileTable`]'s files and resident columns.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Parts {
+    pub files: Vec<DataFile>,
+    pub resident: Option<ResidentColumns>,
+}
+
+/// Which columns of a [`FileTable`] are served from the cache.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResidentColumns {
+    pub columns: Vec<usize>,
+    pub whole: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +80,7 @@ impl FileTable {
             files,
             store,
             resident: None,
+            on_cluster: false,
         }
     }
 
@@ -89,20 +106,99 @@ impl FileTable {
         self
     }
 
-    fn rows(&self) -> usize {
-        self.files.iter().map(|f| f.rows as usize).sum()
+    /// What the table is made of besides its schema, store and cache: its files and which
+    /// columns are resident (see `codec.rs`).
+    pub fn parts(&self) -> Parts {
+        Parts {
+            files: self.files.clone(),
+            resident: self.resident.as_ref().map(|r| ResidentColumns {
+                columns: r.columns.clone(),
+                whole: r.whole,
+            }),
+        }
     }
 
-    fn parquet_scan(
+    /// The table [`FileTable::parts`] describes, over `store` and `cache`, as a cluster's
+    /// scheduler plans it.
+    pub fn from_parts(
+        schema: SchemaRef,
+        parts: Parts,
+        store: Store,
+        cache: Arc<TableCache>,
+    ) -> Self {
+        Self {
+            schema,
+            files: parts.files,
+            store,
+            resident: parts.resident.map(|r| Resident {
+                cache,
+                columns: r.columns,
+                whole: r.whole,
+            }),
+            on_cluster: true,
+        }
+    }
+
+    /// The scan of a cluster: Parquet, with the embeddings of an embedding table read in
+    /// their stored form (the first file's) and decoded by a plan step after the scan.
+    /// Filters on the embedding column stay above the scan (they are not pushed into
+    /// the reader of the stored bytes).
+    async fn cluster_scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
-        let mut source = ParquetSource::new(Arc::clone(&self.schema));
+        let embedding = self
+            .schema
+            .index_of(dyntag_core::model::dataset::schema::col::EMBEDDING);
+        let reads_embedding = embedding
+            .as_ref()
+            .is_ok_and(|i| projection.is_none_or(|p| p.contains(i)));
+        if !reads_embedding {
+            return self.parquet_scan(&self.schema, state, projection, filters, limit);
+        }
+        let first = &self.files[0];
+        let reader = dyntag_core::store::parquet::StoreReader::new(&self.store, first);
+        let stored =
+            datafusion::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder::new(reader)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .schema()
+                .clone();
+        let kept: Vec<Expr> = filters
+            .iter()
+            .filter(|f| {
+                !f.column_refs()
+                    .iter()
+                    .any(|c| c.name == dyntag_core::model::dataset::schema::col::EMBEDDING)
+            })
+            .cloned()
+            .collect();
+        let scan = self.parquet_scan(&stored, state, projection, &kept, limit)?;
+        let out = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => Arc::clone(&self.schema),
+        };
+        Ok(Arc::new(DecodeExec::new(scan, out)))
+    }
+
+    fn rows(&self) -> usize {
+        self.files.iter().map(|f| f.rows as usize).sum()
+    }
+
+    fn parquet_scan(
+        &self,
+        schema: &SchemaRef,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        let mut source = ParquetSource::new(Arc::clone(schema));
         if let Some(predicate) = conjunction(filters.iter().cloned()) {
-            let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+            let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
             source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
         }
         let partitions = state.config().target_partitions().max(1);
@@ -168,6 +264,9 @@ impl TableProvider for FileTable {
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
+        if self.on_cluster {
+            return self.cluster_scan(state, projection, filters, limit).await;
+        }
         let reads_resident = self.resident.as_ref().is_some_and(|r| {
             let reads = match projection {
                 None => true,
@@ -186,75 +285,22 @@ impl TableProvider for FileTable {
                     .config()
                     .target_partitions()
                     .clamp(1, self.files.len());
-                let partitions: Vec<Arc<dyn PartitionStream>> = (0..n)
-                    .map(|p| {
-                        Arc::new(ResidentPartition {
-                            schema: Arc::clone(&self.schema),
-                            files: self.files.iter().skip(p).step_by(n).cloned().collect(),
-                            store: self.store.clone(),
-                            cache: Arc::clone(&r.cache),
-                        }) as Arc<dyn PartitionStream>
-                    })
-                    .collect();
-                Ok(Arc::new(StreamingTableExec::try_new(
-                    Arc::clone(&self.schema),
-                    partitions,
-                    projection,
-                    vec![],
-                    false,
+                let spec = ResidentScan {
+                    files: (0..n)
+                        .map(|p| self.files.iter().skip(p).step_by(n).cloned().collect())
+                        .collect(),
+                    projection: projection.cloned(),
                     limit,
+                };
+                Ok(Arc::new(ResidentScanExec::new(
+                    Arc::clone(&self.schema),
+                    spec,
+                    self.store.clone(),
+                    Arc::clone(&r.cache),
                 )?))
             }
-            _ => self.parquet_scan(state, projection, filters, limit),
+            _ => self.parquet_scan(&self.schema, state, projection, filters, limit),
         }
-    }
-}
-
-/// One partition of a resident scan: its files, from the cache.
-#[derive(Debug)]
-struct ResidentPartition {
-    schema: SchemaRef,
-    files: Vec<DataFile>,
-    store: Store,
-    cache: Arc<TableCache>,
-}
-
-impl PartitionStream for ResidentPartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let store = self.store.clone();
-        let cache = Arc::clone(&self.cache);
-        let stream = futures::stream::iter(self.files.clone())
-            .then(move |file| {
-                let store = store.clone();
-                let cache = Arc::clone(&cache);
-                async move {
-                    // A file the cache does not keep streams from the store a row group at
-                    // a time, so a table over the budget is read within it.
-                    let batches = match cache.get(&store, &file).await? {
-                        Some(b) => {
-                            futures::stream::iter(b.as_ref().clone().into_iter().map(Ok)).boxed()
-                        }
-                        None => dyntag_core::scoring::cache::stream_file(&store, &file)
-                            .await?
-                            .map(|b| b.map_err(DataFusionError::from))
-                            .boxed(),
-                    };
-                    Ok::<_, DataFusionError>(batches)
-                }
-            })
-            .map(|r| match r {
-                Ok(s) => s,
-                Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
-            })
-            .flatten();
-        Box::pin(RecordBatchStreamAdapter::new(
-            Arc::clone(&self.schema),
-            stream,
-        ))
     }
 }
 

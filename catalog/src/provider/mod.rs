@@ -2,8 +2,11 @@
 //! schema of catalog tables. Every provider works from one snapshot; none touches the
 //! store while planning.
 
+pub mod codec;
 mod dataset_schema;
+pub mod decode_exec;
 pub mod file_table;
+pub mod resident_scan;
 pub mod score_table;
 mod system;
 

@@ -1,0 +1,124 @@
+//! dyntag on a Ballista cluster started in this process (its standalone mode: a scheduler
+//! and an executor over the same store): every tour query, `dt_score` filters and joins of
+//! `dt_` tables with `coactive_table` give the rows the single-process engine gives.
+
+use std::sync::Arc;
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use dyntag::engine::{Answer, Engine, EngineOptions};
+use dyntag_catalog::statements;
+use dyntag_core::Catalog;
+
+use super::util::{dyntag, run, run_err};
+use crate::common::config;
+
+/// The answer's rows as text lines, sorted (a cluster may return ties and partitions in
+/// another order).
+fn rows(a: &Answer) -> Vec<String> {
+    let text = pretty_format_batches(&a.batches).unwrap().to_string();
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(1) // the header
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Statements beyond the tour: `dt_score` and `threshold_decision` in filters, and joins
+/// of `dt_` tables with the asset tables.
+const MORE: &[&str] = &[
+    "SELECT coactive_image_id, round(dt_score(embedding, 'subjects', 'birds'), 4) AS s FROM coactive_table_adv WHERE dt_score(embedding, 'subjects', 'birds') > 0.3",
+    "SELECT count(*) AS n FROM coactive_table_adv WHERE threshold_decision(dt_score(embedding, 'subjects', 'fish'), 'subjects', 'fish')",
+    "SELECT d.tag_name, count(*) AS n, round(max(d.score), 4) AS best FROM dt_subjects_visual d JOIN coactive_table t USING (coactive_image_id) WHERE d.threshold_decision AND t.coactive_video_id IS NULL GROUP BY 1",
+    "SELECT t.\"Title\", d.tag_name FROM dt_subjects_visual d JOIN coactive_table t USING (coactive_image_id) WHERE d.score > 0.5 AND t.\"Category\" = 'clocks'",
+    "SELECT v.coactive_video_id, count(DISTINCT s.shot_id) AS shots FROM dt_subjects_shot s JOIN coactive_videos v USING (coactive_video_id) GROUP BY 1",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tour_and_score_queries_give_the_single_process_rows_on_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    dyntag(&data, &["demo", "--setup-only"]);
+    let catalog: Arc<Catalog> = Catalog::open(config(&data)).await.unwrap();
+
+    let scheduler = dyntag::cluster::start_in_process(&catalog, 2)
+        .await
+        .unwrap();
+    let local = Engine::new(Arc::clone(&catalog), Some("demo")).unwrap();
+    let clustered = Engine::with_options(
+        Arc::clone(&catalog),
+        Some("demo"),
+        EngineOptions {
+            cluster: Some(scheduler.replace("http://", "df://")),
+            ..EngineOptions::default()
+        },
+    )
+    .unwrap();
+
+    let mut queries = 0;
+    let script = dyntag::cli::demo::TOUR.iter().map(|(_, sql)| *sql);
+    for sql in script
+        .flat_map(statements::split_statements)
+        .chain(MORE.iter().map(|s| s.to_string()))
+    {
+        if statements::parse(&sql).unwrap().is_some() {
+            // Tag statements run in the session that receives them, cluster or not; the
+            // queries after them see their change both ways.
+            run(&clustered, &sql).await;
+            continue;
+        }
+        let here = run(&local, &sql).await;
+        let there = run(&clustered, &sql).await;
+        assert!(
+            here.rows() > 0,
+            "{sql}\n  returns no rows: the comparison would be empty"
+        );
+        assert_eq!(rows(&there), rows(&here), "{sql}");
+        queries += 1;
+    }
+    assert_eq!(
+        queries,
+        5 + MORE.len(),
+        "every SELECT of the tour and the others ran"
+    );
+
+    // The queries did go to the cluster: a table with no cluster form is refused there,
+    // by name, and served here.
+    let sql = "SELECT count(*) FROM system.datasets";
+    run(&local, sql).await;
+    let err = run_err(&clustered, sql).await;
+    assert!(err.contains("cannot be read on a cluster"), "{err}");
+}
+
+#[tokio::test]
+async fn a_cluster_that_cannot_be_reached_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::open(config(&dir.path().join("data")))
+        .await
+        .unwrap();
+    let bad = Engine::with_options(
+        Arc::clone(&catalog),
+        None,
+        EngineOptions {
+            cluster: Some("df://".into()),
+            ..EngineOptions::default()
+        },
+    );
+    let err = bad.err().expect("an URL with no host").to_string();
+    assert!(err.contains("cluster URL 'df://'"), "{err}");
+
+    // Nothing listens on port 9 (discard): the query fails, naming the scheduler.
+    let engine = Engine::with_options(
+        catalog,
+        None,
+        EngineOptions {
+            cluster: Some("df://127.0.0.1:9".into()),
+            ..EngineOptions::default()
+        },
+    )
+    .unwrap();
+    let err = run_err(&engine, "SELECT 1 + 1").await;
+    assert!(err.contains("127.0.0.1:9"), "{err}");
+}
