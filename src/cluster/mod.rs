@@ -17,26 +17,40 @@ use std::sync::Arc;
 
 use ballista_core::extension::{SessionConfigExt, SessionStateExt};
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-use datafusion::execution::SessionState;
+use datafusion::common::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::{SendableRecordBatchStream, SessionState};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{AppError, Result};
 use codec::{LogicalCodec, PhysicalCodec, Rebuild};
-use dyntag_core::Catalog;
 use dyntag_core::store::Store;
+use dyntag_core::{Catalog, CatalogError};
 
 /// The scheduler's port when a cluster URL names none (Ballista's default).
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
-/// `config` with the codecs of dyntag's plans over `catalog`.
+/// `config` with the codecs of dyntag's plans over `catalog`, and Ballista's static
+/// planner: its adaptive one (the default) does not finish a job that lost an executor
+/// (Ballista 55.0.0: the stage it rolls back refuses the re-run tasks' results, "Can't
+/// find active stage to update stage outputs", and the job waits forever).
 pub fn with_codecs(config: SessionConfig, catalog: &Arc<Catalog>) -> SessionConfig {
     let rebuild = Rebuild::new(Arc::clone(catalog));
-    config
+    let mut config = config
+        .upgrade_for_ballista()
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::new(rebuild.clone())))
-        .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::new(rebuild)))
+        .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::new(rebuild)));
+    config
+        .options_mut()
+        .set(ADAPTIVE_PLANNER, "false")
+        .expect("Ballista's configuration is registered by the upgrade");
+    config
 }
+
+/// Ballista's switch of its adaptive planner.
+const ADAPTIVE_PLANNER: &str = "ballista.planner.adaptive.enabled";
 
 /// The session of a cluster's own processes (scheduler, executors): no catalog — the
 /// plans they receive name their tables' files — dyntag's codecs, and the store.
@@ -73,6 +87,30 @@ pub fn upgrade(
         }
     }
     Ok(remote)
+}
+
+/// `stream` of a query executed on a cluster, its failures to execute (a job that failed,
+/// an executor lost, a scheduler gone) reported as the cluster's (`unavailable`, not an
+/// internal error of this server), named as such.
+pub fn failures_named(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
+    use futures::StreamExt;
+
+    let schema = stream.schema();
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        stream.map(|r| r.map_err(cluster_failure)),
+    ))
+}
+
+fn cluster_failure(e: DataFusionError) -> DataFusionError {
+    match e {
+        DataFusionError::Execution(_)
+        | DataFusionError::Internal(_)
+        | DataFusionError::IoError(_) => DataFusionError::External(Box::new(
+            CatalogError::Upstream(format!("the cluster failed to execute the query: {e}")),
+        )),
+        other => other,
+    }
 }
 
 /// `http://host:port` of a scheduler named `df://host:port` (or already `http://`).
@@ -126,6 +164,17 @@ pub async fn run_scheduler(catalog: &Arc<Catalog>, addr: std::net::SocketAddr) -
         override_config_producer: Some(Arc::new(move || config.clone())),
         override_logical_codec: Some(state.config().ballista_logical_extension_codec()),
         override_physical_codec: Some(state.config().ballista_physical_extension_codec()),
+        // Executors beat every 5 s (see `run_executor`): one silent for 20 s is gone, and
+        // its tasks are run again elsewhere.
+        executor_timeout_seconds: 20,
+        expire_dead_executor_interval_seconds: 5,
+        no_executors_grace_period_seconds: 20,
+        // A query that loses an executor fails, naming it, rather than being retried:
+        // Ballista 55.0.0's retries (a stage re-run after a shuffle fetch failed) were seen
+        // to return rows twice (a count of 986,830,208 for 779,076,480). The caller may
+        // run it again.
+        task_max_failures: 1,
+        stage_max_failures: 1,
         ..SchedulerConfig::default()
     };
     let cluster = BallistaCluster::new_from_config(&scheduler)

@@ -506,8 +506,9 @@ impl Engine {
         };
         // Queries run on the cluster when there is one; statements (`SET`, …) and
         // `EXPLAIN` here.
+        let on_cluster = self.executes_on_cluster(&plan);
         let ctx = match &self.cluster {
-            Some(cluster) if runs_on_cluster(&plan) => cluster,
+            Some(cluster) if on_cluster => cluster,
             _ => &self.ctx,
         };
         let started = async {
@@ -515,7 +516,12 @@ impl Engine {
             if let Some(params) = params {
                 df = df.with_param_values(params).map_err(friendly)?;
             }
-            df.execute_stream().await.map_err(friendly)
+            let stream = df.execute_stream().await.map_err(friendly)?;
+            Ok::<_, AppError>(if on_cluster {
+                crate::cluster::failures_named(stream)
+            } else {
+                stream
+            })
         }
         .await;
         match started {
@@ -531,6 +537,13 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// Whether `plan` is executed on the session's cluster (`false` without one): queries
+    /// are, except those that read system tables or table functions' results, which run
+    /// here.
+    pub fn executes_on_cluster(&self, plan: &LogicalPlan) -> bool {
+        self.cluster.is_some() && runs_on_cluster(plan)
     }
 
     /// Records a setting the session changed (`None`: reset to its default).
@@ -567,20 +580,22 @@ impl Engine {
     }
 }
 
-/// Whether a planned statement is a query a cluster executes (not a statement, a
-/// definition, a change or an `EXPLAIN`).
+/// Whether a planned statement is a query (not a statement, a definition, a change or an
+/// `EXPLAIN`) whose every table can be read on a cluster (not a system table or a table
+/// function's result, which are made in this process).
 fn runs_on_cluster(plan: &LogicalPlan) -> bool {
-    !matches!(
-        plan,
-        LogicalPlan::Statement(_)
-            | LogicalPlan::Ddl(_)
-            | LogicalPlan::Dml(_)
-            | LogicalPlan::Copy(_)
-            | LogicalPlan::Explain(_)
-            | LogicalPlan::Analyze(_)
-            | LogicalPlan::DescribeTable(_)
-            | LogicalPlan::EmptyRelation(_)
-    )
+    dyntag_catalog::provider::codec::plan_travels(plan)
+        && !matches!(
+            plan,
+            LogicalPlan::Statement(_)
+                | LogicalPlan::Ddl(_)
+                | LogicalPlan::Dml(_)
+                | LogicalPlan::Copy(_)
+                | LogicalPlan::Explain(_)
+                | LogicalPlan::Analyze(_)
+                | LogicalPlan::DescribeTable(_)
+                | LogicalPlan::EmptyRelation(_)
+        )
 }
 
 /// The dataset a session starts in: `dataset` if it exists, else the first dataset, else

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use dyntag::engine::{Answer, Engine, EngineOptions};
+use dyntag::engine::{Answer, Engine, EngineOptions, Statement};
 use dyntag_catalog::statements;
 use dyntag_core::Catalog;
 
-use super::util::{dyntag, run, run_err};
+use super::serve::{Served, demo_data};
+use super::util::{copy_dir, dyntag, run, run_err};
 use crate::common::config;
 
 /// The answer's rows as text lines, sorted (a cluster may return ties and partitions in
@@ -69,6 +70,13 @@ async fn tour_and_score_queries_give_the_single_process_rows_on_a_cluster() {
             run(&clustered, &sql).await;
             continue;
         }
+        let Statement::Query(plan) = clustered.prepare(&sql).await.unwrap() else {
+            panic!("{sql} is a query");
+        };
+        assert!(
+            clustered.executes_on_cluster(&plan),
+            "{sql}\n  is not sent to the cluster"
+        );
         let here = run(&local, &sql).await;
         let there = run(&clustered, &sql).await;
         assert!(
@@ -84,12 +92,26 @@ async fn tour_and_score_queries_give_the_single_process_rows_on_a_cluster() {
         "every SELECT of the tour and the others ran"
     );
 
-    // The queries did go to the cluster: a table with no cluster form is refused there,
-    // by name, and served here.
-    let sql = "SELECT count(*) FROM system.datasets";
-    run(&local, sql).await;
-    let err = run_err(&clustered, sql).await;
-    assert!(err.contains("cannot be read on a cluster"), "{err}");
+    // What a cluster cannot read (system tables, made from the catalog in memory; table
+    // functions' results) runs in this process, with the same answer.
+    for sql in [
+        "SELECT dataset, shots FROM system.datasets",
+        "SELECT count(*) AS n FROM dt_subjects_visual v JOIN system.tags t ON v.tag_name = t.tag_name",
+        "SELECT value FROM generate_series(1, 3)",
+    ] {
+        let Statement::Query(plan) = clustered.prepare(sql).await.unwrap() else {
+            panic!("{sql} is a query");
+        };
+        assert!(
+            !clustered.executes_on_cluster(&plan),
+            "{sql}\n  was sent to the cluster"
+        );
+        assert_eq!(
+            rows(&run(&clustered, sql).await),
+            rows(&run(&local, sql).await),
+            "{sql}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -121,4 +143,112 @@ async fn a_cluster_that_cannot_be_reached_is_named_in_the_error() {
     .unwrap();
     let err = run_err(&engine, "SELECT 1 + 1").await;
     assert!(err.contains("127.0.0.1:9"), "{err}");
+}
+
+/// A free TCP port on loopback (free when asked; the process given it binds it soon after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on `port`.
+fn wait_for_port(port: u16, what: &str, log: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not listen on {port}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A `dyntag scheduler` or `dyntag executor` process, killed when dropped.
+struct Process {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Process {
+    fn start(data: &std::path::Path, args: &[&str], log: std::path::PathBuf) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_dyntag"))
+            .args(["--data", data.to_str().unwrap()])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Self { child, log }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn adbc_reads_through_a_server_on_a_scheduler_and_two_executors_that_lose_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_dir(demo_data(), &data);
+    let logs = dir.path();
+
+    let port = free_port();
+    let scheduler = Process::start(
+        &data,
+        &["scheduler", "--listen", &format!("127.0.0.1:{port}")],
+        logs.join("scheduler.log"),
+    );
+    wait_for_port(port, "the scheduler", &scheduler.log);
+    let url = format!("df://127.0.0.1:{port}");
+    let executors: Vec<Process> = (0..2)
+        .map(|i| {
+            let (flight, grpc) = (free_port(), free_port());
+            let e = Process::start(
+                &data,
+                &[
+                    "executor",
+                    "--scheduler",
+                    &url,
+                    "--port",
+                    &flight.to_string(),
+                    "--grpc-port",
+                    &grpc.to_string(),
+                    "--vcores",
+                    "1",
+                ],
+                logs.join(format!("executor-{i}.log")),
+            );
+            wait_for_port(flight, "an executor", &e.log);
+            e
+        })
+        .collect();
+
+    // The long query's joins hold several GB in one process.
+    let memory = ["--memory-per-query-mb", "8192"];
+    let clustered = Served::start(&data, &[&memory[..], &["--cluster", &url]].concat());
+    let single = Served::start(&data, &memory);
+    let out = clustered.run_client(
+        "cluster_client.py",
+        &[&single.flight, &executors[0].child.id().to_string()],
+    );
+    if !out.status.success() {
+        for p in [&scheduler].into_iter().chain(&executors) {
+            eprintln!(
+                "--- {}\n{}",
+                p.log.display(),
+                std::fs::read_to_string(&p.log).unwrap_or_default()
+            );
+        }
+    }
+    let out = clustered.passed("cluster_client.py", out);
+    assert!(out.contains("cluster: all checks passed"));
 }

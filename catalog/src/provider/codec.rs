@@ -16,8 +16,11 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::catalog::view::ViewTable;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DataFusionError, Result as DFResult};
-use datafusion::datasource::TableProvider;
+use datafusion::datasource::{TableProvider, source_as_provider};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::decode_exec::DecodeExec;
@@ -42,6 +45,34 @@ enum Header {
     ResidentScan(ResidentScan),
     /// A [`DecodeExec`] (its output schema follows; its input is the plan's child).
     Decode,
+}
+
+/// Whether a plan reading `table` can be sent to another process: a [`FileTable`], or a
+/// view of such tables. (System tables, which are made from the catalog in memory, and
+/// table functions' results cannot.)
+pub fn travels(table: &dyn TableProvider) -> bool {
+    if table.is::<FileTable>() {
+        return true;
+    }
+    match table.downcast_ref::<ViewTable>() {
+        Some(view) => plan_travels(view.logical_plan()),
+        None => false,
+    }
+}
+
+/// Whether every table `plan` reads (subqueries included) [`travels`].
+pub fn plan_travels(plan: &LogicalPlan) -> bool {
+    let mut all = true;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node
+            && !source_as_provider(&scan.source).is_ok_and(|p| travels(p.as_ref()))
+        {
+            all = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    all
 }
 
 /// Writes `table` into `buf` if it is one of dyntag's; `false` if it is not.

@@ -1,0 +1,112 @@
+"""The ADBC Flight SQL driver against `dyntag serve --cluster` (queries executed by a Ballista
+scheduler and two executors) and against a single-process `dyntag serve` over the same data:
+the same rows for every query; with one executor killed in the middle of a query, the query
+either completes with the single-process answer or fails with a clear error, and the cluster
+answers again afterwards.
+
+Arguments: CLUSTER_FLIGHT_URL HTTP_URL TOKEN SINGLE_FLIGHT_URL EXECUTOR_PID
+"""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+import adbc_driver_flightsql.dbapi as flight_sql
+
+from common import args, check
+
+flight, _http, token = args()
+single_flight, executor_pid = sys.argv[4], int(sys.argv[5])
+
+QUERIES = [
+    # The tour's joins of dt_ tables with the asset tables.
+    """SELECT d.tag_name, t.coactive_video_id, t.keyframe_time_ms, t."SeriesName", round(d.score, 3) AS score
+       FROM (SELECT *, row_number() OVER (PARTITION BY tag_name ORDER BY score DESC) AS r
+             FROM dt_subjects_visual WHERE coactive_video_id IS NOT NULL) d
+       JOIN coactive_table t USING (coactive_image_id) WHERE d.r = 1""",
+    """SELECT v."SeriesName", v."EpisodeName", s.tag_name, count(*) AS shots
+       FROM dt_subjects_shot s JOIN coactive_videos v USING (coactive_video_id)
+       WHERE s.threshold_decision GROUP BY 1, 2, 3""",
+    # dt_score over the embeddings, as a filter and as a value.
+    """SELECT coactive_image_id, round(dt_score(embedding, 'subjects', 'clocks'), 3) AS s
+       FROM coactive_table_adv WHERE dt_score(embedding, 'subjects', 'clocks') > 0.3""",
+    """SELECT tag_name, count(*) AS n FROM dt_subjects_visual WHERE threshold_decision GROUP BY 1""",
+]
+
+# A query long enough to kill an executor in its middle (~15 s on two cores): every
+# image, image, shot and video sharing a tag.
+LONG = """SELECT count(*) AS n, sum(c.start_time_ms) AS t
+          FROM dt_subjects_visual a JOIN dt_subjects_visual b ON a.tag_name = b.tag_name
+          JOIN dt_subjects_shot c ON a.tag_name = c.tag_name
+          JOIN dt_subjects_video d ON a.tag_name = d.tag_name"""
+
+
+def connect(url):
+    return flight_sql.connect(url, db_kwargs={"username": "admin", "password": token},
+                              autocommit=True)
+
+
+def rows(conn, sql):
+    cur = conn.cursor()
+    cur.execute(sql)
+    table = cur.fetch_arrow_table()
+    cur.close()
+    return sorted(tuple(r.values()) for r in table.to_pylist())
+
+
+cluster, single = connect(flight), connect(single_flight)
+for sql in QUERIES:
+    here, there = rows(single, sql), rows(cluster, sql)
+    check(len(here) > 0 and here == there,
+          f"{len(there)} rows, as in one process: {' '.join(sql.split())[:70]}…")
+
+started = time.monotonic()
+expected = rows(single, LONG)
+single_secs = time.monotonic() - started
+print(f"the long query: {single_secs:.1f} s in one process")
+
+# Kill one executor while the long query runs on the cluster.
+outcome = {}
+
+
+def long_query():
+    try:
+        outcome["rows"] = rows(cluster, LONG)
+    except Exception as e:  # noqa: BLE001 - any client error
+        outcome["error"] = f"{type(e).__name__}: {e}"
+
+
+worker = threading.Thread(target=long_query)
+worker.start()
+time.sleep(min(2.0, single_secs / 4))
+os.kill(executor_pid, signal.SIGKILL)
+worker.join(timeout=300)
+check(not worker.is_alive(), "the query ended after an executor was killed")
+if "rows" in outcome:
+    check(outcome["rows"] == expected, "it completed on the other executor, with the same rows")
+else:
+    error = outcome["error"]
+    print(f"the query failed: {error[:300]}")
+    check("the cluster failed to execute the query" in error
+          and any(w in error.lower() for w in ("executor", "stage", "connect")),
+          "it failed with an error naming the cluster and what broke")
+    # The server answers UNAVAILABLE, which the ADBC driver reports as an IO error.
+    check(error.startswith("OperationalError: IO:"),
+          "the failure is the cluster's (unavailable), not an internal error of the server")
+
+# The cluster still answers, on the executor that is left (once the scheduler has given up
+# on the other: 20 s without its heartbeat).
+deadline = time.monotonic() + 90
+while True:
+    try:
+        after = rows(cluster, QUERIES[0])
+        break
+    except Exception as e:  # noqa: BLE001 - any client error, until the deadline
+        if time.monotonic() > deadline:
+            raise
+        print(f"not yet: {str(e)[:120]}")
+        time.sleep(3)
+check(after == rows(single, QUERIES[0]), "after the kill: the same rows")
+print("cluster: all checks passed")
