@@ -8,6 +8,7 @@ use datafusion::arrow::util::pretty::pretty_format_batches;
 use dyntag::engine::{Answer, Engine, EngineOptions, Statement};
 use dyntag_catalog::statements;
 use dyntag_core::Catalog;
+use dyntag_core::model::access::Principal;
 
 use super::serve::{Served, demo_data};
 use super::util::{copy_dir, dyntag, run, run_err};
@@ -112,6 +113,33 @@ async fn tour_and_score_queries_give_the_single_process_rows_on_a_cluster() {
             "{sql}"
         );
     }
+
+    // The caller's access rules hold: plans are made with their view of the catalog, so a
+    // user with no role on the dataset cannot name its tables, cluster or not.
+    run(&local, "CREATE USER eve").await;
+    let eve = Engine::with_options(
+        Arc::clone(&catalog),
+        None,
+        EngineOptions {
+            principal: Principal::User("eve".into()),
+            cluster: Some(scheduler.replace("http://", "df://")),
+            ..EngineOptions::default()
+        },
+    )
+    .unwrap();
+    let eve_here = Engine::with_options(
+        Arc::clone(&catalog),
+        None,
+        EngineOptions {
+            principal: Principal::User("eve".into()),
+            ..EngineOptions::default()
+        },
+    )
+    .unwrap();
+    let sql = "SELECT count(*) FROM demo.dt_subjects_visual";
+    let err = run_err(&eve, sql).await;
+    assert!(err.contains("demo"), "{err}");
+    assert_eq!(err, run_err(&eve_here, sql).await);
 }
 
 #[tokio::test]
@@ -174,9 +202,16 @@ struct Process {
 }
 
 impl Process {
-    fn start(data: &std::path::Path, args: &[&str], log: std::path::PathBuf) -> Self {
+    /// `dyntag --data DATA ARGS` with `env`, its standard error in `log`.
+    fn start_with(
+        data: &str,
+        env: &[(&str, String)],
+        args: &[&str],
+        log: std::path::PathBuf,
+    ) -> Self {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_dyntag"))
-            .args(["--data", data.to_str().unwrap()])
+            .args(["--data", data])
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())
@@ -199,38 +234,7 @@ fn adbc_reads_through_a_server_on_a_scheduler_and_two_executors_that_lose_one() 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     copy_dir(demo_data(), &data);
-    let logs = dir.path();
-
-    let port = free_port();
-    let scheduler = Process::start(
-        &data,
-        &["scheduler", "--listen", &format!("127.0.0.1:{port}")],
-        logs.join("scheduler.log"),
-    );
-    wait_for_port(port, "the scheduler", &scheduler.log);
-    let url = format!("df://127.0.0.1:{port}");
-    let executors: Vec<Process> = (0..2)
-        .map(|i| {
-            let (flight, grpc) = (free_port(), free_port());
-            let e = Process::start(
-                &data,
-                &[
-                    "executor",
-                    "--scheduler",
-                    &url,
-                    "--port",
-                    &flight.to_string(),
-                    "--grpc-port",
-                    &grpc.to_string(),
-                    "--vcores",
-                    "1",
-                ],
-                logs.join(format!("executor-{i}.log")),
-            );
-            wait_for_port(flight, "an executor", &e.log);
-            e
-        })
-        .collect();
+    let (url, processes) = start_cluster(data.to_str().unwrap(), &[], dir.path());
 
     // The long query's joins hold several GB in one process.
     let memory = ["--memory-per-query-mb", "8192"];
@@ -238,10 +242,10 @@ fn adbc_reads_through_a_server_on_a_scheduler_and_two_executors_that_lose_one() 
     let single = Served::start(&data, &memory);
     let out = clustered.run_client(
         "cluster_client.py",
-        &[&single.flight, &executors[0].child.id().to_string()],
+        &[&single.flight, &processes[1].child.id().to_string()],
     );
     if !out.status.success() {
-        for p in [&scheduler].into_iter().chain(&executors) {
+        for p in &processes {
             eprintln!(
                 "--- {}\n{}",
                 p.log.display(),
@@ -251,4 +255,108 @@ fn adbc_reads_through_a_server_on_a_scheduler_and_two_executors_that_lose_one() 
     }
     let out = clustered.passed("cluster_client.py", out);
     assert!(out.contains("cluster: all checks passed"));
+}
+
+/// A scheduler and two executors over `data` (with `env`); the scheduler's URL. The logs
+/// go to `logs`.
+fn start_cluster(
+    data: &str,
+    env: &[(&str, String)],
+    logs: &std::path::Path,
+) -> (String, Vec<Process>) {
+    let port = free_port();
+    let scheduler = Process::start_with(
+        data,
+        env,
+        &["scheduler", "--listen", &format!("127.0.0.1:{port}")],
+        logs.join("scheduler.log"),
+    );
+    wait_for_port(port, "the scheduler", &scheduler.log);
+    let url = format!("df://127.0.0.1:{port}");
+    let mut processes = vec![scheduler];
+    for i in 0..2 {
+        let (flight, grpc) = (free_port(), free_port());
+        let e = Process::start_with(
+            data,
+            env,
+            &[
+                "executor",
+                "--scheduler",
+                &url,
+                "--port",
+                &flight.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--vcores",
+                "1",
+            ],
+            logs.join(format!("executor-{i}.log")),
+        );
+        wait_for_port(flight, "an executor", &e.log);
+        processes.push(e);
+    }
+    (url, processes)
+}
+
+#[test]
+fn a_cluster_reads_a_dataset_on_s3() {
+    let s3 = super::object_store::S3::start();
+    let mut ingest = vec!["ingest", "--dataset", "news", "--quiet"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    ingest.extend(
+        crate::common::transcript_files()
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned()),
+    );
+    let args: Vec<&str> = ingest.iter().map(String::as_str).collect();
+    crate::util::succeeded(&s3.dyntag(&args));
+    crate::util::succeeded(&s3.dyntag(&["sql", "--dataset", "news", "-e", "CREATE TAG GROUP Topics ON DATASET news TAGS ('cooking', 'wildlife'); PREVIEW TAG 'cooking' IN GROUP topics; PREVIEW TAG 'wildlife' IN GROUP topics; PUBLISH TAG GROUP topics"]));
+
+    let logs = tempfile::tempdir().unwrap();
+    let env = s3.env();
+    let (url, processes) = start_cluster(super::object_store::S3::DATA, &env, logs.path());
+    for sql in [
+        "SELECT tag_name, coactive_video_id, round(score, 4) AS s FROM dt_topics_transcript WHERE threshold_decision",
+        "SELECT coactive_video_id, segment_id, round(dt_score(embedding, 'topics', 'cooking'), 4) AS s FROM coactive_transcripts WHERE dt_score(embedding, 'topics', 'cooking') > 0.2",
+    ] {
+        let here = crate::util::succeeded(&s3.dyntag(&[
+            "sql",
+            "--dataset",
+            "news",
+            "--format",
+            "csv",
+            "-e",
+            sql,
+        ]));
+        let there = s3.dyntag(&[
+            "sql",
+            "--cluster",
+            &url,
+            "--dataset",
+            "news",
+            "--format",
+            "csv",
+            "-e",
+            sql,
+        ]);
+        if !there.status.success() {
+            for p in &processes {
+                eprintln!(
+                    "--- {}\n{}",
+                    p.log.display(),
+                    std::fs::read_to_string(&p.log).unwrap_or_default()
+                );
+            }
+        }
+        let there = crate::util::succeeded(&there);
+        let sorted = |t: &str| {
+            let mut l: Vec<String> = t.lines().map(str::to_string).collect();
+            l.sort();
+            l
+        };
+        assert!(here.lines().count() > 2, "{sql}: {here}");
+        assert_eq!(sorted(&there), sorted(&here), "{sql}");
+    }
 }

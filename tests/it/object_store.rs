@@ -7,13 +7,13 @@ use std::process::{Child, Command, Stdio};
 use crate::common;
 use crate::util::succeeded;
 
-struct S3 {
+pub struct S3 {
     child: Child,
     port: u16,
 }
 
 impl S3 {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let root = common::repo_root();
         let python = std::env::var("DYNTAG_PYTHON")
             .unwrap_or_else(|_| format!("{}/.venv/bin/python", root.display()));
@@ -37,14 +37,24 @@ impl S3 {
         Self { child, port }
     }
 
-    fn dyntag(&self, args: &[&str]) -> std::process::Output {
+    /// The environment a `dyntag` process reaches the store with.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", self.port)),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+    }
+
+    /// The data root on the store.
+    pub const DATA: &str = "s3://dyntag-test/data";
+
+    pub fn dyntag(&self, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_dyntag"))
-            .env("AWS_ENDPOINT", format!("http://127.0.0.1:{}", self.port))
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .args(["--data", "s3://dyntag-test/data"])
+            .envs(self.env())
+            .args(["--data", Self::DATA])
             .args(args)
             .output()
             .unwrap()
