@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod dataset;
 pub mod demo;
 pub mod evaluate;
+pub mod export;
 pub mod ingest;
 pub mod progress;
 pub mod serve;
@@ -109,6 +110,9 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// What a dataset stores: show it, or store its embeddings in another encoding.
     Dataset(dataset::DatasetArgs),
+    /// Write a dataset's tables for other engines: Delta Lake tables (Spark, Databricks,
+    /// Trino, DuckDB) with one commit per version of each tag group.
+    Export(export::ExportArgs),
     /// Run a Ballista scheduler for dyntag's queries (servers use it with --cluster).
     Scheduler(cluster::SchedulerArgs),
     /// Run a Ballista executor of dyntag's queries for a scheduler.
@@ -126,6 +130,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Users(args) => users::run(&cli.global, args).await,
         Command::Evaluate(args) => evaluate::run(&cli.global, args).await,
         Command::Dataset(args) => dataset::run(&cli.global, args).await,
+        Command::Export(args) => export::run(&cli.global, args).await,
         Command::Scheduler(args) => cluster::run_scheduler(&cli.global, args).await,
         Command::Executor(args) => cluster::run_executor(&cli.global, args).await,
     }

@@ -14,6 +14,7 @@ mod console;
 mod crash;
 mod e2e_topics;
 mod error_kinds;
+mod export;
 mod fuzz;
 mod import_errors;
 mod lifecycle;
