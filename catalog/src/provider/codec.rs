@@ -256,6 +256,33 @@ mod tests {
     }
 
     #[test]
+    fn a_decode_step_comes_back_over_its_input() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "coactive_image_id",
+            DataType::Utf8,
+            false,
+        )]));
+        let input: Arc<dyn ExecutionPlan> = Arc::new(
+            datafusion::physical_plan::empty::EmptyExec::new(Arc::clone(&schema))
+                .with_partitions(3),
+        );
+        let step = DecodeExec::new(Arc::clone(&input), Arc::clone(&schema));
+        let mut buf = Vec::new();
+        assert!(encode_plan(&step, &mut buf).expect("encode"));
+        let res = resources();
+        let back = decode_plan(&buf, &[Arc::clone(&input)], &res)
+            .expect("decode")
+            .expect("a dyntag node");
+        assert!(back.is::<DecodeExec>());
+        assert_eq!(back.schema(), schema);
+        assert_eq!(back.properties().partitioning.partition_count(), 3);
+        let Err(err) = decode_plan(&buf, &[], &res) else {
+            panic!("a decode step without its input was rebuilt");
+        };
+        assert!(err.to_string().contains("one input"), "{err}");
+    }
+
+    #[test]
     fn other_bytes_are_not_ours_and_broken_ones_are_named() {
         let res = resources();
         let schema = Arc::new(Schema::empty());

@@ -3,6 +3,7 @@
 //! ten million rows via `benches/anchor_compact.py`; Python's ONNX Runtime via
 //! `benches/anchor_vision.py`), and the zero-shot accuracy of the image tower.
 
+mod cluster;
 mod compact;
 mod control_plane;
 mod flight;
@@ -250,6 +251,26 @@ pub enum Which {
         sql: String,
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Execute on this cluster (`df://HOST:PORT`).
+        #[arg(long)]
+        cluster: Option<String>,
+    },
+    /// One process against a Ballista cluster of 1 and 2 executor processes on this
+    /// machine: a dt_score filter and a 50-tag group's scores over synthetic float16
+    /// keyframes (the cluster's overhead; on one machine no speed-up is expected).
+    Cluster {
+        /// Synthetic keyframes.
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: usize,
+        /// Tags of the group.
+        #[arg(long, default_value_t = 50)]
+        tags: usize,
+        /// The cluster sizes measured (executor processes).
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        executors: Vec<usize>,
+        /// Working folder (default: a new temporary folder, removed afterwards).
+        #[arg(long)]
+        work: Option<PathBuf>,
     },
 }
 
@@ -340,7 +361,25 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             dataset,
             sql,
             repeat,
-        } => scoring::query(global, &dataset, &sql, repeat).await,
+            cluster,
+        } => scoring::query(global, &dataset, &sql, repeat, cluster).await,
+        Which::Cluster {
+            rows,
+            tags,
+            executors,
+            work,
+        } => {
+            cluster::run(
+                global,
+                cluster::Args {
+                    rows,
+                    tags,
+                    executors,
+                    work,
+                },
+            )
+            .await
+        }
         Which::Search {
             rows,
             queries,

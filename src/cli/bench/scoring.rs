@@ -33,8 +33,21 @@ pub const BENCH_MODEL: &str = "bench-hashbow-512";
 pub(super) const QUERY: &str =
     "SELECT count(*) FROM coactive_table_adv WHERE dt_score(embedding, 'g', 't') > 0.5";
 
-pub(super) async fn query(global: &Global, dataset: &str, sql: &str, repeat: usize) -> Result<()> {
-    let engine = Engine::new(global.open().await?, Some(dataset))?;
+pub(super) async fn query(
+    global: &Global,
+    dataset: &str,
+    sql: &str,
+    repeat: usize,
+    cluster: Option<String>,
+) -> Result<()> {
+    let engine = Engine::with_options(
+        global.open().await?,
+        Some(dataset),
+        crate::engine::EngineOptions {
+            cluster,
+            ..Default::default()
+        },
+    )?;
     let mut times = Vec::new();
     let mut answer = String::new();
     for _ in 0..repeat.max(1) {
