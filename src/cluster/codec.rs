@@ -38,10 +38,13 @@ impl Rebuild {
         Self { catalog, resources }
     }
 
-    /// A dyntag function as `dyntag-fn:`, the catalog revision (journal entry) the plan
-    /// was made at, `:`, and the dataset it resolves tags in.
+    /// A dyntag function as `dyntag-fn:`, the catalog revision (journal entry) of the
+    /// process encoding the plan, `:`, and the dataset it resolves tags in: the receiver
+    /// resolves tags at that revision or a later one.
     fn encode_udf(&self, udf: &ScalarUDF, buf: &mut Vec<u8>) {
-        if let Some(dataset) = dyntag_udfs::bound_dataset(udf) {
+        if dyntag_udfs::is_dyntag_function(udf) {
+            // `cosine_similarity` resolves no tags: no dataset.
+            let dataset = dyntag_udfs::bound_dataset(udf).unwrap_or_default();
             let journal = self.catalog.snapshot().journal;
             buf.extend_from_slice(FUNCTION_MAGIC);
             buf.extend_from_slice(format!("{journal}:{dataset}").as_bytes());

@@ -82,16 +82,18 @@ pub fn upgrade(
         .upgrade_for_ballista(scheduler_url(scheduler)?)?;
     let remote = SessionContext::new_with_state(state);
     for f in functions {
-        if dyntag_udfs::bound_dataset(&f).is_some() || f.name() == "cosine_similarity" {
+        if dyntag_udfs::is_dyntag_function(&f) {
             remote.register_udf(f.as_ref().clone());
         }
     }
     Ok(remote)
 }
 
-/// `stream` of a query executed on a cluster, its failures to execute (a job that failed,
-/// an executor lost, a scheduler gone) reported as the cluster's (`unavailable`, not an
-/// internal error of this server), named as such.
+/// `stream` of a query executed on a cluster, with the cluster's own failures typed: an
+/// executor lost, a stage or job failed, a scheduler or executor not reached are the
+/// cluster's (`unavailable`, not an internal error of this server); a plan the cluster
+/// cannot be sent is `unimplemented`. Other errors (a query's own, raised on an executor)
+/// pass as they are.
 pub fn failures_named(stream: SendableRecordBatchStream) -> SendableRecordBatchStream {
     use futures::StreamExt;
 
@@ -103,14 +105,28 @@ pub fn failures_named(stream: SendableRecordBatchStream) -> SendableRecordBatchS
 }
 
 fn cluster_failure(e: DataFusionError) -> DataFusionError {
-    match e {
-        DataFusionError::Execution(_)
-        | DataFusionError::Internal(_)
-        | DataFusionError::IoError(_) => DataFusionError::External(Box::new(
-            CatalogError::Upstream(format!("the cluster failed to execute the query: {e}")),
-        )),
-        other => other,
+    let text = e.to_string();
+    if text.contains("failed to serialize logical plan") {
+        return DataFusionError::NotImplemented(format!(
+            "this query cannot be sent to the cluster (run it without --cluster): {}",
+            text.lines().next().unwrap_or_default()
+        ));
     }
+    let the_cluster = [
+        "Job failed",
+        "has failed",
+        "Error connecting to Ballista",
+        "executor",
+    ]
+    .iter()
+    .any(|w| text.contains(w));
+    if the_cluster {
+        return DataFusionError::External(Box::new(CatalogError::Upstream(format!(
+            "the cluster failed to execute the query: {}",
+            text.lines().next().unwrap_or_default()
+        ))));
+    }
+    e
 }
 
 /// `http://host:port` of a scheduler named `df://host:port` (or already `http://`).
@@ -125,7 +141,8 @@ fn scheduler_url(url: &str) -> Result<String> {
 }
 
 /// Starts a scheduler and an executor of `vcores` task slots in this process, over
-/// `catalog`'s store; returns the scheduler's URL.
+/// `catalog`'s store (Ballista's standalone mode, for tests and one-machine runs: its
+/// scheduler keeps Ballista's default retries); returns the scheduler's URL.
 pub async fn start_in_process(catalog: &Arc<Catalog>, vcores: usize) -> Result<String> {
     let state = process_state(catalog)?;
     let addr = ballista_scheduler::standalone::new_standalone_scheduler_from_state(&state)
@@ -164,8 +181,8 @@ pub async fn run_scheduler(catalog: &Arc<Catalog>, addr: std::net::SocketAddr) -
         override_config_producer: Some(Arc::new(move || config.clone())),
         override_logical_codec: Some(state.config().ballista_logical_extension_codec()),
         override_physical_codec: Some(state.config().ballista_physical_extension_codec()),
-        // Executors beat every 5 s (see `run_executor`): one silent for 20 s is gone, and
-        // its tasks are run again elsewhere.
+        // Executors beat every 5 s (see `run_executor`): one silent for 20 s is dropped,
+        // and the queries it was running fail (below).
         executor_timeout_seconds: 20,
         expire_dead_executor_interval_seconds: 5,
         no_executors_grace_period_seconds: 20,

@@ -540,8 +540,8 @@ impl Engine {
     }
 
     /// Whether `plan` is executed on the session's cluster (`false` without one): queries
-    /// are, except those that read system tables or table functions' results, which run
-    /// here.
+    /// are, except those that read tables made in this process's memory (system tables,
+    /// the search functions' results), which run here.
     pub fn executes_on_cluster(&self, plan: &LogicalPlan) -> bool {
         self.cluster.is_some() && runs_on_cluster(plan)
     }
@@ -581,8 +581,8 @@ impl Engine {
 }
 
 /// Whether a planned statement is a query (not a statement, a definition, a change or an
-/// `EXPLAIN`) whose every table can be read on a cluster (not a system table or a table
-/// function's result, which are made in this process).
+/// `EXPLAIN`) whose every table can be read on a cluster (not one made in this process's
+/// memory: a system table, a search function's result).
 fn runs_on_cluster(plan: &LogicalPlan) -> bool {
     dyntag_catalog::provider::codec::plan_travels(plan)
         && !matches!(

@@ -184,8 +184,8 @@ fn millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The columns as Delta types: embeddings left out (they stay in dyntag), nanosecond and
-/// millisecond timestamps as microseconds, types Delta has no name for as text.
+/// The columns as Delta types: embeddings left out (they stay in dyntag), timestamps as UTC
+/// microseconds, types Delta has no name for as text.
 fn delta_form(
     schema: &SchemaRef,
     batches: &[RecordBatch],
@@ -198,7 +198,11 @@ fn delta_form(
         }
         let to = match f.data_type() {
             t if delta_type(t).is_some() => t.clone(),
-            DataType::Timestamp(_, tz) => DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+            // Delta's `timestamp` is UTC microseconds (one without a zone needs a newer
+            // protocol): as UTC.
+            DataType::Timestamp(_, _) => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            }
             DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
             _ => DataType::Utf8,
         };
@@ -234,7 +238,6 @@ fn delta_type(t: &DataType) -> Option<&'static str> {
         DataType::Float64 => "double",
         DataType::Date32 => "date",
         DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => "timestamp",
-        DataType::Timestamp(TimeUnit::Microsecond, None) => "timestamp_ntz",
         _ => return None,
     })
 }

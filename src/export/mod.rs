@@ -8,10 +8,12 @@
 //!                                                              the dataset exported
 //! ```
 //!
-//! A `dt_` table's commit k holds the k-th version of the group scored on the dataset (its
-//! `commitInfo.dyntag.group_version` and `userMetadata` name it): time travel by Delta
-//! version reads the scores of that version. Running the export again adds commits for
-//! what changed since, and nothing else.
+//! A `dt_` table gets a commit per version of the group scored on the dataset (its
+//! `commitInfo.dyntag.group_version` and `userMetadata` name it), and another when the
+//! version it holds was scored again or its thresholds changed (`threshold_decision` is
+//! computed from the thresholds saved when the export runs): time travel by Delta version
+//! reads the scores of that commit. Running the export again adds commits for what changed
+//! since, and nothing else.
 
 pub mod delta;
 
@@ -58,26 +60,57 @@ pub async fn export_delta(catalog: &Arc<Catalog>, dataset: &str) -> Result<Vec<E
         if ds != dataset || app.doc.removed {
             continue;
         }
-        let mut scored: Vec<u32> = app
+        let mut scored: Vec<(u32, String)> = app
             .doc
             .run
             .iter()
             .chain(app.doc.history.iter())
-            .map(|r| r.version)
+            .map(|r| (r.version, r.id.clone()))
             .collect();
         scored.sort_unstable();
+        let current = app.doc.run.as_ref().map(|r| r.version);
+        // `threshold_decision` is computed from the thresholds saved when the export runs:
+        // a change of them (or a new scoring run of the version) is a new commit too.
+        let thresholds = snapshot.groups.get(slug).map_or_else(String::new, |g| {
+            g.doc
+                .tags
+                .iter()
+                .map(|t| format!("{}={}", t.name, t.threshold))
+                .collect::<Vec<_>>()
+                .join(";")
+        });
         for kind in ScoreTable::ALL {
             let table = format!("dt_{slug}_{}", kind.suffix());
             let root = format!("delta/{dataset}/{table}");
             let delta = DeltaTable::new(store.clone(), root.clone());
             let mut commits = delta.commits().await?;
-            let done = commits
-                .iter()
-                .filter_map(|c| c.dyntag.get("group_version")?.as_u64())
-                .max()
-                .unwrap_or(0);
+            let last = commits.last().map(|c| {
+                (
+                    c.dyntag
+                        .get("group_version")
+                        .and_then(|v| v.as_u64())
+                        .unwrap_or(0),
+                    c.dyntag
+                        .get("state")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string(),
+                )
+            });
             let mut added = Vec::new();
-            for &v in scored.iter().filter(|&&v| u64::from(v) > done) {
+            for (v, run_id) in &scored {
+                let state = format!("run {run_id}; thresholds {thresholds}");
+                let fresh = match &last {
+                    None => true,
+                    Some((done, _)) if u64::from(*v) > *done => true,
+                    // The version last exported, scored again or with other thresholds.
+                    Some((done, was)) => {
+                        u64::from(*v) == *done && Some(*v) == current && *was != state
+                    }
+                };
+                if !fresh {
+                    continue;
+                }
                 let answer = engine
                     .execute(&format!(
                         "SELECT * FROM dt_version('{slug}', '{}', {v})",
@@ -90,7 +123,8 @@ pub async fn export_delta(catalog: &Arc<Catalog>, dataset: &str) -> Result<Vec<E
                         commits.last(),
                         &answer.batches,
                         &answer.schema,
-                        json!({"dataset": dataset, "group": slug, "group_version": v, "table": table}),
+                        json!({"dataset": dataset, "group": slug, "group_version": v,
+                               "table": table, "state": state}),
                         &note,
                     )
                     .await?;

@@ -36,6 +36,8 @@ const MORE: &[&str] = &[
     "SELECT d.tag_name, count(*) AS n, round(max(d.score), 4) AS best FROM dt_subjects_visual d JOIN coactive_table t USING (coactive_image_id) WHERE d.threshold_decision AND t.coactive_video_id IS NULL GROUP BY 1",
     "SELECT t.\"Title\", d.tag_name FROM dt_subjects_visual d JOIN coactive_table t USING (coactive_image_id) WHERE d.score > 0.5 AND t.\"Category\" = 'clocks'",
     "SELECT v.coactive_video_id, count(DISTINCT s.shot_id) AS shots FROM dt_subjects_shot s JOIN coactive_videos v USING (coactive_video_id) GROUP BY 1",
+    "SELECT coactive_image_id, round(cosine_similarity(embedding, embed_text('a wall clock')), 4) AS s FROM coactive_table_adv WHERE cosine_similarity(embedding, embed_text('a wall clock')) > 0.2",
+    "SELECT d.tag_name, count(*) AS n FROM dt_version('subjects', 'visual', 1) d WHERE d.threshold_decision GROUP BY 1",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,11 +96,12 @@ async fn tour_and_score_queries_give_the_single_process_rows_on_a_cluster() {
     );
 
     // What a cluster cannot read (system tables, made from the catalog in memory; table
-    // functions' results) runs in this process, with the same answer.
+    // functions' results, generate_series) runs in this process, with the same answer.
     for sql in [
         "SELECT dataset, shots FROM system.datasets",
         "SELECT count(*) AS n FROM dt_subjects_visual v JOIN system.tags t ON v.tag_name = t.tag_name",
         "SELECT value FROM generate_series(1, 3)",
+        "SELECT count(*) AS n FROM semantic_search('a wall clock', 5)",
     ] {
         let Statement::Query(plan) = clustered.prepare(sql).await.unwrap() else {
             panic!("{sql} is a query");

@@ -63,6 +63,27 @@ fn delta_tables_hold_every_version_and_read_back_by_time_travel() {
     let stdout = succeeded(&out);
     assert!(stdout.contains("delta: all checks passed"), "{stdout}");
 
+    // A saved threshold changes threshold_decision without a new version: a new commit of
+    // the same group version; then nothing again.
+    dyntag(
+        &data,
+        &[
+            "sql",
+            "--dataset",
+            "demo",
+            "-e",
+            "ALTER TAG 'clocks' IN GROUP subjects SET THRESHOLD 0.6",
+        ],
+    );
+    let fourth = dyntag(&data, &["export", "--dataset", "demo"]);
+    assert!(
+        fourth
+            .contains("dt_subjects_visual  version 2: dt_subjects_visual: version 2 of tag group"),
+        "{fourth}"
+    );
+    let fifth = dyntag(&data, &["export", "--dataset", "demo"]);
+    assert_eq!(fifth.matches("unchanged").count(), 8, "{fifth}");
+
     // A dataset that does not exist is named.
     let out = Command::new(env!("CARGO_BIN_EXE_dyntag"))
         .args([

@@ -105,6 +105,15 @@ pub fn bound_dataset(udf: &ScalarUDF) -> Option<String> {
     Some(ctx.dataset.get())
 }
 
+/// Whether `udf` is one of dyntag's scalar functions (which other processes rebuild with
+/// [`function_for`]: they are not among DataFusion's).
+pub fn is_dyntag_function(udf: &ScalarUDF) -> bool {
+    udf.inner()
+        .downcast_ref::<cosine_similarity::CosineSimilarity>()
+        .is_some()
+        || bound_dataset(udf).is_some()
+}
+
 /// dyntag's function `name` bound to `catalog` and `dataset`; `None` if there is none.
 pub fn function_for(name: &str, catalog: Arc<Catalog>, dataset: &str) -> Option<ScalarUDF> {
     functions(FunctionContext {

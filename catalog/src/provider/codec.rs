@@ -48,8 +48,8 @@ enum Header {
 }
 
 /// Whether a plan reading `table` can be sent to another process: a [`FileTable`], or a
-/// view of such tables. (System tables, which are made from the catalog in memory, and
-/// table functions' results cannot.)
+/// view of such tables (`dt_version`'s included). Tables made in memory cannot: system
+/// tables, the search functions' results, `generate_series`.
 pub fn travels(table: &dyn TableProvider) -> bool {
     if table.is::<FileTable>() {
         return true;
