@@ -46,6 +46,10 @@ pub struct ExecutorArgs {
     /// Where shuffle files are written (default: a temporary directory).
     #[arg(long)]
     pub work_dir: Option<String>,
+    /// Memory its tasks may hold together, in MiB, shared by its task slots (sorts and
+    /// joins spill to `--work-dir` beyond it). Default: 70 % of the machine's memory.
+    #[arg(long)]
+    pub memory_mb: Option<u64>,
 }
 
 /// Runs `dyntag executor`.
@@ -67,6 +71,7 @@ pub async fn run_executor(global: &Global, args: ExecutorArgs) -> Result<()> {
             grpc_port: args.grpc_port,
             vcores,
             work_dir: args.work_dir,
+            memory_bytes: args.memory_mb.map(|mb| mb << 20),
         },
     )
     .await

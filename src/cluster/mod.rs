@@ -216,6 +216,9 @@ pub struct ExecutorPlace {
     pub vcores: usize,
     /// Where shuffle files are written (a temporary directory if `None`).
     pub work_dir: Option<String>,
+    /// Memory its tasks may hold together (Ballista's default if `None`: 70 % of the
+    /// machine's).
+    pub memory_bytes: Option<u64>,
 }
 
 /// An executor of dyntag's cluster over `catalog`'s store; runs until the process is
@@ -239,6 +242,7 @@ pub async fn run_executor(catalog: &Arc<Catalog>, place: ExecutorPlace) -> Resul
         vcores: place.vcores,
         work_dir: place.work_dir,
         executor_heartbeat_interval_seconds: 5,
+        memory_pool_size: place.memory_bytes,
         override_function_registry: Some(Arc::new((&state).into())),
         override_runtime_producer: Some(Arc::new(move |_| Ok(Arc::clone(&runtime)))),
         override_config_producer: Some(Arc::new(move || config.clone())),
