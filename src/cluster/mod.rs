@@ -177,7 +177,13 @@ pub async fn run_scheduler(catalog: &Arc<Catalog>, addr: std::net::SocketAddr) -
     let scheduler = SchedulerConfig {
         bind_host: addr.ip().to_string(),
         bind_port: addr.port(),
-        override_session_builder: Some(Arc::new(move |_| Ok(session.clone()))),
+        // A job's session: ours, with the settings the client sent (Ballista lays them over
+        // the configuration below, which carries the codecs).
+        override_session_builder: Some(Arc::new(move |config| {
+            Ok(SessionStateBuilder::new_from_existing(session.clone())
+                .with_config(config)
+                .build())
+        })),
         override_config_producer: Some(Arc::new(move || config.clone())),
         override_logical_codec: Some(state.config().ballista_logical_extension_codec()),
         override_physical_codec: Some(state.config().ballista_physical_extension_codec()),

@@ -548,6 +548,26 @@ impl Engine {
 
     /// Records a setting the session changed (`None`: reset to its default).
     fn remember_setting(&self, name: String, value: Option<String>) {
+        // The cluster's session sends its settings with every job: it takes the change too
+        // (a reset: the value this session started with).
+        if let Some(cluster) = &self.cluster {
+            let value = value.clone().or_else(|| {
+                self.ctx
+                    .state()
+                    .config()
+                    .options()
+                    .entries()
+                    .into_iter()
+                    .find(|e| e.key == name)
+                    .and_then(|e| e.value)
+            });
+            if let Some(value) = value {
+                let state = cluster.state_ref();
+                let mut state = state.write();
+                // The local session accepted it: so does the same configuration here.
+                let _ = state.config_mut().options_mut().set(&name, &value);
+            }
+        }
         apply_setting(
             &mut self
                 .settings
