@@ -1,7 +1,8 @@
 """The ADBC Flight SQL driver against `dyntag serve --cluster` (queries executed by a Ballista
 scheduler and two executors) and against a single-process `dyntag serve` over the same data:
 the same rows for every query; with one executor killed in the middle of a query, the query
-either completes with the single-process answer or fails with a clear error, and the cluster
+either completes with the single-process answer or fails with a clear error (the cluster's
+UNAVAILABLE, or the server's query limit when Ballista stalls the job), and the cluster
 answers again afterwards.
 
 Arguments: CLUSTER_FLIGHT_URL HTTP_URL TOKEN SINGLE_FLIGHT_URL EXECUTOR_PID
@@ -82,23 +83,29 @@ worker = threading.Thread(target=long_query)
 worker.start()
 time.sleep(min(2.0, single_secs / 4))
 os.kill(executor_pid, signal.SIGKILL)
-worker.join(timeout=300)
+worker.join(timeout=120)
 check(not worker.is_alive(), "the query ended after an executor was killed")
 if "rows" in outcome:
     check(outcome["rows"] == expected, "it completed on the other executor, with the same rows")
 else:
     error = outcome["error"]
     print(f"the query failed: {error[:300]}")
-    check("the cluster failed to execute the query" in error
-          and any(w in error.lower() for w in ("executor", "stage", "connect")),
-          "it failed with an error naming the cluster and what broke")
-    # The server answers UNAVAILABLE, which the ADBC driver reports as an IO error.
-    check(error.startswith("OperationalError: IO:"),
-          "the failure is the cluster's (unavailable), not an internal error of the server")
+    if error.startswith("OperationalError: TIMEOUT:"):
+        # Ballista 55.0.0 sometimes stalls a job whose executor was lost (it rolls back
+        # the stages the executor ran and never runs them again): the server's query
+        # limit ends it.
+        check("the server's limit" in error, "a stalled job ended at the server's query limit")
+    else:
+        check("the cluster failed to execute the query" in error
+              and any(w in error.lower() for w in ("executor", "stage", "connect")),
+              "it failed with an error naming the cluster and what broke")
+        # The server answers UNAVAILABLE, which the ADBC driver reports as an IO error.
+        check(error.startswith("OperationalError: IO:"),
+              "the failure is the cluster's (unavailable), not an internal error of the server")
 
 # The cluster still answers, on the executor that is left (once the scheduler has given up
 # on the other: 20 s without its heartbeat).
-deadline = time.monotonic() + 90
+deadline = time.monotonic() + 120
 while True:
     try:
         after = rows(cluster, QUERIES[0])

@@ -241,7 +241,11 @@ fn adbc_reads_through_a_server_on_a_scheduler_and_two_executors_that_lose_one() 
 
     // The long query's joins hold several GB in one process.
     let memory = ["--memory-per-query-mb", "8192"];
-    let clustered = Served::start(&data, &[&memory[..], &["--cluster", &url]].concat());
+    // A job Ballista stalls after the loss of an executor ends at the server's query limit.
+    let clustered = Served::start(
+        &data,
+        &[&memory[..], &["--cluster", &url, "--query-timeout", "30"]].concat(),
+    );
     let single = Served::start(&data, &memory);
     let out = clustered.run_client(
         "cluster_client.py",
