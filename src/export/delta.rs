@@ -1,5 +1,6 @@
 //! A Delta Lake table on the store, written by dyntag: Parquet files and a transaction log
-//! (`_delta_log/NNNNNNNNNNNNNNNNNNNN.json`, one JSON action per line) in the Delta
+//! (`_delta_log/NNNNNNNNNNNNNNNNNNNN.json`, one JSON action per line; the Parquet files of
+//! each commit in a folder of their own, written by dyntag's one Parquet writer) in the Delta
 //! protocol's first reader and second writer versions, which Spark, Databricks, Trino,
 //! DuckDB and the `deltalake` Python package read. Every commit replaces the whole table
 //! (an overwrite: the previous commit's files removed, the new ones added), so time travel
@@ -16,14 +17,18 @@ use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::StreamExt;
 use object_store::path::Path;
 use serde_json::{Value, json};
 
 use crate::error::{AppError, Result};
 use dyntag_core::store::Store;
+use dyntag_core::store::parquet::RollingWriter;
+
+/// Rows per data file and per row group (as dyntag's own score files).
+const FILE_ROWS: usize = 8 << 20;
+const ROW_GROUP: usize = 1 << 17;
 
 /// One commit of the log, as read back.
 #[derive(Debug, Clone)]
@@ -102,25 +107,46 @@ impl DeltaTable {
         Ok(out)
     }
 
-    /// Writes `batches` as the whole table in the commit after `previous` (`None`: the
-    /// first), with `dyntag` in its commit information and `note` as its user metadata.
+    /// Writes the rows of `batches` as the whole table in the commit after `previous`
+    /// (`None`: the first), with `dyntag` in its commit information and `note` as its user
+    /// metadata; the commit written. The rows stream into Parquet files of the store as
+    /// they come (the table is never held in memory), in a folder of their own.
     pub async fn overwrite(
         &self,
         previous: Option<&Commit>,
-        batches: &[RecordBatch],
-        schema: &SchemaRef,
+        mut batches: SendableRecordBatchStream,
         dyntag: Value,
         note: &str,
-    ) -> Result<u64> {
-        let (schema, batches) = delta_form(schema, batches)?;
+    ) -> Result<Commit> {
+        let form = DeltaForm::new(&batches.schema());
+        let folder = uuid::Uuid::new_v4().simple().to_string();
+        let dir = format!("{}/{folder}", self.root);
+        let mut writer = RollingWriter::new(
+            &self.store,
+            Arc::clone(&form.schema),
+            FILE_ROWS,
+            ROW_GROUP,
+            {
+                let dir = dir.clone();
+                move |i| Path::from(format!("{dir}/part-{i:05}.zstd.parquet"))
+            },
+        );
+        let written: Result<()> = async {
+            while let Some(batch) = batches.next().await {
+                writer.write(&form.convert(&batch?)?).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = written {
+            // Files no commit names are never read; remove them all the same.
+            for path in writer.take_opened() {
+                let _ = self.store.delete(&path).await;
+            }
+            return Err(e);
+        }
+        let files = writer.finish().await?;
         let now = millis();
-        let file = format!("part-00000-{}.snappy.parquet", uuid::Uuid::new_v4());
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        let parquet = write_parquet(&schema, &batches)?;
-        let size = parquet.len();
-        self.store
-            .put(&Path::from(format!("{}/{file}", self.root)), parquet)
-            .await?;
 
         let version = previous.map_or(0, |c| c.version + 1);
         let id = previous
@@ -133,15 +159,15 @@ impl DeltaTable {
             "engineInfo": concat!("dyntag/", env!("CARGO_PKG_VERSION")),
             "isBlindAppend": false,
             "userMetadata": note,
-            "dyntag": dyntag,
+            "dyntag": dyntag.clone(),
         }})];
         if previous.is_none() {
             actions.push(json!({"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}));
         }
         actions.push(json!({"metaData": {
-            "id": id,
+            "id": id.clone(),
             "format": {"provider": "parquet", "options": {}},
-            "schemaString": delta_schema(&schema)?.to_string(),
+            "schemaString": delta_schema(&form.schema)?.to_string(),
             "partitionColumns": [],
             "configuration": {},
             "createdTime": now,
@@ -151,14 +177,20 @@ impl DeltaTable {
                 "path": old, "deletionTimestamp": now, "dataChange": true,
             }}));
         }
-        actions.push(json!({"add": {
-            "path": file,
-            "partitionValues": {},
-            "size": size,
-            "modificationTime": now,
-            "dataChange": true,
-            "stats": json!({"numRecords": rows}).to_string(),
-        }}));
+        let added: Vec<String> = files
+            .iter()
+            .map(|f| format!("{folder}/{}", f.path.rsplit('/').next().unwrap_or_default()))
+            .collect();
+        for (f, path) in files.iter().zip(&added) {
+            actions.push(json!({"add": {
+                "path": path,
+                "partitionValues": {},
+                "size": f.bytes,
+                "modificationTime": now,
+                "dataChange": true,
+                "stats": json!({"numRecords": f.rows}).to_string(),
+            }}));
+        }
         let mut log = String::new();
         for a in actions {
             log.push_str(&a.to_string());
@@ -174,7 +206,12 @@ impl DeltaTable {
                 self.root
             )));
         }
-        Ok(version)
+        Ok(Commit {
+            version,
+            files: added,
+            dyntag,
+            table_id: Some(id),
+        })
     }
 }
 
@@ -184,45 +221,51 @@ fn millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The columns as Delta types: embeddings left out (they stay in dyntag), timestamps as UTC
+/// Rows in Delta's form: embeddings left out (they stay in dyntag), timestamps as UTC
 /// microseconds, types Delta has no name for as text.
-fn delta_form(
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let mut keep = Vec::new();
-    let mut fields = Vec::new();
-    for (i, f) in schema.fields().iter().enumerate() {
-        if f.name() == dyntag_core::model::dataset::schema::col::EMBEDDING {
-            continue;
-        }
-        let to = match f.data_type() {
-            t if delta_type(t).is_some() => t.clone(),
-            // Delta's `timestamp` is UTC microseconds (one without a zone needs a newer
-            // protocol): as UTC.
-            DataType::Timestamp(_, _) => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+struct DeltaForm {
+    /// The columns kept, by index.
+    keep: Vec<usize>,
+    schema: SchemaRef,
+}
+
+impl DeltaForm {
+    fn new(schema: &SchemaRef) -> Self {
+        let mut keep = Vec::new();
+        let mut fields = Vec::new();
+        for (i, f) in schema.fields().iter().enumerate() {
+            if f.name() == dyntag_core::model::dataset::schema::col::EMBEDDING {
+                continue;
             }
-            DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
-            _ => DataType::Utf8,
-        };
-        keep.push(i);
-        fields.push(Field::new(f.name(), to, f.is_nullable()));
+            let to = match f.data_type() {
+                t if delta_type(t).is_some() => t.clone(),
+                // Delta's `timestamp` is UTC microseconds (one without a zone needs a newer
+                // protocol): as UTC.
+                DataType::Timestamp(_, _) => {
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                }
+                _ => DataType::Utf8,
+            };
+            keep.push(i);
+            fields.push(Field::new(f.name(), to, f.is_nullable()));
+        }
+        Self {
+            keep,
+            schema: Arc::new(Schema::new(fields)),
+        }
     }
-    let out = Arc::new(Schema::new(fields));
-    let batches = batches
-        .iter()
-        .map(|b| {
-            let columns = keep
-                .iter()
-                .zip(out.fields())
-                .map(|(&i, f)| cast(b.column(i), f.data_type()))
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            RecordBatch::try_new(Arc::clone(&out), columns)
-        })
-        .collect::<std::result::Result<Vec<_>, datafusion::arrow::error::ArrowError>>()
-        .map_err(|e| AppError::Internal(format!("a Delta table's columns: {e}")))?;
-    Ok((out, batches))
+
+    fn convert(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let columns = self
+            .keep
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(&i, f)| cast(batch.column(i), f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .and_then(|c| RecordBatch::try_new(Arc::clone(&self.schema), c))
+            .map_err(|e| AppError::Internal(format!("a Delta table's columns: {e}")))?;
+        Ok(columns)
+    }
 }
 
 /// Delta's name of an Arrow type it has.
@@ -255,20 +298,4 @@ fn delta_schema(schema: &Schema) -> Result<Value> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(json!({"type": "struct", "fields": fields}))
-}
-
-fn write_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Bytes> {
-    let mut buf = Vec::new();
-    let err = |e: datafusion::parquet::errors::ParquetError| {
-        AppError::Internal(format!("writing a Delta table's Parquet file: {e}"))
-    };
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let mut w = ArrowWriter::try_new(&mut buf, Arc::clone(schema), Some(props)).map_err(err)?;
-    for b in batches {
-        w.write(b).map_err(err)?;
-    }
-    w.close().map_err(err)?;
-    Ok(Bytes::from(buf))
 }

@@ -83,8 +83,8 @@ pub async fn export_delta(catalog: &Arc<Catalog>, dataset: &str) -> Result<Vec<E
             let table = format!("dt_{slug}_{}", kind.suffix());
             let root = format!("delta/{dataset}/{table}");
             let delta = DeltaTable::new(store.clone(), root.clone());
-            let mut commits = delta.commits().await?;
-            let last = commits.last().map(|c| {
+            let mut last_commit = delta.commits().await?.pop();
+            let last = last_commit.as_ref().map(|c| {
                 (
                     c.dyntag
                         .get("group_version")
@@ -111,25 +111,24 @@ pub async fn export_delta(catalog: &Arc<Catalog>, dataset: &str) -> Result<Vec<E
                 if !fresh {
                     continue;
                 }
-                let answer = engine
-                    .execute(&format!(
+                let rows = engine
+                    .stream(&format!(
                         "SELECT * FROM dt_version('{slug}', '{}', {v})",
                         kind.suffix()
                     ))
                     .await?;
                 let note = format!("{table}: version {v} of tag group '{slug}'");
-                let version = delta
+                let commit = delta
                     .overwrite(
-                        commits.last(),
-                        &answer.batches,
-                        &answer.schema,
+                        last_commit.as_ref(),
+                        rows,
                         json!({"dataset": dataset, "group": slug, "group_version": v,
                                "table": table, "state": state}),
                         &note,
                     )
                     .await?;
-                added.push((version, note));
-                commits = delta.commits().await?;
+                added.push((commit.version, note));
+                last_commit = Some(commit);
             }
             out.push(Exported {
                 table,
@@ -148,18 +147,17 @@ pub async fn export_delta(catalog: &Arc<Catalog>, dataset: &str) -> Result<Vec<E
             .and_then(|c| c.dyntag.get("dataset_revision")?.as_u64());
         let mut added = Vec::new();
         if last != Some(revision) {
-            let answer = engine.execute(&format!("SELECT * FROM {table}")).await?;
+            let rows = engine.stream(&format!("SELECT * FROM {table}")).await?;
             let note = format!("{table} of dataset '{dataset}' at revision {revision}");
-            let version = delta
+            let commit = delta
                 .overwrite(
                     commits.last(),
-                    &answer.batches,
-                    &answer.schema,
+                    rows,
                     json!({"dataset": dataset, "dataset_revision": revision, "table": table}),
                     &note,
                 )
                 .await?;
-            added.push((version, note));
+            added.push((commit.version, note));
         }
         out.push(Exported {
             table: table.to_string(),

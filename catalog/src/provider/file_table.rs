@@ -177,11 +177,15 @@ impl FileTable {
             .cloned()
             .collect();
         let scan = self.parquet_scan(&stored, state, projection, &kept, limit)?;
-        let out = match projection {
+        Ok(Arc::new(DecodeExec::new(scan, self.projected(projection)?)))
+    }
+
+    /// The schema of a scan reading `projection`.
+    fn projected(&self, projection: Option<&Vec<usize>>) -> DFResult<SchemaRef> {
+        Ok(match projection {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => Arc::clone(&self.schema),
-        };
-        Ok(Arc::new(DecodeExec::new(scan, out)))
+        })
     }
 
     fn rows(&self) -> usize {
@@ -258,11 +262,7 @@ impl TableProvider for FileTable {
         limit: Option<usize>,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
         if self.files.is_empty() {
-            let schema = match projection {
-                Some(p) => Arc::new(self.schema.project(p)?),
-                None => Arc::clone(&self.schema),
-            };
-            return Ok(Arc::new(EmptyExec::new(schema)));
+            return Ok(Arc::new(EmptyExec::new(self.projected(projection)?)));
         }
         if self.on_cluster {
             return self.cluster_scan(state, projection, filters, limit).await;
