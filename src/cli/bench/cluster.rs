@@ -7,12 +7,12 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command as Process, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dyntag_core::model::dataset::encoding::Encoding;
-use dyntag_core::service::import::{ImportOptions, NoProgress, Source, import_encoded};
 
-use super::scoring::{BENCH_MODEL, QUERY, child, tempdir_for, write_embeddings};
+use super::scoring::{QUERY, child, synthetic_dataset};
 use crate::cli::Global;
 use crate::error::{AppError, Result};
 
@@ -102,29 +102,16 @@ fn start_cluster(data: &str, executors: usize) -> Result<(String, Vec<Running>)>
 }
 
 pub(super) async fn run(global: &Global, args: Args) -> Result<()> {
-    let work = tempdir_for(args.work.clone())?;
-    let parquet = work.path().join("embeddings.parquet");
-    eprintln!("writing {} synthetic 512-d unit embeddings", args.rows);
-    write_embeddings(&parquet, args.rows, 512)?;
-    let mut g = global.clone();
-    g.data = work.path().join("data").to_string_lossy().into_owned();
-    let catalog = g.open().await?;
-    eprintln!("importing them as float16");
-    import_encoded(
-        &catalog,
-        "bench",
-        &[Source::Keyframes {
-            path: parquet.clone(),
-            model: BENCH_MODEL.into(),
-        }],
-        &ImportOptions {
-            encoding: Some(Encoding::Float16),
-            defer_index: true,
-        },
-        &NoProgress,
+    let bench = synthetic_dataset(
+        global,
+        args.work.clone(),
+        args.rows,
+        Some(Encoding::Float16),
     )
     .await?;
-    let _ = std::fs::remove_file(&parquet);
+    // Room on the disk: the dataset holds them now.
+    let _ = std::fs::remove_file(&bench.parquet);
+    let (g, catalog) = (bench.global.clone(), Arc::clone(&bench.catalog));
     let mut names = vec!["t".to_string()];
     names.extend((1..args.tags).map(|i| format!("tag {i}")));
     super::create_reviewed_group(&catalog, "g", "bench", &names).await?;

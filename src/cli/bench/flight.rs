@@ -33,7 +33,7 @@ pub(super) async fn run(
     script: &Path,
     python: &str,
 ) -> Result<()> {
-    let bench = synthetic_dataset(global, work, rows).await?;
+    let bench = synthetic_dataset(global, work, rows, None).await?;
     let (g, catalog) = (&bench.global, Arc::clone(&bench.catalog));
     eprintln!("publishing a {tags}-tag group");
     let names: Vec<String> = (0..tags).map(|i| format!("tag {i}")).collect();

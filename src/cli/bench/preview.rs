@@ -28,7 +28,7 @@ pub(super) async fn run(
     anchor: &Path,
     python: &str,
 ) -> Result<()> {
-    let bench = synthetic_dataset(global, work, rows).await?;
+    let bench = synthetic_dataset(global, work, rows, None).await?;
     let catalog = Arc::clone(&bench.catalog);
     super::create_reviewed_group(&catalog, "g", "bench", &["beach".to_string()]).await?;
     let service = TagService::new(Arc::clone(&catalog), Principal::LocalAdmin);

@@ -165,7 +165,7 @@ pub(super) async fn scoring(
     anchor: &Path,
     python: &str,
 ) -> Result<()> {
-    let bench = synthetic_dataset(global, work, rows).await?;
+    let bench = synthetic_dataset(global, work, rows, None).await?;
     let (g, catalog, parquet, import_secs) = (
         bench.global.clone(),
         Arc::clone(&bench.catalog),
@@ -327,10 +327,12 @@ pub(super) struct SyntheticDataset {
     pub import_secs: f64,
 }
 
+/// (`encoding`: how the dataset stores them; `None`, float32.)
 pub(super) async fn synthetic_dataset(
     global: &Global,
     work: Option<PathBuf>,
     rows: usize,
+    encoding: Option<dyntag_core::model::dataset::encoding::Encoding>,
 ) -> Result<SyntheticDataset> {
     let work = tempdir_for(work)?;
     let dir = work.path().to_path_buf();
@@ -354,7 +356,7 @@ pub(super) async fn synthetic_dataset(
             model: BENCH_MODEL.into(),
         }],
         &import::ImportOptions {
-            encoding: None,
+            encoding,
             defer_index: true,
         },
         &NoProgress,
