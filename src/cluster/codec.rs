@@ -1,6 +1,6 @@
 //! The codecs a cluster's plans travel with: Ballista's own, with dyntag's nodes in front —
-//! the tables and resident scans of `dyntag_catalog::provider::codec`, and dyntag's
-//! functions, each sent with the dataset it resolves tags in and rebuilt over the
+//! the tables and resident scans of `dyntag_catalog::provider::codec`, scoring jobs
+//! (`scoring.rs`), and dyntag's functions, each sent with the dataset it resolves tags in and rebuilt over the
 //! receiving process's catalog (which reads the same store).
 
 use std::sync::Arc;
@@ -134,6 +134,9 @@ impl LogicalExtensionCodec for LogicalCodec {
         schema: SchemaRef,
         ctx: &TaskContext,
     ) -> DFResult<Arc<dyn TableProvider>> {
+        if let Some(job) = super::scoring::decode_table(buf, &self.rebuild.catalog)? {
+            return Ok(job);
+        }
         match codec::decode_table(buf, Arc::clone(&schema), &self.rebuild.resources)? {
             Some(table) => Ok(table),
             None => self
@@ -148,7 +151,9 @@ impl LogicalExtensionCodec for LogicalCodec {
         node: Arc<dyn TableProvider>,
         buf: &mut Vec<u8>,
     ) -> DFResult<()> {
-        if codec::encode_table(node.as_ref(), buf)? {
+        if codec::encode_table(node.as_ref(), buf)?
+            || super::scoring::encode_table(node.as_ref(), buf)?
+        {
             return Ok(());
         }
         self.ballista
@@ -213,6 +218,9 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        if let Some(plan) = super::scoring::decode_plan(buf, inputs, &self.rebuild.catalog)? {
+            return Ok(plan);
+        }
         match codec::decode_plan(buf, inputs, &self.rebuild.resources)? {
             Some(plan) => Ok(plan),
             None => self.ballista.try_decode(buf, inputs, ctx, proto_converter),
@@ -225,7 +233,9 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DFResult<()> {
-        if codec::encode_plan(node.as_ref(), buf)? {
+        if codec::encode_plan(node.as_ref(), buf)?
+            || super::scoring::encode_plan(node.as_ref(), buf)?
+        {
             return Ok(());
         }
         self.ballista.try_encode(node, buf, proto_converter)

@@ -4,7 +4,8 @@
 //! functions from the plan's bytes over the same store (`codec.rs`).
 //!
 //! ```text
-//! codec.rs   Ballista's codecs with dyntag's nodes and functions in front
+//! codec.rs     Ballista's codecs with dyntag's nodes and functions in front
+//! scoring.rs   scoring jobs run as a cluster's tasks, one part of the job each
 //! ```
 //!
 //! A cluster is named by its scheduler's URL (`df://host:port`); [`start_in_process`]
@@ -12,6 +13,7 @@
 //! runs.
 
 pub mod codec;
+pub mod scoring;
 
 use std::sync::Arc;
 

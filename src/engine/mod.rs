@@ -8,6 +8,7 @@ mod log;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::cluster::scoring::{self, ClusterScoring};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ParamValues;
@@ -21,6 +22,7 @@ use dyntag_catalog::statements::policy::authorize_setting;
 use dyntag_catalog::statements::{self, Classified, Door, StatementKind, TagStatement};
 use dyntag_core::model::access::{Principal, SessionUser, View};
 use dyntag_core::model::snapshot::Snapshot;
+use dyntag_core::scoring::materialize::RemoteScoring;
 use dyntag_core::service::import::{NoProgress, Progress};
 use dyntag_core::service::jobs::{self, Outcome as JobOutcome};
 use dyntag_core::store::Store;
@@ -456,7 +458,16 @@ impl Engine {
                             .to_string()
                     }
                     None => {
-                        let done = jobs::run_now(&self.catalog, &out.jobs, progress).await?;
+                        let remote = self.cluster.as_ref().map(|ctx| {
+                            ClusterScoring::new(
+                                ctx.clone(),
+                                Arc::clone(&self.catalog),
+                                scoring::part_rows(),
+                            )
+                        });
+                        let remote = remote.as_ref().map(|r| r as &dyn RemoteScoring);
+                        let done =
+                            jobs::run_now(&self.catalog, &out.jobs, remote, progress).await?;
                         let rows: u64 = done
                             .iter()
                             .map(|o| match o {

@@ -484,9 +484,15 @@ pub async fn serve(
         config.result_memory,
         stopped(stop_rx.clone()),
     );
+    let remote = match &config.cluster {
+        Some(url) => Some(crate::cluster::scoring::ClusterScoring::connect(
+            url, &catalog,
+        )?),
+        None => None,
+    };
     server
         .workers()
-        .spawn(catalog, config.scoring_workers, stop_rx.clone());
+        .spawn(catalog, config.scoring_workers, remote, stop_rx.clone());
     on_ready(&endpoints);
     tracing::info!(flight = %endpoints.flight_url, http = %endpoints.http_url, "serving");
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dyntag_core::Catalog;
+use dyntag_core::scoring::materialize::RemoteScoring;
 use dyntag_core::service::import::Progress;
 use dyntag_core::service::jobs::{self, JobKey, Outcome};
 use serde::Serialize;
@@ -60,18 +61,26 @@ impl Workers {
         v
     }
 
-    /// Starts `n` workers over `catalog`; they stop when `stop` turns true (a job in
-    /// progress is abandoned and re-run by the next server).
-    pub fn spawn(self: &Arc<Self>, catalog: Arc<Catalog>, n: usize, stop: watch::Receiver<bool>) {
+    /// Starts `n` workers over `catalog`, scoring on `remote` (a cluster) when given; they
+    /// stop when `stop` turns true (a job in progress is abandoned and re-run by the next
+    /// server).
+    pub fn spawn(
+        self: &Arc<Self>,
+        catalog: Arc<Catalog>,
+        n: usize,
+        remote: Option<Arc<dyn RemoteScoring>>,
+        stop: watch::Receiver<bool>,
+    ) {
         for _ in 0..n.max(1) {
             let me = Arc::clone(self);
             let catalog = Arc::clone(&catalog);
+            let remote = remote.clone();
             let mut stop = stop.clone();
             tokio::spawn(async move {
                 let id = jobs::worker_id();
                 loop {
                     let ran = tokio::select! {
-                        r = me.run_pending(&catalog, &id) => r,
+                        r = me.run_pending(&catalog, &id, remote.as_deref()) => r,
                         _ = stop.wait_for(|s| *s) => return,
                     };
                     if ran {
@@ -88,7 +97,12 @@ impl Workers {
     }
 
     /// Runs the queued jobs this worker can claim; whether it ran any.
-    async fn run_pending(&self, catalog: &Arc<Catalog>, id: &str) -> bool {
+    async fn run_pending(
+        &self,
+        catalog: &Arc<Catalog>,
+        id: &str,
+        remote: Option<&dyn RemoteScoring>,
+    ) -> bool {
         let reconcile = {
             let mut at = lock(&self.reloaded);
             let due = at.elapsed() >= RECONCILE;
@@ -115,7 +129,7 @@ impl Workers {
                 workers: self,
                 key: key.clone(),
             };
-            match jobs::run(catalog, &key.0, &key.1, id, &progress).await {
+            match jobs::run(catalog, &key.0, &key.1, id, remote, &progress).await {
                 Ok(Outcome::Skipped) => {}
                 Ok(Outcome::Scored { version, rows }) => {
                     ran = true;

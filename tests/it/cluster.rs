@@ -145,6 +145,146 @@ async fn tour_and_score_queries_give_the_single_process_rows_on_a_cluster() {
     assert_eq!(err, run_err(&eve_here, sql).await);
 }
 
+/// A group with every roll-up that merges parts (the best 3 keyframes of a shot, coverage
+/// of a video), previewed and published.
+const SCENES: &str = "CREATE TAG GROUP Scenes ON DATASET demo TAGS ('clocks', 'boats', 'music') WITH (shot_aggregation = 'top3_mean', video_aggregation = 'coverage(0.3)'); PREVIEW TAG 'clocks' IN GROUP scenes; PREVIEW TAG 'boats' IN GROUP scenes; PREVIEW TAG 'music' IN GROUP scenes; PUBLISH TAG GROUP scenes";
+
+/// The four tables of group `scenes`, scores to 9 places.
+const SCENES_TABLES: &[&str] = &[
+    "SELECT coactive_image_id, coactive_video_id, shot_id, tag_name, round(score, 9) AS s, threshold_decision, group_version FROM dt_scenes_visual",
+    "SELECT coactive_video_id, segment_id, tag_name, round(score, 9) AS s, group_version FROM dt_scenes_transcript",
+    "SELECT coactive_video_id, shot_id, start_time_ms, end_time_ms, tag_name, round(score, 9) AS s, group_version FROM dt_scenes_shot",
+    "SELECT coactive_video_id, tag_name, round(score, 9) AS s, group_version FROM dt_scenes_video",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_scored_in_parts_on_a_cluster_has_the_single_process_tables() {
+    use dyntag::cluster::scoring::ClusterScoring;
+    use dyntag_core::model::applications::{ScoreTable, ScoringStatus};
+    use dyntag_core::service::jobs;
+    use dyntag_core::store::progress::NoProgress;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (here, there) = (dir.path().join("here"), dir.path().join("there"));
+    copy_dir(demo_data(), &here);
+    copy_dir(demo_data(), &there);
+
+    // Here: published and scored in this process.
+    let here = Engine::new(Catalog::open(config(&here)).await.unwrap(), Some("demo")).unwrap();
+    for sql in statements::split_statements(SCENES) {
+        run(&here, &sql).await;
+    }
+
+    // There: published by a session that only queues the job (a server's), then scored on
+    // a cluster in parts of one file each.
+    let catalog = Catalog::open(config(&there)).await.unwrap();
+    let queueing = Engine::with_options(
+        Arc::clone(&catalog),
+        Some("demo"),
+        EngineOptions {
+            jobs: Some(Arc::default()),
+            ..EngineOptions::default()
+        },
+    )
+    .unwrap();
+    for sql in statements::split_statements(SCENES) {
+        run(&queueing, &sql).await;
+    }
+    // The cluster's processes: their own catalog over the same store, with no cache (an
+    // executor reads the files it scores from the store).
+    let on_cluster = Catalog::open(dyntag_core::CatalogConfig {
+        cache_bytes: 0,
+        ..config(dir.path().join("there").as_path())
+    })
+    .await
+    .unwrap();
+    let scheduler = dyntag::cluster::start_in_process(&on_cluster, 2)
+        .await
+        .unwrap();
+    let ctx = dyntag::cluster::upgrade(
+        &datafusion::prelude::SessionContext::new(),
+        &scheduler,
+        &on_cluster,
+    )
+    .unwrap();
+    let cluster = ClusterScoring::new(ctx, Arc::clone(&on_cluster), 1);
+    let queued = jobs::pending(&catalog.refresh().await.unwrap());
+    assert_eq!(queued, vec![("scenes".to_string(), "demo".to_string())]);
+    let done = jobs::run_now(&catalog, &queued, Some(&cluster), &NoProgress)
+        .await
+        .unwrap();
+    assert!(
+        matches!(done[..], [jobs::Outcome::Scored { version: 1, .. }]),
+        "{done:?}"
+    );
+
+    // Every image file was a part of its own, each written by its task.
+    let snapshot = catalog.snapshot();
+    let images = snapshot
+        .dataset("demo")
+        .unwrap()
+        .files(dyntag_core::model::dataset::TableKind::Images)
+        .len();
+    let app = snapshot.application("demo", "scenes").unwrap();
+    let visual = &app.run.as_ref().unwrap().tables[&ScoreTable::Visual];
+    assert!(images > 1, "the demo has {images} image files");
+    assert_eq!(visual.len(), images, "{visual:?}");
+    assert!(
+        visual.iter().all(|f| f.path.contains("/visual/part")),
+        "{visual:?}"
+    );
+
+    let there = Engine::new(Arc::clone(&catalog), Some("demo")).unwrap();
+    for sql in SCENES_TABLES {
+        let (a, b) = (run(&here, sql).await, run(&there, sql).await);
+        assert!(a.rows() > 0, "{sql}: no rows");
+        assert_eq!(rows(&b), rows(&a), "{sql}");
+    }
+
+    // A task that fails (a data file gone from the store) fails the job with its message;
+    // the tables still show the whole previous version.
+    let before: Vec<Vec<String>> = {
+        let mut v = Vec::new();
+        for sql in SCENES_TABLES {
+            v.push(rows(&run(&there, sql).await));
+        }
+        v
+    };
+    for sql in statements::split_statements(
+        "ALTER TAG 'clocks' IN GROUP scenes ADD PROMPT 'a clock tower' FOR VISUAL; PREVIEW TAG 'clocks' IN GROUP scenes; PUBLISH TAG GROUP scenes",
+    ) {
+        run(&queueing, &sql).await;
+    }
+    let gone = &snapshot
+        .dataset("demo")
+        .unwrap()
+        .files(dyntag_core::model::dataset::TableKind::Images)[3]
+        .path;
+    std::fs::remove_file(dir.path().join("there").join(gone)).unwrap();
+    let queued = jobs::pending(&catalog.refresh().await.unwrap());
+    let err = jobs::run_now(&catalog, &queued, Some(&cluster), &NoProgress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("scoring on the cluster"), "{err}");
+    let file = gone.rsplit('/').next().unwrap();
+    assert!(
+        err.contains(file),
+        "the error names the missing file {file}: {err}"
+    );
+    let snapshot = catalog.refresh().await.unwrap();
+    let app = snapshot.application("demo", "scenes").unwrap();
+    assert_eq!(app.status, ScoringStatus::Error);
+    assert!(
+        app.error.as_deref().unwrap_or_default().contains(file),
+        "{:?}",
+        app.error
+    );
+    for (sql, rows_before) in SCENES_TABLES.iter().zip(&before) {
+        assert_eq!(&rows(&run(&there, sql).await), rows_before, "{sql}");
+    }
+}
+
 #[tokio::test]
 async fn a_cluster_that_cannot_be_reached_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -242,9 +382,12 @@ fn adbc_reads_through_a_server_on_a_scheduler_and_two_executors_that_lose_one() 
     // The long query's joins hold several GB in one process.
     let memory = ["--memory-per-query-mb", "8192"];
     // A job Ballista stalls after the loss of an executor ends at the server's query limit.
-    let clustered = Served::start(
+    // Its scoring jobs run in parts of one file each.
+    let clustered = Served::start_with_env(
         &data,
+        "serve",
         &[&memory[..], &["--cluster", &url, "--query-timeout", "30"]].concat(),
+        &[("DYNTAG_SCORE_PART_ROWS", "1")],
     );
     let single = Served::start(&data, &memory);
     let out = clustered.run_client(
@@ -262,6 +405,15 @@ fn adbc_reads_through_a_server_on_a_scheduler_and_two_executors_that_lose_one() 
     }
     let out = clustered.passed("cluster_client.py", out);
     assert!(out.contains("cluster: all checks passed"));
+    // Both executors scored parts of the version the client published.
+    for executor in &processes[1..] {
+        let log = std::fs::read_to_string(&executor.log).unwrap();
+        assert!(
+            log.contains("scored part"),
+            "{} scored no part:\n{log}",
+            executor.log.display()
+        );
+    }
 }
 
 /// A scheduler and two executors over `data` (with `env`); the scheduler's URL. The logs
@@ -324,6 +476,56 @@ fn a_cluster_reads_a_dataset_on_s3() {
     let logs = tempfile::tempdir().unwrap();
     let env = s3.env();
     let (url, processes) = start_cluster(super::object_store::S3::DATA, &env, logs.path());
+    let show_logs = || {
+        for p in &processes {
+            eprintln!(
+                "--- {}\n{}",
+                p.log.display(),
+                std::fs::read_to_string(&p.log).unwrap_or_default()
+            );
+        }
+    };
+
+    // A version published through the cluster: the executors score its parts on S3.
+    let published = s3.dyntag_with_env(
+        &[
+            "sql",
+            "--cluster",
+            &url,
+            "--dataset",
+            "news",
+            "-e",
+            "ALTER TAG 'cooking' IN GROUP topics ADD PROMPT 'a chef in a kitchen' FOR TRANSCRIPT; PUBLISH TAG GROUP topics",
+        ],
+        &[("DYNTAG_SCORE_PART_ROWS", "1")],
+    );
+    if !published.status.success() {
+        show_logs();
+    }
+    let published = crate::util::succeeded(&published);
+    assert!(published.contains("published version 2"), "{published}");
+    let scored_parts: usize = processes[1..]
+        .iter()
+        .map(|p| {
+            std::fs::read_to_string(&p.log)
+                .unwrap_or_default()
+                .matches("scored part")
+                .count()
+        })
+        .sum();
+    assert!(scored_parts > 0, "no executor scored a part");
+    let check = "SELECT count(*) AS n, min(d.group_version) AS v, max(abs(d.score - dt_score(t.embedding, 'topics', 'cooking'))) < 1e-6 AS same FROM dt_topics_transcript d JOIN coactive_transcripts t USING (coactive_video_id, segment_id) WHERE d.tag_name = 'cooking'";
+    let here = crate::util::succeeded(&s3.dyntag(&[
+        "sql",
+        "--dataset",
+        "news",
+        "--format",
+        "csv",
+        "-e",
+        check,
+    ]));
+    let row = here.lines().nth(1).unwrap_or_default();
+    assert!(row.ends_with(",2,true"), "{here}");
     for sql in [
         "SELECT tag_name, coactive_video_id, round(score, 4) AS s FROM dt_topics_transcript WHERE threshold_decision",
         "SELECT coactive_video_id, segment_id, round(dt_score(embedding, 'topics', 'cooking'), 4) AS s FROM coactive_transcripts WHERE dt_score(embedding, 'topics', 'cooking') > 0.2",
@@ -349,13 +551,7 @@ fn a_cluster_reads_a_dataset_on_s3() {
             sql,
         ]);
         if !there.status.success() {
-            for p in &processes {
-                eprintln!(
-                    "--- {}\n{}",
-                    p.log.display(),
-                    std::fs::read_to_string(&p.log).unwrap_or_default()
-                );
-            }
+            show_logs();
         }
         let there = crate::util::succeeded(&there);
         let sorted = |t: &str| {

@@ -52,8 +52,14 @@ impl S3 {
     pub const DATA: &str = "s3://dyntag-test/data";
 
     pub fn dyntag(&self, args: &[&str]) -> std::process::Output {
+        self.dyntag_with_env(args, &[])
+    }
+
+    /// [`S3::dyntag`] with more environment variables.
+    pub fn dyntag_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_dyntag"))
             .envs(self.env())
+            .envs(env.iter().copied())
             .args(["--data", Self::DATA])
             .args(args)
             .output()

@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod materialize;
 pub mod nearest;
 mod resources;
+pub mod rollup;
 pub mod scan;
 pub mod schema;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::model::applications::{Application, Job, ScoringStatus, application_log};
 use crate::model::dataset::now;
 use crate::model::snapshot::{Definition, Snapshot};
-use crate::scoring::materialize::score_dataset;
+use crate::scoring::materialize::{RemoteScoring, score_dataset};
 use crate::service::Catalog;
 use crate::service::import::Progress;
 use crate::store::Step;
@@ -93,12 +93,14 @@ fn held_by_live_worker(job: &Job, me: &str) -> bool {
         })
 }
 
-/// Claims and runs the job of `group` on `dataset` as worker `me`.
+/// Claims and runs the job of `group` on `dataset` as worker `me`: scored here, or on
+/// `remote` (a cluster) when given.
 pub async fn run(
     catalog: &Arc<Catalog>,
     group: &str,
     dataset: &str,
     me: &str,
+    remote: Option<&dyn RemoteScoring>,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let store = catalog.store();
@@ -144,6 +146,7 @@ pub async fn run(
                 dataset,
                 &definition,
                 &frozen.options,
+                remote,
                 progress,
             )
             .await
@@ -197,17 +200,18 @@ pub async fn run(
     Ok(outcome)
 }
 
-/// Runs the queued jobs among `keys` here and now (the command line has no background
-/// workers), returning the first failure as an error.
+/// Runs the queued jobs among `keys` now, in this call (the command line has no background
+/// workers; `remote` as in [`run`]), returning the first failure as an error.
 pub async fn run_now(
     catalog: &Arc<Catalog>,
     keys: &[JobKey],
+    remote: Option<&dyn RemoteScoring>,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
     let me = worker_id();
     let mut out = Vec::new();
     for (group, dataset) in keys {
-        let outcome = run(catalog, group, dataset, &me, progress).await?;
+        let outcome = run(catalog, group, dataset, &me, remote, progress).await?;
         if let Outcome::Failed(m) = &outcome {
             return Err(CatalogError::State(format!(
                 "scoring tag group '{group}' on dataset '{dataset}' failed: {m}"

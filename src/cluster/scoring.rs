@@ -1,0 +1,524 @@
+//! Scoring on a cluster: a scoring job ([`ScoreJob`]) runs as a query whose table is the
+//! job itself ([`ScoreJobTable`]). The scheduler plans it as one in-memory partition per
+//! part of the job under a [`ScorePartsExec`], so each task scores one part (Ballista
+//! hands each task its partition of an in-memory scan): it writes the part's score files
+//! under the run's folder on the store and answers one row — the part, the files it wrote
+//! and the part's roll-up into shots and videos as Arrow. The process that queued the job
+//! ([`ClusterScoring`]) merges the roll-ups, writes the shot and video tables and makes the
+//! one commit that shows the run (`dyntag_core::service::jobs`); a failed task fails the
+//! job, whose files are then never named by a commit.
+
+use std::fmt;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Array, AsArray, LargeBinaryArray, RecordBatch, StringArray, UInt32Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type};
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Result as DFResult};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, PhysicalExpr,
+    PlanProperties, ReplaceChildrenOptions, SendableRecordBatchStream,
+};
+use datafusion::prelude::SessionContext;
+use futures::{StreamExt, TryStreamExt};
+
+use dyntag_core::model::dataset::DataFile;
+use dyntag_core::scoring::materialize::{PartScores, RemoteScoring, ScoreJob, score_part};
+use dyntag_core::scoring::rollup::Rollup;
+use dyntag_core::store::progress::{NoProgress, Progress};
+use dyntag_core::{Catalog, CatalogError};
+
+/// The rows a part of a job is cut to by default: 8 of the 65,536-row files an import
+/// writes, so that a dataset of a few million keyframes makes more parts than a small
+/// cluster has task slots.
+pub const DEFAULT_PART_ROWS: u64 = 8 * 65_536;
+
+/// The start of a scoring job's bytes (as a table or as its plan node).
+const JOB_MAGIC: &[u8] = b"dyntag-score-job:";
+const PARTS_MAGIC: &[u8] = b"dyntag-score-parts:";
+
+/// Scoring jobs' parts run as tasks of a cluster.
+pub struct ClusterScoring {
+    /// A session executing on the cluster.
+    ctx: SessionContext,
+    catalog: Arc<Catalog>,
+    part_rows: u64,
+}
+
+/// The rows a part of a job is cut to: `DYNTAG_SCORE_PART_ROWS`, else
+/// [`DEFAULT_PART_ROWS`].
+pub fn part_rows() -> u64 {
+    std::env::var("DYNTAG_SCORE_PART_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_PART_ROWS)
+}
+
+impl ClusterScoring {
+    /// Scoring on the cluster whose scheduler is `scheduler` (`df://host:port`), parts of
+    /// [`part_rows`] rows.
+    pub fn connect(
+        scheduler: &str,
+        catalog: &Arc<Catalog>,
+    ) -> crate::error::Result<Arc<dyn RemoteScoring>> {
+        let ctx = super::upgrade(&SessionContext::new(), scheduler, catalog)?;
+        Ok(Arc::new(Self::new(ctx, Arc::clone(catalog), part_rows())))
+    }
+
+    /// Scoring on the cluster `ctx` executes on (see `cluster::upgrade`), parts of
+    /// `part_rows` rows.
+    pub fn new(ctx: SessionContext, catalog: Arc<Catalog>, part_rows: u64) -> Self {
+        Self {
+            ctx,
+            catalog,
+            part_rows: part_rows.max(1),
+        }
+    }
+}
+
+#[async_trait]
+impl RemoteScoring for ClusterScoring {
+    fn part_rows(&self) -> u64 {
+        self.part_rows
+    }
+
+    async fn score(
+        &self,
+        job: &ScoreJob,
+        progress: &dyn Progress,
+    ) -> dyntag_core::Result<Vec<PartScores>> {
+        let failed = |e: DataFusionError| {
+            let text = e.to_string();
+            CatalogError::Upstream(format!(
+                "scoring on the cluster: {}",
+                text.lines().next().unwrap_or_default()
+            ))
+        };
+        let table = ScoreJobTable::new(Arc::new(job.clone()), Arc::clone(&self.catalog));
+        let frame = self.ctx.read_table(Arc::new(table)).map_err(failed)?;
+        let mut stream = frame.execute_stream().await.map_err(failed)?;
+        let mut out: Vec<Option<PartScores>> = job.parts.iter().map(|_| None).collect();
+        progress.begin(
+            "scoring on the cluster",
+            Some(job.parts.iter().map(|p| p.rows()).sum()),
+        );
+        while let Some(batch) = stream.try_next().await.map_err(failed)? {
+            for (index, scores) in answered_parts(job, &batch)? {
+                progress.advance(job.parts[index].rows());
+                out[index] = Some(scores);
+            }
+        }
+        progress.end();
+        out.into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.ok_or_else(|| {
+                    CatalogError::Upstream(format!(
+                        "the cluster answered no scores for part {i} of the job"
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// The columns a scoring job answers: one row per part.
+fn answer_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("part", DataType::UInt32, false),
+        Field::new("files", DataType::Utf8, false),
+        Field::new("rollup", DataType::LargeBinary, true),
+    ]))
+}
+
+/// The parts `batch` answers, with their scores.
+fn answered_parts(
+    job: &ScoreJob,
+    batch: &RecordBatch,
+) -> dyntag_core::Result<Vec<(usize, PartScores)>> {
+    let bad = |what: String| CatalogError::Internal(format!("a scoring task's answer: {what}"));
+    if batch.schema().fields() != answer_schema().fields() {
+        return Err(bad(format!("columns {:?}", batch.schema().fields())));
+    }
+    let parts = batch.column(0).as_primitive::<UInt32Type>();
+    let files = batch.column(1).as_string::<i32>();
+    let rollups = batch.column(2).as_binary::<i64>();
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let index = parts.value(i) as usize;
+        if index >= job.parts.len() {
+            return Err(bad(format!("part {index} of {}", job.parts.len())));
+        }
+        let written: Vec<DataFile> =
+            serde_json::from_str(files.value(i)).map_err(|e| bad(format!("files: {e}")))?;
+        let rollup = if rollups.is_valid(i) {
+            let reader = StreamReader::try_new(Cursor::new(rollups.value(i)), None)
+                .map_err(|e| bad(format!("roll-up: {e}")))?;
+            let mut whole = Rollup::new(job.options);
+            for b in reader {
+                let b = b.map_err(|e| bad(format!("roll-up: {e}")))?;
+                whole.merge(Rollup::from_batch(job.options, &b)?);
+            }
+            Some(whole)
+        } else {
+            None
+        };
+        out.push((
+            index,
+            PartScores {
+                files: written,
+                rollup,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// A scoring job as a table: scanning it scores the job's parts.
+#[derive(Debug)]
+pub struct ScoreJobTable {
+    job: Arc<ScoreJob>,
+    catalog: Arc<Catalog>,
+}
+
+impl ScoreJobTable {
+    pub fn new(job: Arc<ScoreJob>, catalog: Arc<Catalog>) -> Self {
+        Self { job, catalog }
+    }
+}
+
+#[async_trait]
+impl TableProvider for ScoreJobTable {
+    fn schema(&self) -> SchemaRef {
+        answer_schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        _projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        // One partition per part, holding the part's number.
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "part",
+            DataType::UInt32,
+            false,
+        )]));
+        let partitions = (0..self.job.parts.len() as u32)
+            .map(|i| {
+                RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![Arc::new(UInt32Array::from(vec![i]))],
+                )
+                .map(|b| vec![b])
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let input = MemorySourceConfig::try_new_exec(&partitions, schema, None)?;
+        Ok(Arc::new(ScorePartsExec::new(
+            Arc::clone(&self.job),
+            input,
+            Arc::clone(&self.catalog),
+        )))
+    }
+}
+
+/// Scores the parts its input names (one partition, one part): writes their score files
+/// and answers one row per part.
+#[derive(Debug)]
+pub struct ScorePartsExec {
+    job: Arc<ScoreJob>,
+    input: Arc<dyn ExecutionPlan>,
+    catalog: Arc<Catalog>,
+    properties: Arc<PlanProperties>,
+}
+
+impl ScorePartsExec {
+    pub fn new(job: Arc<ScoreJob>, input: Arc<dyn ExecutionPlan>, catalog: Arc<Catalog>) -> Self {
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(answer_schema()),
+            input.properties().output_partitioning().clone(),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        Self {
+            job,
+            input,
+            catalog,
+            properties: Arc::new(properties),
+        }
+    }
+}
+
+impl DisplayAs for ScorePartsExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "ScorePartsExec: {} v{} on {}, {} parts",
+            self.job.group,
+            self.job.version,
+            self.job.dataset,
+            self.job.parts.len()
+        )
+    }
+}
+
+impl ExecutionPlan for ScorePartsExec {
+    fn name(&self) -> &'static str {
+        "ScorePartsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        // Each part is one partition already; spreading them again buys nothing.
+        vec![false]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DFResult<TreeNodeRecursion>,
+    ) -> DFResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return Err(DataFusionError::Internal(
+                "ScorePartsExec has one child".to_string(),
+            ));
+        }
+        Ok(Arc::new(Self::new(
+            Arc::clone(&self.job),
+            children.remove(0),
+            Arc::clone(&self.catalog),
+        )))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DFResult<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> DFResult<SendableRecordBatchStream> {
+        let input = self.input.execute(partition, context)?;
+        let (job, catalog) = (Arc::clone(&self.job), Arc::clone(&self.catalog));
+        let answer = futures::stream::once(async move {
+            let batches: Vec<RecordBatch> = input.try_collect().await?;
+            let mut rows = (Vec::new(), Vec::new(), Vec::new());
+            for batch in &batches {
+                let parts = batch.column(0).as_primitive::<UInt32Type>();
+                for index in parts.values().iter().copied() {
+                    let (files, rollup) = score_one(&catalog, &job, index as usize)
+                        .await
+                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    rows.0.push(index);
+                    rows.1.push(files);
+                    rows.2.push(rollup);
+                }
+            }
+            Ok(RecordBatch::try_new(
+                answer_schema(),
+                vec![
+                    Arc::new(UInt32Array::from(rows.0)),
+                    Arc::new(StringArray::from(rows.1)),
+                    Arc::new(LargeBinaryArray::from(
+                        rows.2.iter().map(Option::as_deref).collect::<Vec<_>>(),
+                    )),
+                ],
+            )?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            answer_schema(),
+            answer.boxed(),
+        )))
+    }
+}
+
+/// Scores part `index` of `job` here: the files written (JSON) and the roll-up (an Arrow
+/// IPC stream). The files are named by the part and a fresh id, so a task run again never
+/// writes over the files of an earlier attempt that another process may have answered.
+async fn score_one(
+    catalog: &Arc<Catalog>,
+    job: &ScoreJob,
+    index: usize,
+) -> dyntag_core::Result<(String, Option<Vec<u8>>)> {
+    let attempt = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let prefix = format!("part{index:05}-{attempt}-");
+    let started = std::time::Instant::now();
+    let scores = score_part(catalog, job, index, &prefix, &NoProgress).await?;
+    tracing::info!(
+        group = %job.group,
+        version = job.version,
+        dataset = %job.dataset,
+        rows = job.parts[index].rows(),
+        secs = started.elapsed().as_secs_f64(),
+        "scored part {index} of {}",
+        job.parts.len()
+    );
+    let files = serde_json::to_string(&scores.files)
+        .map_err(|e| CatalogError::Internal(format!("score files: {e}")))?;
+    let rollup = match &scores.rollup {
+        Some(r) => {
+            let batch = r.to_batch()?;
+            let mut bytes = Vec::new();
+            let mut w = StreamWriter::try_new(&mut bytes, &batch.schema())
+                .map_err(|e| CatalogError::engine("roll-up", e))?;
+            w.write(&batch)
+                .and_then(|_| w.finish())
+                .map_err(|e| CatalogError::engine("roll-up", e))?;
+            drop(w);
+            Some(bytes)
+        }
+        None => None,
+    };
+    Ok((files, rollup))
+}
+
+/// Writes `table` into `buf` if it is a scoring job.
+pub fn encode_table(table: &dyn TableProvider, buf: &mut Vec<u8>) -> DFResult<bool> {
+    let Some(table) = table.downcast_ref::<ScoreJobTable>() else {
+        return Ok(false);
+    };
+    write_job(buf, JOB_MAGIC, &table.job)?;
+    Ok(true)
+}
+
+/// The scoring job `buf` stands for, over `catalog`; `None` if the bytes are not one.
+pub fn decode_table(
+    buf: &[u8],
+    catalog: &Arc<Catalog>,
+) -> DFResult<Option<Arc<dyn TableProvider>>> {
+    Ok(read_job(buf, JOB_MAGIC)?
+        .map(|job| Arc::new(ScoreJobTable::new(Arc::new(job), Arc::clone(catalog))) as _))
+}
+
+/// Writes `plan` into `buf` if it is a [`ScorePartsExec`] (its input travels as a child).
+pub fn encode_plan(plan: &dyn ExecutionPlan, buf: &mut Vec<u8>) -> DFResult<bool> {
+    let Some(plan) = plan.downcast_ref::<ScorePartsExec>() else {
+        return Ok(false);
+    };
+    write_job(buf, PARTS_MAGIC, &plan.job)?;
+    Ok(true)
+}
+
+/// The [`ScorePartsExec`] `buf` stands for, over `inputs` and `catalog`; `None` if the
+/// bytes are not one.
+pub fn decode_plan(
+    buf: &[u8],
+    inputs: &[Arc<dyn ExecutionPlan>],
+    catalog: &Arc<Catalog>,
+) -> DFResult<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(job) = read_job(buf, PARTS_MAGIC)? else {
+        return Ok(None);
+    };
+    match inputs {
+        [input] => Ok(Some(Arc::new(ScorePartsExec::new(
+            Arc::new(job),
+            Arc::clone(input),
+            Arc::clone(catalog),
+        )))),
+        _ => Err(DataFusionError::Internal(format!(
+            "a scoring job's plan node has one input, not {}",
+            inputs.len()
+        ))),
+    }
+}
+
+fn write_job(buf: &mut Vec<u8>, magic: &[u8], job: &ScoreJob) -> DFResult<()> {
+    buf.extend_from_slice(magic);
+    serde_json::to_writer(&mut *buf, job)
+        .map_err(|e| DataFusionError::Internal(format!("scoring job bytes: {e}")))
+}
+
+/// The job in `buf` after `magic`. Its files go under the store's `scores/` folder only:
+/// the run folders score files live in.
+fn read_job(buf: &[u8], magic: &[u8]) -> DFResult<Option<ScoreJob>> {
+    let Some(json) = buf.strip_prefix(magic) else {
+        return Ok(None);
+    };
+    let job: ScoreJob = serde_json::from_slice(json)
+        .map_err(|e| DataFusionError::Internal(format!("scoring job bytes: {e}")))?;
+    let dir = object_store::path::Path::from(job.dir.as_str());
+    let mut parts = dir.parts();
+    if parts.next().is_none_or(|p| p.as_ref() != "scores") || parts.next().is_none() {
+        return Err(DataFusionError::Plan(format!(
+            "a scoring job writes under scores/, not {}",
+            job.dir
+        )));
+    }
+    Ok(Some(job))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(dir: &str) -> ScoreJob {
+        ScoreJob {
+            dataset: "d".into(),
+            group: "g".into(),
+            version: 2,
+            tags: Vec::new(),
+            options: Default::default(),
+            dir: dir.into(),
+            parts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_job_travels_and_writes_only_under_scores() {
+        let mut buf = Vec::new();
+        write_job(&mut buf, JOB_MAGIC, &job("scores/d/g/v2-abc")).unwrap();
+        assert_eq!(
+            read_job(&buf, JOB_MAGIC).unwrap(),
+            Some(job("scores/d/g/v2-abc"))
+        );
+        assert_eq!(read_job(&buf, PARTS_MAGIC).unwrap(), None);
+        for outside in ["datasets/d", "scores", "", "users/x"] {
+            let mut buf = Vec::new();
+            write_job(&mut buf, JOB_MAGIC, &job(outside)).unwrap();
+            let err = read_job(&buf, JOB_MAGIC).unwrap_err().to_string();
+            assert!(err.contains("writes under scores/"), "{outside}: {err}");
+        }
+        assert!(read_job(b"dyntag-score-job:{", JOB_MAGIC).is_err());
+    }
+}
