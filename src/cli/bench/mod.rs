@@ -255,6 +255,18 @@ pub enum Which {
         #[arg(long)]
         cluster: Option<String>,
     },
+    /// (Used by `cluster`.) Scores the latest version of a group on a dataset as a scoring
+    /// job does, without committing it, and prints its time and output as JSON.
+    #[command(hide = true)]
+    ScoreJob {
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        group: String,
+        /// Score on this cluster (`df://HOST:PORT`).
+        #[arg(long)]
+        cluster: Option<String>,
+    },
     /// One process against a Ballista cluster of 1 and 2 executor processes on this
     /// machine: a dt_score filter and a 50-tag group's scores over synthetic float16
     /// keyframes (the cluster's overhead; on one machine no speed-up is expected).
@@ -363,6 +375,11 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<()> {
             repeat,
             cluster,
         } => scoring::query(global, &dataset, &sql, repeat, cluster).await,
+        Which::ScoreJob {
+            dataset,
+            group,
+            cluster,
+        } => cluster::score_job(global, &dataset, &group, cluster.as_deref()).await,
         Which::Cluster {
             rows,
             tags,

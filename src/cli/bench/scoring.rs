@@ -88,8 +88,19 @@ pub(super) fn normal(rng: &mut Random) -> f32 {
 }
 
 pub(super) fn write_embeddings(path: &Path, rows: usize, dim: usize) -> Result<()> {
-    let mut rng = Random::seeded(0x9E37_79B9_7F4A_7C15);
-    write_vectors(path, rows, dim, |n| {
+    write_embeddings_from(path, 0, rows, dim)
+}
+
+/// [`write_embeddings`] of the rows `first..first + rows` (ids from `img<first>`, values
+/// from a generator seeded by `first`).
+pub(super) fn write_embeddings_from(
+    path: &Path,
+    first: usize,
+    rows: usize,
+    dim: usize,
+) -> Result<()> {
+    let mut rng = Random::seeded(0x9E37_79B9_7F4A_7C15 ^ first as u64);
+    write_vectors_from(path, first, rows, dim, |n| {
         let mut values = Vec::with_capacity(n * dim);
         for _ in 0..n {
             let v: Vec<f32> = (0..dim).map(|_| normal(&mut rng)).collect();
@@ -104,6 +115,17 @@ pub(super) fn write_embeddings(path: &Path, rows: usize, dim: usize) -> Result<(
 /// next `n` rows' values, row-major.
 pub(super) fn write_vectors(
     path: &Path,
+    rows: usize,
+    dim: usize,
+    next: impl FnMut(usize) -> Vec<f32>,
+) -> Result<()> {
+    write_vectors_from(path, 0, rows, dim, next)
+}
+
+/// [`write_vectors`] with ids from `img<first>`.
+fn write_vectors_from(
+    path: &Path,
+    first: usize,
     rows: usize,
     dim: usize,
     mut next: impl FnMut(usize) -> Vec<f32>,
@@ -127,7 +149,9 @@ pub(super) fn write_vectors(
     for start in (0..rows).step_by(chunk) {
         let n = chunk.min(rows - start);
         let values = next(n);
-        let ids = StringArray::from_iter_values((start..start + n).map(|i| format!("img{i:08}")));
+        let ids = StringArray::from_iter_values(
+            (first + start..first + start + n).map(|i| format!("img{i:08}")),
+        );
         let emb = FixedSizeListArray::try_new(
             Arc::clone(&item),
             dim as i32,
@@ -334,40 +358,68 @@ pub(super) async fn synthetic_dataset(
     rows: usize,
     encoding: Option<dyntag_core::model::dataset::encoding::Encoding>,
 ) -> Result<SyntheticDataset> {
+    synthetic_dataset_in_chunks(global, work, rows, encoding, None).await
+}
+
+/// [`synthetic_dataset`], written and imported `chunk` rows at a time when given, each
+/// chunk's Parquet file removed once imported (then `parquet` names no file): ten million
+/// float32 rows are 20 GB of source beside the dataset otherwise.
+pub(super) async fn synthetic_dataset_in_chunks(
+    global: &Global,
+    work: Option<PathBuf>,
+    rows: usize,
+    encoding: Option<dyntag_core::model::dataset::encoding::Encoding>,
+    chunk: Option<usize>,
+) -> Result<SyntheticDataset> {
     let work = tempdir_for(work)?;
     let dir = work.path().to_path_buf();
     let parquet = dir.join("embeddings.parquet");
-    eprintln!(
-        "writing {rows} synthetic {DIM}-d unit embeddings to {}",
-        parquet.display()
-    );
-    write_embeddings(&parquet, rows, DIM)?;
     let mut g = global.clone();
     g.data = dir.join("data").to_string_lossy().into_owned();
     let catalog = g.open().await?;
-    eprintln!("importing them into dataset 'bench'");
-    let t = Instant::now();
-    // Deferred: these benchmarks do not search, and a million rows take minutes to index.
-    import::import_encoded(
-        &catalog,
-        "bench",
-        &[Source::Keyframes {
-            path: parquet.clone(),
-            model: BENCH_MODEL.into(),
-        }],
-        &import::ImportOptions {
-            encoding,
-            defer_index: true,
-        },
-        &NoProgress,
-    )
-    .await?;
+    let chunk = chunk.unwrap_or(rows).max(1);
+    let mut import_secs = 0.0;
+    for first in (0..rows).step_by(chunk) {
+        let n = chunk.min(rows - first);
+        let source = if n == rows {
+            parquet.clone()
+        } else {
+            dir.join(format!("embeddings-{first:09}.parquet"))
+        };
+        eprintln!(
+            "writing {n} synthetic {DIM}-d unit embeddings to {}",
+            source.display()
+        );
+        write_embeddings_from(&source, first, n, DIM)?;
+        eprintln!("importing them into dataset 'bench'");
+        let t = Instant::now();
+        // Deferred: these benchmarks do not search, and a million rows take minutes to index.
+        import::import_encoded(
+            &catalog,
+            "bench",
+            &[Source::Keyframes {
+                path: source.clone(),
+                model: BENCH_MODEL.into(),
+            }],
+            &import::ImportOptions {
+                encoding,
+                defer_index: true,
+            },
+            &NoProgress,
+        )
+        .await?;
+        import_secs += t.elapsed().as_secs_f64();
+        if source != parquet {
+            std::fs::remove_file(&source)
+                .map_err(|e| AppError::io(format!("removing {}", source.display()), e))?;
+        }
+    }
     Ok(SyntheticDataset {
         _work: work,
         global: g,
         catalog,
         parquet,
-        import_secs: t.elapsed().as_secs_f64(),
+        import_secs,
     })
 }
 
