@@ -2,8 +2,8 @@
 //! job itself ([`ScoreJobTable`]). The scheduler plans it as one in-memory partition per
 //! part of the job under a [`ScorePartsExec`], so each task scores one part (Ballista
 //! hands each task its partition of an in-memory scan): it writes the part's score files
-//! under the run's folder on the store and answers one row — the part, the files it wrote
-//! and the part's roll-up into shots and videos as Arrow. The process that queued the job
+//! under the run's folder on the store and answers the files it wrote and the part's
+//! roll-up into shots and videos as Arrow, in pieces. The process that queued the job
 //! ([`ClusterScoring`]) merges the roll-ups, writes the shot and video tables and makes the
 //! one commit that shows the run (`dyntag_core::service::jobs`); a failed task fails the
 //! job, whose files are then never named by a commit.
@@ -36,8 +36,9 @@ use datafusion::physical_plan::{
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 
+use dyntag_core::Modality;
 use dyntag_core::model::dataset::DataFile;
-use dyntag_core::scoring::materialize::{PartScores, RemoteScoring, ScoreJob, score_part};
+use dyntag_core::scoring::materialize::{PartScores, ScoreJob, ScoreParts, score_part};
 use dyntag_core::scoring::rollup::Rollup;
 use dyntag_core::store::progress::{NoProgress, Progress};
 use dyntag_core::{Catalog, CatalogError};
@@ -74,7 +75,7 @@ impl ClusterScoring {
     pub fn connect(
         scheduler: &str,
         catalog: &Arc<Catalog>,
-    ) -> crate::error::Result<Arc<dyn RemoteScoring>> {
+    ) -> crate::error::Result<Arc<dyn ScoreParts>> {
         let ctx = super::upgrade(&SessionContext::new(), scheduler, catalog)?;
         Ok(Arc::new(Self::new(ctx, Arc::clone(catalog), part_rows())))
     }
@@ -91,7 +92,7 @@ impl ClusterScoring {
 }
 
 #[async_trait]
-impl RemoteScoring for ClusterScoring {
+impl ScoreParts for ClusterScoring {
     fn part_rows(&self) -> u64 {
         self.part_rows
     }
@@ -108,48 +109,79 @@ impl RemoteScoring for ClusterScoring {
                 text.lines().next().unwrap_or_default()
             ))
         };
+        if job.parts.is_empty() {
+            // Nothing to score: a stage of no tasks would never end.
+            return Ok(Vec::new());
+        }
         let table = ScoreJobTable::new(Arc::new(job.clone()), Arc::clone(&self.catalog));
         let frame = self.ctx.read_table(Arc::new(table)).map_err(failed)?;
         let mut stream = frame.execute_stream().await.map_err(failed)?;
-        let mut out: Vec<Option<PartScores>> = job.parts.iter().map(|_| None).collect();
+        let mut files: Vec<Option<Vec<DataFile>>> = job.parts.iter().map(|_| None).collect();
+        // The parts' roll-ups, merged as their pieces arrive.
+        let mut rollup = Rollup::new(job.options);
         progress.begin(
             "scoring on the cluster",
             Some(job.parts.iter().map(|p| p.rows()).sum()),
         );
         while let Some(batch) = stream.try_next().await.map_err(failed)? {
-            for (index, scores) in answered_parts(job, &batch)? {
-                progress.advance(job.parts[index].rows());
-                out[index] = Some(scores);
+            for answer in answers(job, &batch)? {
+                match answer {
+                    Answer::Files(index, written) => {
+                        progress.advance(job.parts[index].rows());
+                        files[index] = Some(written);
+                    }
+                    Answer::Rollup(piece) => rollup.merge(piece),
+                }
             }
         }
         progress.end();
-        out.into_iter()
+        // The merged roll-up goes with the first keyframe part (`score_dataset` merges the
+        // parts' roll-ups: one carrying them all is the same).
+        let mut rollup = Some(rollup);
+        files
+            .into_iter()
             .enumerate()
-            .map(|(i, s)| {
-                s.ok_or_else(|| {
+            .map(|(i, written)| {
+                let files = written.ok_or_else(|| {
                     CatalogError::Upstream(format!(
                         "the cluster answered no scores for part {i} of the job"
                     ))
-                })
+                })?;
+                let rollup = match job.parts[i].modality {
+                    Modality::Visual => rollup.take(),
+                    Modality::Transcript => None,
+                };
+                Ok(PartScores { files, rollup })
             })
             .collect()
     }
 }
 
-/// The columns a scoring job answers: one row per part.
+/// The columns of a scoring job's answer: per part, a row naming the files it wrote, then
+/// rows of pieces of its roll-up, each an Arrow IPC stream of at most about
+/// [`ROLLUP_PIECE_BYTES`] (one answer batch per row: a batch travels as one gRPC message,
+/// of at most 16 MiB by default).
 fn answer_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("part", DataType::UInt32, false),
-        Field::new("files", DataType::Utf8, false),
+        Field::new("files", DataType::Utf8, true),
         Field::new("rollup", DataType::LargeBinary, true),
     ]))
 }
 
-/// The parts `batch` answers, with their scores.
-fn answered_parts(
-    job: &ScoreJob,
-    batch: &RecordBatch,
-) -> dyntag_core::Result<Vec<(usize, PartScores)>> {
+/// The size a piece of a roll-up is cut to.
+const ROLLUP_PIECE_BYTES: usize = 4 << 20;
+
+/// One row of a scoring job's answer.
+enum Answer {
+    /// The files part `.0` wrote.
+    Files(usize, Vec<DataFile>),
+    /// A piece of a part's roll-up.
+    Rollup(Rollup),
+}
+
+/// The rows of `batch`, read.
+fn answers(job: &ScoreJob, batch: &RecordBatch) -> dyntag_core::Result<Vec<Answer>> {
     let bad = |what: String| CatalogError::Internal(format!("a scoring task's answer: {what}"));
     if batch.schema().fields() != answer_schema().fields() {
         return Err(bad(format!("columns {:?}", batch.schema().fields())));
@@ -163,27 +195,19 @@ fn answered_parts(
         if index >= job.parts.len() {
             return Err(bad(format!("part {index} of {}", job.parts.len())));
         }
-        let written: Vec<DataFile> =
-            serde_json::from_str(files.value(i)).map_err(|e| bad(format!("files: {e}")))?;
-        let rollup = if rollups.is_valid(i) {
+        if files.is_valid(i) {
+            let written: Vec<DataFile> =
+                serde_json::from_str(files.value(i)).map_err(|e| bad(format!("files: {e}")))?;
+            out.push(Answer::Files(index, written));
+        }
+        if rollups.is_valid(i) {
             let reader = StreamReader::try_new(Cursor::new(rollups.value(i)), None)
                 .map_err(|e| bad(format!("roll-up: {e}")))?;
-            let mut whole = Rollup::new(job.options);
             for b in reader {
                 let b = b.map_err(|e| bad(format!("roll-up: {e}")))?;
-                whole.merge(Rollup::from_batch(job.options, &b)?);
+                out.push(Answer::Rollup(Rollup::from_batch(job.options, &b)?));
             }
-            Some(whole)
-        } else {
-            None
-        };
-        out.push((
-            index,
-            PartScores {
-                files: written,
-                rollup,
-            },
-        ));
+        }
     }
     Ok(out)
 }
@@ -343,29 +367,20 @@ impl ExecutionPlan for ScorePartsExec {
         let (job, catalog) = (Arc::clone(&self.job), Arc::clone(&self.catalog));
         let answer = futures::stream::once(async move {
             let batches: Vec<RecordBatch> = input.try_collect().await?;
-            let mut rows = (Vec::new(), Vec::new(), Vec::new());
+            let mut rows = Vec::new();
             for batch in &batches {
                 let parts = batch.column(0).as_primitive::<UInt32Type>();
                 for index in parts.values().iter().copied() {
-                    let (files, rollup) = score_one(&catalog, &job, index as usize)
-                        .await
-                        .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                    rows.0.push(index);
-                    rows.1.push(files);
-                    rows.2.push(rollup);
+                    rows.extend(
+                        score_one(&catalog, &job, index as usize)
+                            .await
+                            .map_err(|e| DataFusionError::External(Box::new(e)))?,
+                    );
                 }
             }
-            Ok(RecordBatch::try_new(
-                answer_schema(),
-                vec![
-                    Arc::new(UInt32Array::from(rows.0)),
-                    Arc::new(StringArray::from(rows.1)),
-                    Arc::new(LargeBinaryArray::from(
-                        rows.2.iter().map(Option::as_deref).collect::<Vec<_>>(),
-                    )),
-                ],
-            )?)
-        });
+            Ok::<_, DataFusionError>(futures::stream::iter(rows.into_iter().map(Ok)))
+        })
+        .try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             answer_schema(),
             answer.boxed(),
@@ -373,14 +388,14 @@ impl ExecutionPlan for ScorePartsExec {
     }
 }
 
-/// Scores part `index` of `job` here: the files written (JSON) and the roll-up (an Arrow
-/// IPC stream). The files are named by the part and a fresh id, so a task run again never
-/// writes over the files of an earlier attempt that another process may have answered.
+/// Scores part `index` of `job` here; its answer batches (see [`answer_schema`]). The
+/// files are named by the part and a fresh id, so a task run again never writes over the
+/// files of an earlier attempt that another process may have answered.
 async fn score_one(
     catalog: &Arc<Catalog>,
     job: &ScoreJob,
     index: usize,
-) -> dyntag_core::Result<(String, Option<Vec<u8>>)> {
+) -> dyntag_core::Result<Vec<RecordBatch>> {
     let attempt = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let prefix = format!("part{index:05}-{attempt}-");
     let started = std::time::Instant::now();
@@ -394,23 +409,35 @@ async fn score_one(
         "scored part {index} of {}",
         job.parts.len()
     );
+    let engine = |e| CatalogError::engine("a scoring task's answer", e);
+    let row = |files: Option<String>, rollup: Option<Vec<u8>>| {
+        RecordBatch::try_new(
+            answer_schema(),
+            vec![
+                Arc::new(UInt32Array::from(vec![index as u32])),
+                Arc::new(StringArray::from(vec![files])),
+                Arc::new(LargeBinaryArray::from(vec![rollup.as_deref()])),
+            ],
+        )
+        .map_err(engine)
+    };
     let files = serde_json::to_string(&scores.files)
         .map_err(|e| CatalogError::Internal(format!("score files: {e}")))?;
-    let rollup = match &scores.rollup {
-        Some(r) => {
-            let batch = r.to_batch()?;
+    let mut out = vec![row(Some(files), None)?];
+    if let Some(rollup) = scores.rollup.filter(|r| !r.is_empty()) {
+        let whole = rollup.to_batch()?;
+        let per_row = whole.get_array_memory_size() / whole.num_rows().max(1);
+        let step = (ROLLUP_PIECE_BYTES / per_row.max(1)).max(1);
+        for start in (0..whole.num_rows()).step_by(step) {
+            let piece = whole.slice(start, step.min(whole.num_rows() - start));
             let mut bytes = Vec::new();
-            let mut w = StreamWriter::try_new(&mut bytes, &batch.schema())
-                .map_err(|e| CatalogError::engine("roll-up", e))?;
-            w.write(&batch)
-                .and_then(|_| w.finish())
-                .map_err(|e| CatalogError::engine("roll-up", e))?;
+            let mut w = StreamWriter::try_new(&mut bytes, &piece.schema()).map_err(engine)?;
+            w.write(&piece).and_then(|_| w.finish()).map_err(engine)?;
             drop(w);
-            Some(bytes)
+            out.push(row(None, Some(bytes))?);
         }
-        None => None,
-    };
-    Ok((files, rollup))
+    }
+    Ok(out)
 }
 
 /// Writes `table` into `buf` if it is a scoring job.

@@ -22,7 +22,7 @@ use dyntag_catalog::statements::policy::authorize_setting;
 use dyntag_catalog::statements::{self, Classified, Door, StatementKind, TagStatement};
 use dyntag_core::model::access::{Principal, SessionUser, View};
 use dyntag_core::model::snapshot::Snapshot;
-use dyntag_core::scoring::materialize::RemoteScoring;
+use dyntag_core::scoring::materialize::ScoreParts;
 use dyntag_core::service::import::{NoProgress, Progress};
 use dyntag_core::service::jobs::{self, Outcome as JobOutcome};
 use dyntag_core::store::Store;
@@ -465,7 +465,7 @@ impl Engine {
                                 scoring::part_rows(),
                             )
                         });
-                        let remote = remote.as_ref().map(|r| r as &dyn RemoteScoring);
+                        let remote = remote.as_ref().map(|r| r as &dyn ScoreParts);
                         let done =
                             jobs::run_now(&self.catalog, &out.jobs, remote, progress).await?;
                         let rows: u64 = done

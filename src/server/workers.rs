@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dyntag_core::Catalog;
-use dyntag_core::scoring::materialize::RemoteScoring;
+use dyntag_core::scoring::materialize::ScoreParts;
 use dyntag_core::service::import::Progress;
 use dyntag_core::service::jobs::{self, JobKey, Outcome};
 use serde::Serialize;
@@ -68,7 +68,7 @@ impl Workers {
         self: &Arc<Self>,
         catalog: Arc<Catalog>,
         n: usize,
-        remote: Option<Arc<dyn RemoteScoring>>,
+        remote: Option<Arc<dyn ScoreParts>>,
         stop: watch::Receiver<bool>,
     ) {
         for _ in 0..n.max(1) {
@@ -101,7 +101,7 @@ impl Workers {
         &self,
         catalog: &Arc<Catalog>,
         id: &str,
-        remote: Option<&dyn RemoteScoring>,
+        remote: Option<&dyn ScoreParts>,
     ) -> bool {
         let reconcile = {
             let mut at = lock(&self.reloaded);

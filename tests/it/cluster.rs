@@ -562,4 +562,26 @@ fn a_cluster_reads_a_dataset_on_s3() {
         assert!(here.lines().count() > 2, "{sql}: {here}");
         assert_eq!(sorted(&there), sorted(&here), "{sql}");
     }
+
+    // The ADBC driver through `serve --cluster` on the same store, against a single process.
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let data = std::path::Path::new(super::object_store::S3::DATA);
+    let clustered = Served::start_with_env(data, "serve", &["--cluster", &url], &env);
+    let single = Served::start_with_env(data, "serve", &[], &env);
+    let out = clustered.run_client(
+        "same_rows.py",
+        &[
+            &single.flight,
+            "SELECT tag_name, coactive_video_id, segment_id, round(score, 6) AS s, group_version FROM dt_topics_transcript",
+            "SELECT coactive_video_id, segment_id, round(dt_score(embedding, 'topics', 'wildlife'), 5) AS s FROM coactive_transcripts",
+        ],
+    );
+    if !out.status.success() {
+        show_logs();
+    }
+    assert!(
+        clustered
+            .passed("same_rows.py", out)
+            .contains("all checks passed")
+    );
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::model::applications::{Application, Job, ScoringStatus, application_log};
 use crate::model::dataset::now;
 use crate::model::snapshot::{Definition, Snapshot};
-use crate::scoring::materialize::{RemoteScoring, score_dataset};
+use crate::scoring::materialize::{LocalParts, ScoreParts, score_dataset};
 use crate::service::Catalog;
 use crate::service::import::Progress;
 use crate::store::Step;
@@ -100,7 +100,7 @@ pub async fn run(
     group: &str,
     dataset: &str,
     me: &str,
-    remote: Option<&dyn RemoteScoring>,
+    remote: Option<&dyn ScoreParts>,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let store = catalog.store();
@@ -140,13 +140,14 @@ pub async fn run(
                 revision: 0,
                 tags: frozen.tags.clone(),
             };
+            let here = LocalParts::new(Arc::clone(catalog));
             score_dataset(
                 catalog,
                 &catalog.snapshot(),
                 dataset,
                 &definition,
                 &frozen.options,
-                remote,
+                remote.unwrap_or(&here),
                 progress,
             )
             .await
@@ -205,7 +206,7 @@ pub async fn run(
 pub async fn run_now(
     catalog: &Arc<Catalog>,
     keys: &[JobKey],
-    remote: Option<&dyn RemoteScoring>,
+    remote: Option<&dyn ScoreParts>,
     progress: &dyn Progress,
 ) -> Result<Vec<Outcome>> {
     let me = worker_id();

@@ -269,7 +269,7 @@ pub(super) async fn score_job(
 ) -> Result<()> {
     use dyntag_core::model::applications::ScoreTable;
     use dyntag_core::model::snapshot::Definition;
-    use dyntag_core::scoring::materialize::score_dataset;
+    use dyntag_core::scoring::materialize::{LocalParts, score_dataset};
     use dyntag_core::store::progress::NoProgress;
 
     let catalog = global.open().await?;
@@ -288,9 +288,12 @@ pub(super) async fn score_job(
         tags: frozen.tags.clone(),
     };
     let remote = match cluster {
-        Some(url) => Some(crate::cluster::scoring::ClusterScoring::connect(url, &catalog)?),
+        Some(url) => Some(crate::cluster::scoring::ClusterScoring::connect(
+            url, &catalog,
+        )?),
         None => None,
     };
+    let here = LocalParts::new(Arc::clone(&catalog));
     let started = Instant::now();
     let run = score_dataset(
         &catalog,
@@ -298,7 +301,10 @@ pub(super) async fn score_job(
         dataset,
         &definition,
         &frozen.options,
-        remote.as_deref(),
+        match &remote {
+            Some(cluster) => cluster.as_ref(),
+            None => &here,
+        },
         &NoProgress,
     )
     .await?;
@@ -309,7 +315,7 @@ pub(super) async fn score_job(
             .get(&t)
             .map_or(0, |f| f.iter().map(|f| f.rows).sum())
     };
-    // The parts the keyframes were scored in: a cluster's tasks name their files by part.
+    // The parts the keyframes were scored in (their files are named by part).
     let parts = run
         .tables
         .get(&ScoreTable::Visual)
@@ -340,7 +346,9 @@ pub(super) async fn score_job(
             )?;
         for b in frame.collect().await? {
             use datafusion::arrow::array::{Array, AsArray};
-            let c = b.column(0).as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            let c = b
+                .column(0)
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>();
             if c.is_valid(0) {
                 sum += c.value(0);
             }
