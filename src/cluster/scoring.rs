@@ -409,6 +409,16 @@ async fn score_one(
         "scored part {index} of {}",
         job.parts.len()
     );
+    answer_rows(index, &scores, ROLLUP_PIECE_BYTES)
+}
+
+/// The answer batches of part `index`: a row naming its files, then its roll-up in pieces
+/// of about `piece_bytes` each.
+fn answer_rows(
+    index: usize,
+    scores: &PartScores,
+    piece_bytes: usize,
+) -> dyntag_core::Result<Vec<RecordBatch>> {
     let engine = |e| CatalogError::engine("a scoring task's answer", e);
     let row = |files: Option<String>, rollup: Option<Vec<u8>>| {
         RecordBatch::try_new(
@@ -424,10 +434,10 @@ async fn score_one(
     let files = serde_json::to_string(&scores.files)
         .map_err(|e| CatalogError::Internal(format!("score files: {e}")))?;
     let mut out = vec![row(Some(files), None)?];
-    if let Some(rollup) = scores.rollup.filter(|r| !r.is_empty()) {
+    if let Some(rollup) = scores.rollup.as_ref().filter(|r| !r.is_empty()) {
         let whole = rollup.to_batch()?;
         let per_row = whole.get_array_memory_size() / whole.num_rows().max(1);
-        let step = (ROLLUP_PIECE_BYTES / per_row.max(1)).max(1);
+        let step = (piece_bytes / per_row.max(1)).max(1);
         for start in (0..whole.num_rows()).step_by(step) {
             let piece = whole.slice(start, step.min(whole.num_rows() - start));
             let mut bytes = Vec::new();
@@ -529,6 +539,73 @@ mod tests {
             dir: dir.into(),
             parts: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_roll_up_cut_into_pieces_is_read_back_whole() {
+        use datafusion::arrow::array::{ArrayRef, Int64Array};
+
+        let options = Default::default();
+        let mut rollup = Rollup::new(options);
+        let n = 50;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("coactive_video_id", DataType::Utf8, true),
+            Field::new("shot_id", DataType::Utf8, true),
+            Field::new("keyframe_time_ms", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("v{}", i % 4)),
+                )) as ArrayRef,
+                Arc::new(StringArray::from_iter(
+                    (0..n).map(|i| (i % 5 > 0).then(|| format!("s{}", i / 3))),
+                )),
+                Arc::new(Int64Array::from_iter_values((0..n).map(|i| i as i64 * 100))),
+            ],
+        )
+        .unwrap();
+        let scores: Vec<f32> = (0..n * 2).map(|i| (i % 17) as f32 / 16.0).collect();
+        rollup.add_keyframes(&batch, &scores, 2);
+        let whole = rollup.to_batch().unwrap();
+        let scores = PartScores {
+            files: vec![DataFile {
+                path: "scores/d/g/v1-x/visual/part00003-a-00000.parquet".into(),
+                rows: 100,
+                bytes: 1,
+            }],
+            rollup: Some(rollup),
+        };
+        let mut job = job("scores/d/g/v1-x");
+        job.parts = (0..4)
+            .map(|_| dyntag_core::scoring::materialize::ScorePart {
+                modality: Modality::Visual,
+                model: "m".into(),
+                files: Vec::new(),
+            })
+            .collect();
+
+        // Pieces of one row each: the roll-up's rows after the files' row, merged back whole.
+        let rows = answer_rows(3, &scores, 1).unwrap();
+        assert_eq!(rows.len(), 1 + whole.num_rows());
+        let mut merged = Rollup::new(options);
+        let mut named = Vec::new();
+        for batch in &rows {
+            for answer in answers(&job, batch).unwrap() {
+                match answer {
+                    Answer::Files(index, files) => named.push((index, files)),
+                    Answer::Rollup(piece) => merged.merge(piece),
+                }
+            }
+        }
+        assert_eq!(named, vec![(3, scores.files.clone())]);
+        assert_eq!(merged.to_batch().unwrap(), whole);
+        // One piece when it fits.
+        assert_eq!(answer_rows(3, &scores, 1 << 20).unwrap().len(), 2);
+        // A part number outside the job is refused.
+        job.parts.truncate(3);
+        assert!(answers(&job, &rows[0]).is_err());
     }
 
     #[test]
