@@ -14,9 +14,7 @@ import sys
 import threading
 import time
 
-import adbc_driver_flightsql.dbapi as flight_sql
-
-from common import args, check
+from common import adbc_connect, args, check, sorted_rows
 
 flight, _http, token = args()
 single_flight, executor_pid = sys.argv[4], int(sys.argv[5])
@@ -44,20 +42,7 @@ LONG = """SELECT count(*) AS n, sum(c.start_time_ms) AS t
           JOIN dt_subjects_video d ON a.tag_name = d.tag_name"""
 
 
-def connect(url):
-    return flight_sql.connect(url, db_kwargs={"username": "admin", "password": token},
-                              autocommit=True)
-
-
-def rows(conn, sql):
-    cur = conn.cursor()
-    cur.execute(sql)
-    table = cur.fetch_arrow_table()
-    cur.close()
-    return sorted(tuple(r.values()) for r in table.to_pylist())
-
-
-cluster, single = connect(flight), connect(single_flight)
+cluster, single = adbc_connect(flight, token), adbc_connect(single_flight, token)
 
 # A new version published through the server on the cluster: its scoring job runs as tasks
 # of the executors (one per image file: the server has DYNTAG_SCORE_PART_ROWS=1), and the
@@ -82,18 +67,18 @@ for tag in ("clocks", "boats"):
                      min(d.group_version) AS v
               FROM dt_subjects_visual d JOIN coactive_table_adv t USING (coactive_image_id)
               WHERE d.tag_name = '{tag}'"""
-    ((n, diff, v),) = rows(single, sql)
-    ((images,),) = rows(single, "SELECT count(*) FROM coactive_table_adv")
+    ((n, diff, v),) = sorted_rows(single, sql)
+    ((images,),) = sorted_rows(single, "SELECT count(*) FROM coactive_table_adv")
     check(n == images and v == 2 and diff < 1e-6,
           f"'{tag}': {n} keyframes of version 2 scored on the cluster as in one process (|Δ| ≤ {diff:.1e})")
 
 for sql in QUERIES:
-    here, there = rows(single, sql), rows(cluster, sql)
+    here, there = sorted_rows(single, sql), sorted_rows(cluster, sql)
     check(len(here) > 0 and here == there,
           f"{len(there)} rows, as in one process: {' '.join(sql.split())[:70]}…")
 
 started = time.monotonic()
-expected = rows(single, LONG)
+expected = sorted_rows(single, LONG)
 single_secs = time.monotonic() - started
 print(f"the long query: {single_secs:.1f} s in one process")
 
@@ -103,7 +88,7 @@ outcome = {}
 
 def long_query():
     try:
-        outcome["rows"] = rows(cluster, LONG)
+        outcome["rows"] = sorted_rows(cluster, LONG)
     except Exception as e:  # noqa: BLE001 - any client error
         outcome["error"] = f"{type(e).__name__}: {e}"
 
@@ -137,12 +122,12 @@ else:
 deadline = time.monotonic() + 120
 while True:
     try:
-        after = rows(cluster, QUERIES[0])
+        after = sorted_rows(cluster, QUERIES[0])
         break
     except Exception as e:  # noqa: BLE001 - any client error, until the deadline
         if time.monotonic() > deadline:
             raise
         print(f"not yet: {str(e)[:120]}")
         time.sleep(3)
-check(after == rows(single, QUERIES[0]), "after the kill: the same rows")
+check(after == sorted_rows(single, QUERIES[0]), "after the kill: the same rows")
 print("cluster: all checks passed")

@@ -82,3 +82,20 @@ FROM dt_subjects_visual d JOIN coactive_table t USING (coactive_image_id)
 WHERE d.threshold_decision AND t.coactive_video_id IS NOT NULL
 ORDER BY d.score DESC LIMIT 20
 """
+
+
+def adbc_connect(url, token):
+    """An ADBC Flight SQL connection to `url` as the admin (the token as password)."""
+    import adbc_driver_flightsql.dbapi as flight_sql
+
+    return flight_sql.connect(url, db_kwargs={"username": "admin", "password": token},
+                              autocommit=True)
+
+
+def sorted_rows(conn, sql):
+    """The rows `sql` returns on `conn`, as sorted tuples (a cluster may order them otherwise)."""
+    cur = conn.cursor()
+    cur.execute(sql)
+    table = cur.fetch_arrow_table()
+    cur.close()
+    return sorted(tuple(r.values()) for r in table.to_pylist())

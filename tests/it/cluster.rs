@@ -515,45 +515,26 @@ fn a_cluster_reads_a_dataset_on_s3() {
         .sum();
     assert!(scored_parts > 0, "no executor scored a part");
     let check = "SELECT count(*) AS n, min(d.group_version) AS v, max(abs(d.score - dt_score(t.embedding, 'topics', 'cooking'))) < 1e-6 AS same FROM dt_topics_transcript d JOIN coactive_transcripts t USING (coactive_video_id, segment_id) WHERE d.tag_name = 'cooking'";
-    let here = crate::util::succeeded(&s3.dyntag(&[
-        "sql",
-        "--dataset",
-        "news",
-        "--format",
-        "csv",
-        "-e",
-        check,
-    ]));
+    // `sql` as CSV, in one process or on the cluster.
+    let csv = |sql: &str, cluster: bool| {
+        let mut a = vec!["sql", "--dataset", "news", "--format", "csv", "-e", sql];
+        if cluster {
+            a.extend(["--cluster", url.as_str()]);
+        }
+        let out = s3.dyntag(&a);
+        if !out.status.success() {
+            show_logs();
+        }
+        crate::util::succeeded(&out)
+    };
+    let here = csv(check, false);
     let row = here.lines().nth(1).unwrap_or_default();
     assert!(row.ends_with(",2,true"), "{here}");
     for sql in [
         "SELECT tag_name, coactive_video_id, round(score, 4) AS s FROM dt_topics_transcript WHERE threshold_decision",
         "SELECT coactive_video_id, segment_id, round(dt_score(embedding, 'topics', 'cooking'), 4) AS s FROM coactive_transcripts WHERE dt_score(embedding, 'topics', 'cooking') > 0.2",
     ] {
-        let here = crate::util::succeeded(&s3.dyntag(&[
-            "sql",
-            "--dataset",
-            "news",
-            "--format",
-            "csv",
-            "-e",
-            sql,
-        ]));
-        let there = s3.dyntag(&[
-            "sql",
-            "--cluster",
-            &url,
-            "--dataset",
-            "news",
-            "--format",
-            "csv",
-            "-e",
-            sql,
-        ]);
-        if !there.status.success() {
-            show_logs();
-        }
-        let there = crate::util::succeeded(&there);
+        let (here, there) = (csv(sql, false), csv(sql, true));
         let sorted = |t: &str| {
             let mut l: Vec<String> = t.lines().map(str::to_string).collect();
             l.sort();

@@ -84,9 +84,7 @@ pub async fn score_dataset(
             });
         }
     }
-    if !job.parts.is_empty() {
-        job = job.in_parts_of(scorer.part_rows());
-    }
+    let job = job.in_parts_of(scorer.part_rows());
     let scored = scorer.score(&job, progress).await?;
     if scored.len() != job.parts.len() {
         return Err(CatalogError::Internal(format!(

@@ -156,9 +156,10 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<()> {
         .join(", ");
     let group_query =
         format!("SELECT count(*) FROM coactive_table_adv WHERE greatest({scores}) > 0.5");
+    // (name, statement, scores per row)
     let queries = [
-        ("dt_score_filter", QUERY.to_string()),
-        ("group_scores", group_query),
+        ("dt_score_filter", QUERY.to_string(), 1.0),
+        ("group_scores", group_query, args.tags as f64),
     ];
 
     let measure = |cluster: Option<&str>, sql: &str| -> Result<(f64, f64, String)> {
@@ -184,13 +185,8 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<()> {
     };
     let rows = args.rows as f64;
     let mut single = Vec::new();
-    for (name, sql) in &queries {
+    for (name, sql, per_row) in &queries {
         let (first, best, answer) = measure(None, sql)?;
-        let per_row = if *name == "group_scores" {
-            args.tags as f64
-        } else {
-            1.0
-        };
         println!(
             "one_process {name:<16} first_seconds={first:.2} best_seconds={best:.2} rows_per_s={:.3e} scores_per_s={:.3e} answer={answer}",
             rows / best,
@@ -227,18 +223,14 @@ pub(super) async fn run(global: &Global, args: Args) -> Result<()> {
             there["parts"],
             secs / one_secs
         );
-        for ((name, sql), (one_first, one_best, one_answer)) in queries.iter().zip(&single) {
+        for ((name, sql, per_row), (one_first, one_best, one_answer)) in queries.iter().zip(&single)
+        {
             let (first, best, answer) = measure(Some(&url), sql)?;
             if &answer != one_answer {
                 return Err(AppError::Incomplete(format!(
                     "{name}: the cluster answered {answer}, one process {one_answer}"
                 )));
             }
-            let per_row = if *name == "group_scores" {
-                args.tags as f64
-            } else {
-                1.0
-            };
             println!(
                 "cluster_{n}_executors {name:<16} first_seconds={first:.2} best_seconds={best:.2} rows_per_s={:.3e} scores_per_s={:.3e} answer={answer} overhead_vs_one_process_warm={:.2} vs_one_process_first={:.2}",
                 rows / best,
